@@ -1,0 +1,328 @@
+#include "worker/model/gemma4_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/dtype.h"
+#include "common/status_macros.h"
+
+namespace g4 {
+namespace {
+
+// transformers multiplies by a scale cast to the weight's dtype (Gemma4TextScaledWordEmbedding):
+// bf16(√H) for a bf16 checkpoint (73.5 for the 31B), exact fp32 for an fp32 one.
+float ScaleInDType(double scale, DType dtype) {
+  const float f = static_cast<float>(scale);
+  switch (dtype) {
+    case DType::kBf16:
+      return RoundToBf16(f);
+    case DType::kF16:
+      return static_cast<float>(static_cast<_Float16>(f));
+    case DType::kF32:
+      return f;
+  }
+  return f;
+}
+
+}  // namespace
+
+std::vector<float> RopeInvFreq(const RopeConfig& rope, int head_dim) {
+  const int half = head_dim / 2;
+  int rotated = half;
+  if (rope.type == RopeType::kProportional) {
+    // transformers: rope_angles = int(partial_rotary_factor * head_dim // 2); the exponent's
+    // denominator stays the full head_dim.
+    rotated = static_cast<int>(std::floor(rope.partial_rotary_factor * head_dim / 2));
+  }
+  std::vector<float> inv(half, 0.0f);
+  const float base = static_cast<float>(rope.theta);
+  for (int i = 0; i < rotated; ++i) {
+    const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
+    inv[i] = 1.0f / std::pow(base, exponent);
+  }
+  return inv;
+}
+
+struct Gemma4Model::Batch {
+  struct Seq {
+    SequenceKvCache* cache;
+    int64_t offset;  // first token's row in the batch
+    int64_t len;
+    int64_t start;   // position of the first token
+  };
+  int64_t tokens = 0;
+  std::vector<int32_t> ids;
+  std::vector<int64_t> positions;
+  std::vector<Seq> seqs;
+};
+
+absl::StatusOr<std::unique_ptr<Gemma4Model>> Gemma4Model::Load(const std::string& dir,
+                                                               std::unique_ptr<Ops> ops) {
+  G4_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> ckpt, Checkpoint::Open(dir));
+  G4_ASSIGN_OR_RETURN(std::unique_ptr<ModelWeights> weights, LoadModelWeights(*ckpt));
+  auto model = std::make_unique<Gemma4Model>(ckpt->config(), std::move(weights), std::move(ops));
+  model->stop_token_ids_ = ckpt->generation_config().eos_token_ids;
+  return model;
+}
+
+Gemma4Model::Gemma4Model(ModelConfig config, std::unique_ptr<ModelWeights> weights,
+                         std::unique_ptr<Ops> ops)
+    : config_(std::move(config)), w_(std::move(weights)), ops_(std::move(ops)) {
+  embed_scale_ = ScaleInDType(std::sqrt(static_cast<double>(config_.hidden_size)), w_->embed_dtype);
+  if (config_.hidden_size_per_layer_input > 0) {
+    ple_embed_scale_ = ScaleInDType(std::sqrt(static_cast<double>(config_.hidden_size_per_layer_input)),
+                                    w_->embed_per_layer_dtype);
+  }
+  inv_freq_sliding_ = RopeInvFreq(config_.rope_sliding, config_.head_dim);
+  if (config_.global_head_dim > 0) {
+    inv_freq_global_ = RopeInvFreq(config_.rope_global, config_.global_head_dim);
+  }
+}
+
+std::unique_ptr<SequenceKvCache> Gemma4Model::NewSequence() const {
+  return std::make_unique<SequenceKvCache>(config_);
+}
+
+absl::StatusOr<std::vector<float>> Gemma4Model::Forward(absl::Span<const SequenceChunk> chunks,
+                                                        LogitsFor which) {
+  const ModelConfig& c = config_;
+  // Validate everything before touching any cache.
+  if (chunks.empty()) return absl::InvalidArgumentError("forward: no sequences");
+  absl::flat_hash_set<const SequenceKvCache*> seen;
+  Batch b;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const SequenceChunk& ch = chunks[i];
+    if (ch.cache == nullptr) return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": no cache"));
+    if (ch.tokens.empty()) return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": no tokens"));
+    if (!seen.insert(ch.cache).second) {
+      return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": listed twice in one batch"));
+    }
+    const int64_t start = ch.cache->length();
+    if (start + static_cast<int64_t>(ch.tokens.size()) > c.max_position_embeddings) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", i, ": ", start + ch.tokens.size(),
+                       " tokens exceed max_position_embeddings = ", c.max_position_embeddings));
+    }
+    for (int32_t id : ch.tokens) {
+      if (id < 0 || id >= c.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": token id ", id,
+                                                       " outside [0, ", c.vocab_size, ")"));
+      }
+    }
+    b.seqs.push_back({ch.cache, b.tokens, static_cast<int64_t>(ch.tokens.size()), start});
+    for (size_t t = 0; t < ch.tokens.size(); ++t) {
+      b.ids.push_back(ch.tokens[t]);
+      b.positions.push_back(start + static_cast<int64_t>(t));
+    }
+    b.tokens += static_cast<int64_t>(ch.tokens.size());
+  }
+
+  const int64_t T = b.tokens, H = c.hidden_size;
+  for (const Batch::Seq& s : b.seqs) s.cache->Reserve(s.len);
+
+  std::vector<float> x(T * H), normed(T * H), branch(T * H);
+  ops_->Embed(x.data(), w_->embed_tokens.data(), b.ids.data(), T, H, embed_scale_);
+  if (c.hidden_size_per_layer_input > 0) PerLayerInputs(b, x.data());
+
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  for (int l = 0; l < c.num_layers; ++l) {
+    const LayerWeights& lw = w_->layers[l];
+    ops_->RmsNorm(normed.data(), x.data(), lw.input_layernorm.data(), T, H, eps);
+    Attention(l, b, normed.data(), branch.data());
+    ops_->RmsNorm(branch.data(), branch.data(), lw.post_attention_layernorm.data(), T, H, eps);
+    ops_->Add(x.data(), branch.data(), T * H);
+    FeedForward(l, b, x.data(), branch.data());
+    ops_->Add(x.data(), branch.data(), T * H);
+    if (c.hidden_size_per_layer_input > 0) ApplyPerLayerInput(l, b, x.data());
+    ops_->Scale(x.data(), lw.layer_scalar, T * H);  // the whole residual stream (pitfall 12)
+  }
+  for (const Batch::Seq& s : b.seqs) s.cache->Commit(s.len);
+
+  // Final norm, tied LM head (raw embedding, no √H), softcap, for the rows asked for.
+  std::vector<int64_t> rows;
+  if (which == LogitsFor::kAllTokens) {
+    for (int64_t t = 0; t < T; ++t) rows.push_back(t);
+  } else {
+    for (const Batch::Seq& s : b.seqs) rows.push_back(s.offset + s.len - 1);
+  }
+  const int64_t R = static_cast<int64_t>(rows.size());
+  std::vector<float> h(R * H);
+  for (int64_t r = 0; r < R; ++r) std::memcpy(&h[r * H], &x[rows[r] * H], H * sizeof(float));
+  ops_->RmsNorm(h.data(), h.data(), w_->final_norm.data(), R, H, eps);
+  std::vector<float> logits(R * c.vocab_size);
+  ops_->Linear(logits.data(), h.data(), w_->LmHead().data(), R, c.vocab_size, H);
+  if (c.final_logit_softcapping.has_value()) {
+    ops_->Softcap(logits.data(), static_cast<float>(*c.final_logit_softcapping), R * c.vocab_size);
+  }
+  return logits;
+}
+
+void Gemma4Model::Attention(int l, const Batch& b, const float* a, float* out) {
+  const ModelConfig& c = config_;
+  const AttentionWeights& aw = w_->layers[l].attn;
+  const int64_t T = b.tokens, H = c.hidden_size;
+  const int d = c.HeadDim(l), hq = c.num_heads, hkv = c.NumKvHeads(l);
+  const int64_t q_width = static_cast<int64_t>(hq) * d, kv_width = static_cast<int64_t>(hkv) * d;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  const float* inv_freq = c.IsGlobal(l) ? inv_freq_global_.data() : inv_freq_sliding_.data();
+
+  std::vector<float> q(T * q_width);
+  ops_->Linear(q.data(), a, aw.q_proj.data(), T, q_width, H);
+  ops_->RmsNorm(q.data(), q.data(), aw.q_norm.data(), T * hq, d, eps);
+  ops_->Rope(q.data(), b.positions.data(), inv_freq, T, hq, d, q_width);
+
+  if (!c.IsKvShared(l)) {
+    std::vector<float> k(T * kv_width), v(T * kv_width);
+    ops_->Linear(k.data(), a, aw.k_proj.data(), T, kv_width, H);
+    if (c.HasVProj(l)) {
+      ops_->Linear(v.data(), a, aw.v_proj.data(), T, kv_width, H);
+    } else {
+      v = k;  // attention_k_eq_v: V is the raw k_proj output, before k_norm and RoPE
+    }
+    ops_->RmsNorm(k.data(), k.data(), aw.k_norm.data(), T * hkv, d, eps);
+    ops_->Rope(k.data(), b.positions.data(), inv_freq, T, hkv, d, kv_width);
+    ops_->RmsNorm(v.data(), v.data(), nullptr, T * hkv, d, eps);  // v_norm has no weight
+    for (const Batch::Seq& s : b.seqs) {
+      SequenceKvCache::LayerRows rows = s.cache->Rows(l);
+      const int64_t first_new = rows.rows - s.len;
+      std::memcpy(rows.k + first_new * kv_width, &k[s.offset * kv_width], s.len * kv_width * 4);
+      std::memcpy(rows.v + first_new * kv_width, &v[s.offset * kv_width], s.len * kv_width * 4);
+    }
+  }
+
+  std::vector<float> attn(T * q_width);
+  for (const Batch::Seq& s : b.seqs) {
+    const SequenceKvCache::LayerRows rows = s.cache->Rows(l);  // the donor's for shared layers
+    AttentionShape shape;
+    shape.num_queries = static_cast<int>(s.len);
+    shape.q_pos0 = s.start;
+    shape.num_keys = static_cast<int>(rows.rows);
+    shape.k_pos0 = rows.pos0;
+    shape.num_heads = hq;
+    shape.num_kv_heads = hkv;
+    shape.head_dim = d;
+    shape.q_stride = q_width;
+    shape.kv_stride = kv_width;
+    shape.window = c.IsGlobal(l) ? 0 : c.sliding_window;
+    shape.scale = 1.0f;
+    ops_->Attention(&attn[s.offset * q_width], &q[s.offset * q_width], rows.k, rows.v, shape);
+  }
+  ops_->Linear(out, attn.data(), aw.o_proj.data(), T, H, q_width);
+}
+
+void Gemma4Model::FeedForward(int l, const Batch& b, const float* x, float* out) {
+  const ModelConfig& c = config_;
+  const LayerWeights& lw = w_->layers[l];
+  const int64_t T = b.tokens, H = c.hidden_size, I = lw.mlp.width;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+
+  std::vector<float> u(T * H), gate(T * I), up(T * I);
+  ops_->RmsNorm(u.data(), x, lw.pre_feedforward_layernorm.data(), T, H, eps);
+  ops_->Linear(gate.data(), u.data(), lw.mlp.gate_proj.data(), T, I, H);
+  ops_->Linear(up.data(), u.data(), lw.mlp.up_proj.data(), T, I, H);
+  ops_->GeluTanhMul(gate.data(), gate.data(), up.data(), T * I);
+  ops_->Linear(out, gate.data(), lw.mlp.down_proj.data(), T, H, I);
+  if (c.enable_moe_block) {
+    // Shared MLP and experts each get their own post-norm; the sum gets post_feedforward_layernorm.
+    ops_->RmsNorm(out, out, lw.post_feedforward_layernorm_1.data(), T, H, eps);
+    std::vector<float> moe(T * H);
+    Moe(l, b, x, moe.data());
+    ops_->RmsNorm(moe.data(), moe.data(), lw.post_feedforward_layernorm_2.data(), T, H, eps);
+    ops_->Add(out, moe.data(), T * H);
+  }
+  ops_->RmsNorm(out, out, lw.post_feedforward_layernorm.data(), T, H, eps);
+}
+
+// The routed experts. The router reads the residual stream itself (not the pre-FFN-normed
+// tensor), through a weightless RMSNorm, × router.scale, × 1/√H, in fp32.
+void Gemma4Model::Moe(int l, const Batch& b, const float* x, float* out) {
+  const ModelConfig& c = config_;
+  const LayerWeights& lw = w_->layers[l];
+  const MoeWeights& mw = lw.moe;
+  const int64_t T = b.tokens, H = c.hidden_size, I = c.moe_intermediate_size;
+  const int E = c.num_experts, K = c.top_k_experts;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+
+  std::vector<float> r(T * H), router_logits(T * E), weights(T * K);
+  std::vector<int32_t> experts(T * K);
+  ops_->RmsNorm(r.data(), x, nullptr, T, H, eps);
+  for (int64_t t = 0; t < T; ++t) ops_->Mul(&r[t * H], mw.router_scale.data(), H);
+  ops_->Scale(r.data(), static_cast<float>(1.0 / std::sqrt(static_cast<double>(H))), T * H);
+  ops_->Linear(router_logits.data(), r.data(), mw.router_proj.data(), T, E, H);
+  ops_->RouteTopK(experts.data(), weights.data(), router_logits.data(), mw.per_expert_scale.data(),
+                  T, E, K);
+
+  std::vector<float> u(T * H);
+  ops_->RmsNorm(u.data(), x, lw.pre_feedforward_layernorm_2.data(), T, H, eps);
+
+  // Group (token, slot) pairs by expert, then run each expert once over its tokens.
+  std::vector<std::vector<int64_t>> assigned(E);
+  for (int64_t i = 0; i < T * K; ++i) assigned[experts[i]].push_back(i);
+  std::fill_n(out, T * H, 0.0f);
+  std::vector<float> in, gate_up, act, down;
+  for (int e = 0; e < E; ++e) {
+    const auto& slots = assigned[e];
+    const int64_t n = static_cast<int64_t>(slots.size());
+    if (n == 0) continue;
+    in.resize(n * H);
+    for (int64_t j = 0; j < n; ++j) std::memcpy(&in[j * H], &u[(slots[j] / K) * H], H * 4);
+    gate_up.resize(n * 2 * I);
+    act.resize(n * I);
+    down.resize(n * H);
+    ops_->Linear(gate_up.data(), in.data(), mw.gate_up_proj.data() + e * 2 * I * H, n, 2 * I, H);
+    for (int64_t j = 0; j < n; ++j) {  // rows [0, I) are the gate, [I, 2I) up
+      ops_->GeluTanhMul(&act[j * I], &gate_up[j * 2 * I], &gate_up[j * 2 * I + I], I);
+    }
+    ops_->Linear(down.data(), act.data(), mw.down_proj.data() + e * H * I, n, H, I);
+    for (int64_t j = 0; j < n; ++j) {
+      const float wgt = weights[slots[j]];
+      float* o = out + (slots[j] / K) * H;
+      for (int64_t i = 0; i < H; ++i) o[i] += wgt * down[j * H + i];
+    }
+  }
+}
+
+// E2B/E4B: π = (RMSNorm(W_plm·x_emb / √H) + E_ple[t]·√P) / √2, per layer slice of width P.
+void Gemma4Model::PerLayerInputs(const Batch& b, const float* embedded) {
+  const ModelConfig& c = config_;
+  const int64_t T = b.tokens, H = c.hidden_size, P = c.hidden_size_per_layer_input;
+  const int64_t LP = c.num_layers * P;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  ple_inputs_.resize(T * LP);
+  std::vector<float> token_part(T * LP);
+  std::vector<int32_t> ids(b.ids);
+  for (int32_t& id : ids) {
+    if (id >= c.vocab_size_per_layer_input) id = 0;  // out-of-table ids read row 0 (JAX, vLLM)
+  }
+  ops_->Embed(token_part.data(), w_->embed_tokens_per_layer.data(), ids.data(), T, LP,
+              ple_embed_scale_);
+  ops_->Linear(ple_inputs_.data(), embedded, w_->per_layer_model_projection.data(), T, LP, H);
+  ops_->Scale(ple_inputs_.data(), static_cast<float>(1.0 / std::sqrt(static_cast<double>(H))), T * LP);
+  ops_->RmsNorm(ple_inputs_.data(), ple_inputs_.data(), w_->per_layer_projection_norm.data(),
+                T * c.num_layers, P, eps);
+  ops_->Add(ple_inputs_.data(), token_part.data(), T * LP);
+  ops_->Scale(ple_inputs_.data(), static_cast<float>(1.0 / std::sqrt(2.0)), T * LP);
+}
+
+// x += RMSNorm(W_proj · (GELU(W_gate · x) ⊙ π_l); post_per_layer_input_norm).
+void Gemma4Model::ApplyPerLayerInput(int l, const Batch& b, float* x) {
+  const ModelConfig& c = config_;
+  const PerLayerInputWeights& pw = w_->layers[l].ple;
+  const int64_t T = b.tokens, H = c.hidden_size, P = c.hidden_size_per_layer_input;
+  const int64_t LP = c.num_layers * P;
+  std::vector<float> gate(T * P), proj(T * H);
+  ops_->Linear(gate.data(), x, pw.input_gate.data(), T, P, H);
+  for (int64_t t = 0; t < T; ++t) {
+    ops_->GeluTanhMul(&gate[t * P], &gate[t * P], &ple_inputs_[t * LP + l * P], P);
+  }
+  ops_->Linear(proj.data(), gate.data(), pw.projection.data(), T, H, P);
+  ops_->RmsNorm(proj.data(), proj.data(), pw.post_norm.data(), T, H,
+                static_cast<float>(c.rms_norm_eps));
+  ops_->Add(x, proj.data(), T * H);
+}
+
+}  // namespace g4

@@ -1,0 +1,62 @@
+#include "worker/model/kv_cache.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/check.h"
+
+namespace g4 {
+
+SequenceKvCache::SequenceKvCache(const ModelConfig& config) : config_(config) {
+  layers_.resize(config.num_layers);
+  for (int l = 0; l < config.num_layers; ++l) {
+    if (config.IsKvShared(l)) continue;
+    layers_[l].sliding = !config.IsGlobal(l);
+    layers_[l].row_width = static_cast<int64_t>(config.NumKvHeads(l)) * config.HeadDim(l);
+  }
+}
+
+void SequenceKvCache::Reserve(int64_t n) {
+  G4_CHECK(reserved_ == 0);
+  reserved_ = n;
+  const int64_t keep = config_.sliding_window - 1;  // old positions a future query can see
+  for (LayerKv& L : layers_) {
+    if (L.row_width == 0) continue;
+    const int64_t capacity = static_cast<int64_t>(L.k.size()) / L.row_width;
+    if (L.sliding && L.rows + n > capacity && L.rows > keep) {
+      // Drop rows no query at position >= length_ can see; amortized by the 2× capacity below.
+      const int64_t drop = L.rows - keep;
+      std::memmove(L.k.data(), L.k.data() + drop * L.row_width, keep * L.row_width * sizeof(float));
+      std::memmove(L.v.data(), L.v.data() + drop * L.row_width, keep * L.row_width * sizeof(float));
+      L.rows = keep;
+      L.pos0 += drop;
+    }
+    if (L.rows + n > capacity) {
+      int64_t want = std::max<int64_t>(L.rows + n, 2 * capacity);
+      if (L.sliding) want = std::max<int64_t>(L.rows + n, 2 * (keep + 1));
+      L.k.resize(want * L.row_width);
+      L.v.resize(want * L.row_width);
+    }
+  }
+}
+
+SequenceKvCache::LayerRows SequenceKvCache::Rows(int layer) {
+  LayerKv& L = layers_[config_.KvSourceLayer(layer)];
+  G4_CHECK(L.row_width > 0);
+  return LayerRows{L.k.data(), L.v.data(), L.pos0, L.rows + reserved_, L.row_width};
+}
+
+void SequenceKvCache::Commit(int64_t n) {
+  G4_CHECK(n == reserved_);
+  for (LayerKv& L : layers_) L.rows += (L.row_width > 0 ? n : 0);
+  length_ += n;
+  reserved_ = 0;
+}
+
+int64_t SequenceKvCache::AllocatedFloats() const {
+  int64_t total = 0;
+  for (const LayerKv& L : layers_) total += static_cast<int64_t>(L.k.size() + L.v.size());
+  return total;
+}
+
+}  // namespace g4
