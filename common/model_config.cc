@@ -1,6 +1,8 @@
 #include "common/model_config.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +29,11 @@ class Fields {
     if (!Present(key)) return Error(key, "is required");
     const Json& v = obj_[key];
     if (!v.is_number_integer()) return Error(key, absl::StrCat("must be an integer, got ", v.dump()));
+    // Every integer key fits in 32 bits; larger values would be truncated by the int fields.
+    if (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t{INT32_MAX}
+                               : (v.get<int64_t>() > INT32_MAX || v.get<int64_t>() < INT32_MIN)) {
+      return Error(key, absl::StrCat("is out of range, got ", v.dump()));
+    }
     return v.get<int64_t>();
   }
   absl::StatusOr<int64_t> PositiveInt(const char* key) const {
@@ -80,7 +87,12 @@ absl::StatusOr<std::vector<int>> IntOrIntList(const Json& v, absl::string_view k
 absl::StatusOr<RopeConfig> ParseRope(const Json& rope, const std::string& key, const Fields& f) {
   if (!rope.is_object()) return f.Error(key, "must be an object");
   RopeConfig rc;
-  const std::string type = rope.value("rope_type", std::string("default"));
+  // (nlohmann's value() throws on a non-string, so the type is checked first.)
+  const bool has_type = rope.contains("rope_type") && !rope["rope_type"].is_null();
+  if (has_type && !rope["rope_type"].is_string()) {
+    return f.Error(key + ".rope_type", absl::StrCat("must be a string, got ", rope["rope_type"].dump()));
+  }
+  const std::string type = has_type ? rope["rope_type"].get<std::string>() : "default";
   if (type == "default") {
     rc.type = RopeType::kDefault;
   } else if (type == "proportional") {
@@ -113,6 +125,60 @@ absl::StatusOr<RopeConfig> ParseRope(const Json& rope, const std::string& key, c
   return rc;
 }
 
+// Reads the global-layer geometry from `per_layer_config`. Every full_attention layer must have
+// the same override, and sliding layers none that changes their geometry: the engine keeps one
+// geometry per layer type.
+absl::Status ParsePerLayerConfig(const Fields& f, ModelConfig& c) {
+  const Json& plc = f.obj()["per_layer_config"];
+  if (!plc.is_object()) return f.Error("per_layer_config", "must be an object");
+  int64_t head_dim = -1, kv_heads = -1;
+  for (auto it = plc.begin(); it != plc.end(); ++it) {
+    const std::string key = "per_layer_config." + it.key();
+    char* end = nullptr;
+    const long parsed = std::strtol(it.key().c_str(), &end, 10);
+    if (end == it.key().c_str() || *end != '\0' || parsed < 0 || parsed >= c.num_layers) {
+      return f.Error(key, "is not a layer index");
+    }
+    const int layer = static_cast<int>(parsed);
+    const Json& o = it.value();
+    if (!o.is_object()) return f.Error(key, "must be an object");
+    for (auto kv = o.begin(); kv != o.end(); ++kv) {
+      if (kv.key() != "head_dim" && kv.key() != "num_key_value_heads") {
+        return f.Error(key + "." + kv.key(), "is an unsupported per-layer override");
+      }
+      if (!kv.value().is_number_integer() || kv.value().get<int64_t>() <= 0) {
+        return f.Error(key + "." + kv.key(), "must be a positive integer");
+      }
+    }
+    const int64_t hd = o.value("head_dim", static_cast<int64_t>(c.head_dim));
+    const int64_t kvh = o.value("num_key_value_heads", static_cast<int64_t>(c.num_kv_heads));
+    if (!c.IsGlobal(layer)) {
+      if (hd != c.head_dim || kvh != c.num_kv_heads) {
+        return f.Error(key, "overrides a sliding layer's geometry (unsupported)");
+      }
+      continue;
+    }
+    if ((head_dim != -1 && hd != head_dim) || (kv_heads != -1 && kvh != kv_heads)) {
+      return f.Error(key, "differs from another full_attention layer (unsupported)");
+    }
+    head_dim = hd;
+    kv_heads = kvh;
+  }
+  if (head_dim == -1) return f.Error("per_layer_config", "has no full_attention layer");
+  for (int l = 0; l < c.num_layers; ++l) {
+    if (c.IsGlobal(l) && !plc.contains(std::to_string(l))) {
+      return f.Error("per_layer_config", absl::StrCat("has no entry for full_attention layer ", l));
+    }
+  }
+  c.global_head_dim = static_cast<int>(head_dim);
+  if (kv_heads != c.num_kv_heads && !c.attention_k_eq_v) {
+    return f.Error("per_layer_config",
+                   "overrides num_key_value_heads of global layers without attention_k_eq_v");
+  }
+  c.num_global_kv_heads = static_cast<int>(kv_heads);
+  return absl::OkStatus();
+}
+
 absl::Status ParseTextConfig(const Fields& f, ModelConfig& c) {
   G4_ASSIGN_OR_RETURN(c.vocab_size, f.PositiveInt("vocab_size"));
   G4_ASSIGN_OR_RETURN(c.hidden_size, f.PositiveInt("hidden_size"));
@@ -136,7 +202,13 @@ absl::Status ParseTextConfig(const Fields& f, ModelConfig& c) {
   // Unsupported variations are rejected rather than silently computed wrong.
   G4_ASSIGN_OR_RETURN(bool bias, f.BoolOr("attention_bias", false));
   if (bias) return f.Error("attention_bias", "= true is unsupported (Gemma 4 has no biases)");
-  const std::string act = f.obj().value("hidden_activation", std::string("gelu_pytorch_tanh"));
+  if (f.Present("hidden_activation") && !f.obj()["hidden_activation"].is_string()) {
+    return f.Error("hidden_activation",
+                   absl::StrCat("must be a string, got ", f.obj()["hidden_activation"].dump()));
+  }
+  const std::string act = f.Present("hidden_activation")
+                              ? f.obj()["hidden_activation"].get<std::string>()
+                              : "gelu_pytorch_tanh";
   if (act != "gelu_pytorch_tanh") {
     return f.Error("hidden_activation",
                    absl::StrCat("has unsupported value \"", act, "\" (supported: gelu_pytorch_tanh)"));
@@ -175,14 +247,20 @@ absl::Status ParseTextConfig(const Fields& f, ModelConfig& c) {
     return f.Error("layer_types", "must end with full_attention (transformers forces this)");
   }
   const bool has_global = c.NumLayersOfType(LayerType::kGlobal) > 0;
-  if (has_global) {
-    G4_ASSIGN_OR_RETURN(int64_t ghd, f.PositiveInt("global_head_dim"));
-    c.global_head_dim = static_cast<int>(ghd);
-  }
   c.num_global_kv_heads = c.num_kv_heads;
-  if (c.attention_k_eq_v) {
-    G4_ASSIGN_OR_RETURN(int64_t g, f.PositiveInt("num_global_key_value_heads"));
-    c.num_global_kv_heads = static_cast<int>(g);
+  if (has_global && !f.Present("global_head_dim") && f.Present("per_layer_config")) {
+    // transformers >= 5.2x re-saves configs with the global geometry moved into
+    // `per_layer_config` ({"5": {"head_dim": 512, "num_key_value_heads": 4}, ...}).
+    G4_RETURN_IF_ERROR(ParsePerLayerConfig(f, c));
+  } else {
+    if (has_global) {
+      G4_ASSIGN_OR_RETURN(int64_t ghd, f.PositiveInt("global_head_dim"));
+      c.global_head_dim = static_cast<int>(ghd);
+    }
+    if (c.attention_k_eq_v) {
+      G4_ASSIGN_OR_RETURN(int64_t g, f.PositiveInt("num_global_key_value_heads"));
+      c.num_global_kv_heads = static_cast<int>(g);
+    }
   }
   for (int l = 0; l < c.num_layers; ++l) {
     if (c.num_heads % c.NumKvHeads(l) != 0) {

@@ -360,6 +360,7 @@ absl::Status SafetensorsFile::ReadSlice(const TensorInfo& info, const TensorSlic
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ": tensor \"", info.name, "\" does not belong to this file"));
   }
+  if (rows == 0 || cols == 0) return absl::OkStatus();
   const std::vector<int64_t>& s = info.shape;
   const int64_t full_rows = s.size() == 3 ? s[1] : (s.size() == 2 ? s[0] : 1);
   const int64_t full_cols = s.size() >= 2 ? s.back() : (s.size() == 1 ? s[0] : 1);

@@ -1,0 +1,104 @@
+// g4-generate as a user runs it: the output contract, and errors (one stderr line, exit 2).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+using ::testing::HasSubstr;
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+Result RunGenerate(const std::string& args) {
+  // ctest runs tests of this file as parallel processes: a file per process and call.
+  static int calls = 0;
+  const std::string err_file = ::testing::TempDir() + "/g4_generate_stderr." +
+                               std::to_string(getpid()) + "." + std::to_string(calls++);
+  const std::string cmd = std::string(G4_GENERATE_BIN) + " " + args + " 2>" + err_file;
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream e(err_file);
+  std::stringstream ss;
+  ss << e.rdbuf();
+  r.err = ss.str();
+  std::remove(err_file.c_str());
+  return r;
+}
+
+std::string LastLine(const std::string& s) {
+  std::string t = s;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  return t.substr(t.rfind('\n') == std::string::npos ? 0 : t.rfind('\n') + 1);
+}
+
+TEST(G4GenerateCliTest, GreedyTokensAndLogitsMatchTransformers) {
+  std::ifstream in("tests/data/golden/dense/reference.json");
+  const nlohmann::json greedy = nlohmann::json::parse(in).at("cases").at("greedy");
+  const auto prompt = greedy.at("prompt").get<std::vector<int>>();
+  const auto want = greedy.at("tokens").get<std::vector<int>>();
+  const std::string logits_file =
+      ::testing::TempDir() + "/g4_generate_logits." + std::to_string(getpid()) + ".jsonl";
+  Result r = RunGenerate("--model tests/data/golden/dense --prompt-tokens " + absl::StrJoin(prompt, ",") +
+                 " --max-new-tokens " + std::to_string(want.size()) + " --ignore-eos --logits-out " +
+                 logits_file);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(LastLine(r.out), "[" + absl::StrJoin(want, ",") + "]");
+
+  std::ifstream lf(logits_file);
+  std::string line;
+  size_t rows = 0;
+  const auto ref = greedy.at("logits").get<std::vector<std::vector<float>>>();
+  while (std::getline(lf, line)) {
+    const auto got = nlohmann::json::parse(line).at("logits").get<std::vector<float>>();
+    ASSERT_LT(rows, ref.size());
+    ASSERT_EQ(got.size(), ref[rows].size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], ref[rows][i], 2e-4);
+    ++rows;
+  }
+  EXPECT_EQ(rows, want.size());
+}
+
+TEST(G4GenerateCliTest, BadFlagsExitTwoWithOneLine) {
+  for (const char* args : {"--bogus", "", "--model tests/data/golden/dense --max-new-tokens 2",
+                           "--model tests/data/golden/dense --prompt-tokens 2,a --max-new-tokens 2"}) {
+    Result r = RunGenerate(args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("g4-generate: ")) << args;
+  }
+}
+
+TEST(G4GenerateCliTest, BadModelDirectoryExitsTwo) {
+  Result r = RunGenerate("--model /nonexistent/model --prompt-tokens 2 --max-new-tokens 2");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("/nonexistent/model"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(G4GenerateCliTest, OutOfRangeTokenExitsTwo) {
+  Result r = RunGenerate("--model tests/data/golden/dense --prompt-tokens 2,100000 --max-new-tokens 2");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("100000"));
+}
+
+}  // namespace

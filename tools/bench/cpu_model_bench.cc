@@ -1,0 +1,225 @@
+// g4-bench-cpu: prefill and decode throughput of the CPU reference model (batch 1).
+//   g4-bench-cpu --model DIR [--prompt-len 512] [--decode-steps 64] [--threads 0] [--repeats 3]
+//                [--json]
+// Loads the checkpoint, runs one untimed warmup (a short prefill and a few decode steps), then
+// `repeats` timed runs, each on a fresh sequence: a prefill of `prompt-len` deterministic
+// pseudo-random tokens in [3, vocab) (logits for the last token only), then `decode-steps`
+// single-token steps feeding back the argmax. Reports the median and the best run. --threads 0
+// keeps OpenBLAS's default. Prints a table, or one JSON object with --json. Errors: one line on
+// stderr, exit 2. A benchmark, not a test: see docs/performance.md.
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/types/span.h"
+#include "kernels/ops.h"
+#include "worker/model/gemma4_model.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: g4-bench-cpu --model DIR [--prompt-len P] [--decode-steps N] [--threads T] "
+    "[--repeats R] [--json]";
+
+struct Options {
+  std::string model_dir;
+  int prompt_len = 512;
+  int decode_steps = 64;
+  int threads = 0;
+  int repeats = 3;
+  bool json = false;
+};
+
+absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--json") {
+      o.json = true;
+      continue;
+    }
+    if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat(flag, " needs a value"));
+    const std::string value = argv[++i];
+    int* target = nullptr;
+    if (flag == "--model") {
+      o.model_dir = value;
+      continue;
+    } else if (flag == "--prompt-len") {
+      target = &o.prompt_len;
+    } else if (flag == "--decode-steps") {
+      target = &o.decode_steps;
+    } else if (flag == "--threads") {
+      target = &o.threads;
+    } else if (flag == "--repeats") {
+      target = &o.repeats;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", flag));
+    }
+    if (!absl::SimpleAtoi(value, target)) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": not an integer: \"", value, "\""));
+    }
+  }
+  if (o.model_dir.empty()) return absl::InvalidArgumentError("--model is required");
+  if (o.prompt_len < 1) return absl::InvalidArgumentError("--prompt-len must be >= 1");
+  if (o.decode_steps < 0) return absl::InvalidArgumentError("--decode-steps must be >= 0");
+  if (o.threads < 0) return absl::InvalidArgumentError("--threads must be >= 0");
+  if (o.repeats < 1) return absl::InvalidArgumentError("--repeats must be >= 1");
+  return o;
+}
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Deterministic tokens in [3, vocab) (splitmix-style LCG; same for every run).
+std::vector<int32_t> PromptTokens(int n, int vocab) {
+  std::vector<int32_t> t(n);
+  uint64_t s = 0x9E3779B97F4A7C15ull;
+  for (int i = 0; i < n; ++i) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    t[i] = 3 + static_cast<int32_t>((s >> 33) % static_cast<uint64_t>(vocab - 3));
+  }
+  return t;
+}
+
+int32_t Argmax(const std::vector<float>& logits) {
+  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+struct RunTimes {
+  double prefill_s = 0;
+  double decode_s = 0;
+  std::vector<int32_t> generated;  // argmax after the prefill and after each decode step
+};
+
+// One fresh sequence: prefill `prompt`, then `steps` greedy decode steps.
+absl::StatusOr<RunTimes> RunOnce(g4::Gemma4Model& model, const std::vector<int32_t>& prompt,
+                                 int steps) {
+  std::unique_ptr<g4::SequenceKvCache> cache = model.NewSequence();
+  RunTimes r;
+  const Clock::time_point t0 = Clock::now();
+  g4::SequenceChunk chunk{cache.get(), absl::MakeConstSpan(prompt)};
+  absl::StatusOr<std::vector<float>> logits =
+      model.Forward(absl::MakeConstSpan(&chunk, 1), g4::LogitsFor::kLastToken);
+  if (!logits.ok()) return logits.status();
+  int32_t next = Argmax(*logits);
+  const Clock::time_point t1 = Clock::now();
+  r.generated.reserve(steps + 1);
+  r.generated.push_back(next);
+  for (int i = 0; i < steps; ++i) {
+    g4::SequenceChunk step{cache.get(), absl::MakeConstSpan(&next, 1)};
+    logits = model.Forward(absl::MakeConstSpan(&step, 1), g4::LogitsFor::kLastToken);
+    if (!logits.ok()) return logits.status();
+    next = Argmax(*logits);
+    r.generated.push_back(next);
+  }
+  const Clock::time_point t2 = Clock::now();
+  r.prefill_s = Seconds(t0, t1);
+  r.decode_s = Seconds(t1, t2);
+  return r;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "g4-bench-cpu: %s\n", std::string(status.message()).c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::StatusOr<Options> opts = ParseOptions(argc, argv);
+  if (!opts.ok()) {
+    std::fprintf(stderr, "g4-bench-cpu: %s (%s)\n", std::string(opts.status().message()).c_str(),
+                 kUsage);
+    return 2;
+  }
+  if (opts->threads > 0) openblas_set_num_threads(opts->threads);
+
+  const Clock::time_point load0 = Clock::now();
+  absl::StatusOr<std::unique_ptr<g4::Gemma4Model>> model =
+      g4::Gemma4Model::Load(opts->model_dir, g4::CreateCpuOps());
+  if (!model.ok()) return Fail(model.status());
+  const double load_s = Seconds(load0, Clock::now());
+  g4::Gemma4Model& m = **model;
+  const int vocab = m.config().vocab_size;
+  if (vocab <= 3) return Fail(absl::InvalidArgumentError("vocab_size must be > 3"));
+  const int64_t max_pos = m.config().max_position_embeddings;
+  if (opts->prompt_len + opts->decode_steps > max_pos) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--prompt-len + --decode-steps exceeds max_position_embeddings (", max_pos,
+                     ")")));
+  }
+
+  const std::vector<int32_t> prompt = PromptTokens(opts->prompt_len, vocab);
+  // Warmup: touches weights, grows scratch buffers, starts the BLAS threads.
+  {
+    const std::vector<int32_t> warm(prompt.begin(),
+                                    prompt.begin() + std::min(opts->prompt_len, 64));
+    absl::StatusOr<RunTimes> w = RunOnce(m, warm, std::min(opts->decode_steps, 4));
+    if (!w.ok()) return Fail(w.status());
+    w = RunOnce(m, prompt, std::min(opts->decode_steps, 4));
+    if (!w.ok()) return Fail(w.status());
+  }
+  std::vector<double> prefill, decode;
+  std::vector<int32_t> generated;
+  for (int r = 0; r < opts->repeats; ++r) {
+    absl::StatusOr<RunTimes> t = RunOnce(m, prompt, opts->decode_steps);
+    if (!t.ok()) return Fail(t.status());
+    prefill.push_back(t->prefill_s);
+    decode.push_back(t->decode_s);
+    generated = std::move(t->generated);
+  }
+  const double p_med = Median(prefill);
+  const double p_best = *std::min_element(prefill.begin(), prefill.end());
+  const double d_med = Median(decode);
+  const double d_best = *std::min_element(decode.begin(), decode.end());
+  const int n = opts->decode_steps;
+  const double p_tps = opts->prompt_len / p_med;
+  const double p_tps_best = opts->prompt_len / p_best;
+  const double d_tps = n > 0 ? n / d_med : 0.0;
+  const double d_tps_best = n > 0 ? n / d_best : 0.0;
+  const double d_ms = n > 0 ? 1e3 * d_med / n : 0.0;
+  const int threads = openblas_get_num_threads();
+
+  if (opts->json) {
+    std::printf(
+        "{\"model\":\"%s\",\"prompt_len\":%d,\"decode_steps\":%d,\"threads\":%d,\"repeats\":%d,"
+        "\"load_s\":%.3f,\"prefill_s_median\":%.6f,\"prefill_tok_s\":%.3f,"
+        "\"prefill_tok_s_best\":%.3f,\"decode_s_median\":%.6f,\"decode_tok_s\":%.3f,"
+        "\"decode_tok_s_best\":%.3f,\"decode_ms_per_token\":%.3f,\"openblas_config\":\"%s\",\"generated\":[%s]}\n",
+        opts->model_dir.c_str(), opts->prompt_len, n, threads, opts->repeats, load_s, p_med,
+        p_tps, p_tps_best, d_med, d_tps, d_tps_best, d_ms, openblas_get_config(),
+        absl::StrJoin(generated, ",").c_str());
+    return 0;
+  }
+  std::printf("g4-bench-cpu  model=%s  threads=%d  repeats=%d  load=%.2fs\n",
+              opts->model_dir.c_str(), threads, opts->repeats, load_s);
+  std::printf("OpenBLAS: %s\n", openblas_get_config());
+  std::printf("%-28s %12s %12s %12s\n", "metric", "median", "best", "ms/token");
+  std::printf("%-28s %12.1f %12.1f %12.3f\n",
+              absl::StrCat("prefill ", opts->prompt_len, " tok/s").c_str(), p_tps, p_tps_best,
+              1e3 * p_med / opts->prompt_len);
+  std::printf("%-28s %12.1f %12.1f %12.3f\n", absl::StrCat("decode ", n, " tok/s").c_str(), d_tps,
+              d_tps_best, d_ms);
+  return 0;
+}
