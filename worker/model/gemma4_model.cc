@@ -62,16 +62,35 @@ struct Gemma4Model::Batch {
 
 absl::StatusOr<std::unique_ptr<Gemma4Model>> Gemma4Model::Load(const std::string& dir,
                                                                std::unique_ptr<Ops> ops) {
+  return LoadShard(dir, ShardConfig{}, nullptr, std::move(ops));
+}
+
+absl::StatusOr<std::unique_ptr<Gemma4Model>> Gemma4Model::LoadShard(const std::string& dir,
+                                                                    const ShardConfig& shard,
+                                                                    Communicator* comm,
+                                                                    std::unique_ptr<Ops> ops) {
+  if (shard.world_size > 1 && (comm == nullptr || comm->size() != shard.world_size ||
+                               comm->rank() != shard.rank)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rank ", shard.rank, " of ", shard.world_size, " needs a communicator of that rank and size"));
+  }
   G4_ASSIGN_OR_RETURN(std::unique_ptr<Checkpoint> ckpt, Checkpoint::Open(dir));
-  G4_ASSIGN_OR_RETURN(std::unique_ptr<ModelWeights> weights, LoadModelWeights(*ckpt));
-  auto model = std::make_unique<Gemma4Model>(ckpt->config(), std::move(weights), std::move(ops));
+  G4_ASSIGN_OR_RETURN(ShardLayout layout, ShardLayout::Create(ckpt->config(), shard));
+  G4_ASSIGN_OR_RETURN(std::unique_ptr<ModelWeights> weights, LoadModelWeights(*ckpt, layout));
+  auto model = std::make_unique<Gemma4Model>(ckpt->config(), std::move(layout), std::move(weights),
+                                             shard.world_size > 1 ? comm : nullptr, std::move(ops));
   model->stop_token_ids_ = ckpt->generation_config().eos_token_ids;
   return model;
 }
 
-Gemma4Model::Gemma4Model(ModelConfig config, std::unique_ptr<ModelWeights> weights,
+Gemma4Model::Gemma4Model(ModelConfig config, ShardLayout layout,
+                         std::unique_ptr<ModelWeights> weights, Communicator* comm,
                          std::unique_ptr<Ops> ops)
-    : config_(std::move(config)), w_(std::move(weights)), ops_(std::move(ops)) {
+    : config_(std::move(config)),
+      layout_(std::move(layout)),
+      comm_(comm),
+      w_(std::move(weights)),
+      ops_(std::move(ops)) {
   embed_scale_ = ScaleInDType(std::sqrt(static_cast<double>(config_.hidden_size)), w_->embed_dtype);
   if (config_.hidden_size_per_layer_input > 0) {
     ple_embed_scale_ = ScaleInDType(std::sqrt(static_cast<double>(config_.hidden_size_per_layer_input)),
@@ -83,8 +102,17 @@ Gemma4Model::Gemma4Model(ModelConfig config, std::unique_ptr<ModelWeights> weigh
   }
 }
 
+absl::Status Gemma4Model::AllReduce(float* data, int64_t count) {
+  if (comm_ == nullptr) return absl::OkStatus();
+  return comm_->AllReduceSum(data, count);
+}
+
 std::unique_ptr<SequenceKvCache> Gemma4Model::NewSequence() const {
-  return std::make_unique<SequenceKvCache>(config_);
+  std::vector<int> kv_heads(config_.num_layers);
+  for (int l = 0; l < config_.num_layers; ++l) {
+    kv_heads[l] = static_cast<int>(layout_.attention(l).kv_heads.size());
+  }
+  return std::make_unique<SequenceKvCache>(config_, kv_heads);
 }
 
 absl::StatusOr<std::vector<float>> Gemma4Model::Forward(absl::Span<const SequenceChunk> chunks,
@@ -125,17 +153,17 @@ absl::StatusOr<std::vector<float>> Gemma4Model::Forward(absl::Span<const Sequenc
   for (const Batch::Seq& s : b.seqs) s.cache->Reserve(s.len);
 
   std::vector<float> x(T * H), normed(T * H), branch(T * H);
-  ops_->Embed(x.data(), w_->embed_tokens.data(), b.ids.data(), T, H, embed_scale_);
+  G4_RETURN_IF_ERROR(Embed(b, x.data()));
   if (c.hidden_size_per_layer_input > 0) PerLayerInputs(b, x.data());
 
   const float eps = static_cast<float>(c.rms_norm_eps);
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& lw = w_->layers[l];
     ops_->RmsNorm(normed.data(), x.data(), lw.input_layernorm.data(), T, H, eps);
-    Attention(l, b, normed.data(), branch.data());
+    G4_RETURN_IF_ERROR(Attention(l, b, normed.data(), branch.data()));
     ops_->RmsNorm(branch.data(), branch.data(), lw.post_attention_layernorm.data(), T, H, eps);
     ops_->Add(x.data(), branch.data(), T * H);
-    FeedForward(l, b, x.data(), branch.data());
+    G4_RETURN_IF_ERROR(FeedForward(l, b, x.data(), branch.data()));
     ops_->Add(x.data(), branch.data(), T * H);
     if (c.hidden_size_per_layer_input > 0) ApplyPerLayerInput(l, b, x.data());
     ops_->Scale(x.data(), lw.layer_scalar, T * H);  // the whole residual stream (pitfall 12)
@@ -153,19 +181,61 @@ absl::StatusOr<std::vector<float>> Gemma4Model::Forward(absl::Span<const Sequenc
   std::vector<float> h(R * H);
   for (int64_t r = 0; r < R; ++r) std::memcpy(&h[r * H], &x[rows[r] * H], H * sizeof(float));
   ops_->RmsNorm(h.data(), h.data(), w_->final_norm.data(), R, H, eps);
-  std::vector<float> logits(R * c.vocab_size);
-  ops_->Linear(logits.data(), h.data(), w_->LmHead().data(), R, c.vocab_size, H);
-  if (c.final_logit_softcapping.has_value()) {
-    ops_->Softcap(logits.data(), static_cast<float>(*c.final_logit_softcapping), R * c.vocab_size);
+  return Logits(std::move(h), R);
+}
+
+// Vocabulary-parallel embedding: each rank writes the rows of the ids it holds and zeros for the
+// rest; the all-reduce adds exact zeros, so the result is bit-identical to the unsharded one.
+absl::Status Gemma4Model::Embed(const Batch& b, float* x) {
+  const int64_t T = b.tokens, H = config_.hidden_size;
+  const Range vocab = layout_.vocab();
+  if (!layout_.is_sharded()) {
+    ops_->Embed(x, w_->embed_tokens.data(), b.ids.data(), T, H, embed_scale_);
+    return absl::OkStatus();
+  }
+  std::fill_n(x, T * H, 0.0f);
+  for (int64_t t = 0; t < T; ++t) {
+    const int32_t id = b.ids[t];
+    if (id < vocab.begin || id >= vocab.end) continue;
+    const int32_t local = static_cast<int32_t>(id - vocab.begin);
+    ops_->Embed(x + t * H, w_->embed_tokens.data(), &local, 1, H, embed_scale_);
+  }
+  return AllReduce(x, T * H);
+}
+
+// LM head over this rank's vocabulary rows, gathered into full rows, then the softcap.
+absl::StatusOr<std::vector<float>> Gemma4Model::Logits(std::vector<float> h, int64_t rows) {
+  const int64_t H = config_.hidden_size, V = config_.vocab_size;
+  const int64_t local_v = layout_.vocab().size();
+  std::vector<float> logits(rows * V);
+  if (!layout_.is_sharded()) {
+    ops_->Linear(logits.data(), h.data(), w_->LmHead().data(), rows, V, H);
+  } else {
+    std::vector<float> local(rows * local_v), gathered(rows * V);
+    ops_->Linear(local.data(), h.data(), w_->LmHead().data(), rows, local_v, H);
+    G4_RETURN_IF_ERROR(comm_->AllGather(local.data(), rows * local_v, gathered.data()));
+    const int world = layout_.shard().world_size;
+    for (int r = 0; r < world; ++r) {  // [rank][row][local_v] -> [row][rank·local_v]
+      for (int64_t i = 0; i < rows; ++i) {
+        std::memcpy(&logits[i * V + r * local_v], &gathered[(r * rows + i) * local_v],
+                    local_v * sizeof(float));
+      }
+    }
+  }
+  if (config_.final_logit_softcapping.has_value()) {
+    ops_->Softcap(logits.data(), static_cast<float>(*config_.final_logit_softcapping), rows * V);
   }
   return logits;
 }
 
-void Gemma4Model::Attention(int l, const Batch& b, const float* a, float* out) {
+absl::Status Gemma4Model::Attention(int l, const Batch& b, const float* a, float* out) {
   const ModelConfig& c = config_;
   const AttentionWeights& aw = w_->layers[l].attn;
   const int64_t T = b.tokens, H = c.hidden_size;
-  const int d = c.HeadDim(l), hq = c.num_heads, hkv = c.NumKvHeads(l);
+  // This rank's heads: all of them unsharded.
+  const int d = c.HeadDim(l);
+  const int hq = static_cast<int>(layout_.attention(l).q_heads.size());
+  const int hkv = static_cast<int>(layout_.attention(l).kv_heads.size());
   const int64_t q_width = static_cast<int64_t>(hq) * d, kv_width = static_cast<int64_t>(hkv) * d;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const float* inv_freq = c.IsGlobal(l) ? inv_freq_global_.data() : inv_freq_sliding_.data();
@@ -212,9 +282,10 @@ void Gemma4Model::Attention(int l, const Batch& b, const float* a, float* out) {
     ops_->Attention(&attn[s.offset * q_width], &q[s.offset * q_width], rows.k, rows.v, shape);
   }
   ops_->Linear(out, attn.data(), aw.o_proj.data(), T, H, q_width);
+  return AllReduce(out, T * H);  // o_proj is row-parallel: partial sums over heads
 }
 
-void Gemma4Model::FeedForward(int l, const Batch& b, const float* x, float* out) {
+absl::Status Gemma4Model::FeedForward(int l, const Batch& b, const float* x, float* out) {
   const ModelConfig& c = config_;
   const LayerWeights& lw = w_->layers[l];
   const int64_t T = b.tokens, H = c.hidden_size, I = lw.mlp.width;
@@ -226,15 +297,24 @@ void Gemma4Model::FeedForward(int l, const Batch& b, const float* x, float* out)
   ops_->Linear(up.data(), u.data(), lw.mlp.up_proj.data(), T, I, H);
   ops_->GeluTanhMul(gate.data(), gate.data(), up.data(), T * I);
   ops_->Linear(out, gate.data(), lw.mlp.down_proj.data(), T, H, I);
-  if (c.enable_moe_block) {
-    // Shared MLP and experts each get their own post-norm; the sum gets post_feedforward_layernorm.
-    ops_->RmsNorm(out, out, lw.post_feedforward_layernorm_1.data(), T, H, eps);
-    std::vector<float> moe(T * H);
-    Moe(l, b, x, moe.data());
-    ops_->RmsNorm(moe.data(), moe.data(), lw.post_feedforward_layernorm_2.data(), T, H, eps);
-    ops_->Add(out, moe.data(), T * H);
+  if (!c.enable_moe_block) {
+    G4_RETURN_IF_ERROR(AllReduce(out, T * H));  // down_proj is row-parallel
+  } else {
+    // The shared MLP and the experts each get their own post-norm, so both partial sums are
+    // reduced before any norm: one all-reduce over [shared; experts].
+    std::vector<float> partial(2 * T * H);
+    std::memcpy(partial.data(), out, T * H * sizeof(float));
+    Moe(l, b, x, partial.data() + T * H);
+    G4_RETURN_IF_ERROR(AllReduce(partial.data(), 2 * T * H));
+    float* shared = partial.data();
+    float* experts = partial.data() + T * H;
+    ops_->RmsNorm(out, shared, lw.post_feedforward_layernorm_1.data(), T, H, eps);
+    ops_->RmsNorm(experts, experts, lw.post_feedforward_layernorm_2.data(), T, H, eps);
+    ops_->Add(out, experts, T * H);
   }
+  // The sum gets post_feedforward_layernorm.
   ops_->RmsNorm(out, out, lw.post_feedforward_layernorm.data(), T, H, eps);
+  return absl::OkStatus();
 }
 
 // The routed experts. The router reads the residual stream itself (not the pre-FFN-normed
@@ -243,10 +323,15 @@ void Gemma4Model::Moe(int l, const Batch& b, const float* x, float* out) {
   const ModelConfig& c = config_;
   const LayerWeights& lw = w_->layers[l];
   const MoeWeights& mw = lw.moe;
-  const int64_t T = b.tokens, H = c.hidden_size, I = c.moe_intermediate_size;
+  const int64_t T = b.tokens, H = c.hidden_size;
   const int E = c.num_experts, K = c.top_k_experts;
+  // This rank's experts and its part of their intermediate dimension (all of it unsharded).
+  const Range local_experts = layout_.experts();
+  const int64_t I = layout_.moe_intermediate().size();
   const float eps = static_cast<float>(c.rms_norm_eps);
 
+  // Every rank routes every token: the inputs are identical on all ranks (an all-reduce leaves
+  // the same bits everywhere), so the choices agree without a broadcast.
   std::vector<float> r(T * H), router_logits(T * E), weights(T * K);
   std::vector<int32_t> experts(T * K);
   ops_->RmsNorm(r.data(), x, nullptr, T, H, eps);
@@ -259,25 +344,26 @@ void Gemma4Model::Moe(int l, const Batch& b, const float* x, float* out) {
   std::vector<float> u(T * H);
   ops_->RmsNorm(u.data(), x, lw.pre_feedforward_layernorm_2.data(), T, H, eps);
 
-  // Group (token, slot) pairs by expert, then run each expert once over its tokens.
+  // Group (token, slot) pairs by expert, then run each local expert once over its tokens.
   std::vector<std::vector<int64_t>> assigned(E);
   for (int64_t i = 0; i < T * K; ++i) assigned[experts[i]].push_back(i);
   std::fill_n(out, T * H, 0.0f);
   std::vector<float> in, gate_up, act, down;
-  for (int e = 0; e < E; ++e) {
+  for (int e = static_cast<int>(local_experts.begin); e < local_experts.end; ++e) {
     const auto& slots = assigned[e];
     const int64_t n = static_cast<int64_t>(slots.size());
     if (n == 0) continue;
+    const int64_t le = e - local_experts.begin;
     in.resize(n * H);
     for (int64_t j = 0; j < n; ++j) std::memcpy(&in[j * H], &u[(slots[j] / K) * H], H * 4);
     gate_up.resize(n * 2 * I);
     act.resize(n * I);
     down.resize(n * H);
-    ops_->Linear(gate_up.data(), in.data(), mw.gate_up_proj.data() + e * 2 * I * H, n, 2 * I, H);
+    ops_->Linear(gate_up.data(), in.data(), mw.gate_up_proj.data() + le * 2 * I * H, n, 2 * I, H);
     for (int64_t j = 0; j < n; ++j) {  // rows [0, I) are the gate, [I, 2I) up
       ops_->GeluTanhMul(&act[j * I], &gate_up[j * 2 * I], &gate_up[j * 2 * I + I], I);
     }
-    ops_->Linear(down.data(), act.data(), mw.down_proj.data() + e * H * I, n, H, I);
+    ops_->Linear(down.data(), act.data(), mw.down_proj.data() + le * H * I, n, H, I);
     for (int64_t j = 0; j < n; ++j) {
       const float wgt = weights[slots[j]];
       float* o = out + (slots[j] / K) * H;

@@ -6,6 +6,12 @@
 // sequence at the sequence's current length (a long prefill, one decode token, or a prefill
 // chunk), all tokens go through the projections together, and attention runs per sequence.
 //
+// Sharded (tensor/expert parallel, shard_layout.h): every rank of a replica runs Forward() with
+// the same chunks; it holds its slices of the weights and its KV heads, and combines partial
+// results with the communicator: one all-reduce after attention, one after the feed-forward
+// block (shared MLP and experts in one buffer), one for the embedding, an all-gather of the
+// vocabulary-parallel logits. Every rank returns the full logits.
+//
 // Thread-compatible: Forward() mutates scratch buffers, so one caller at a time.
 #ifndef G4SERVE_WORKER_MODEL_GEMMA4_MODEL_H_
 #define G4SERVE_WORKER_MODEL_GEMMA4_MODEL_H_
@@ -19,7 +25,9 @@
 #include "common/checkpoint.h"
 #include "common/model_config.h"
 #include "kernels/ops.h"
+#include "worker/comm/communicator.h"
 #include "worker/model/kv_cache.h"
+#include "worker/model/shard_layout.h"
 #include "worker/model/weights.h"
 
 namespace g4 {
@@ -39,7 +47,14 @@ class Gemma4Model {
   // Loads the weights of the checkpoint at `dir` (see docs/checkpoints.md) onto `ops`.
   static absl::StatusOr<std::unique_ptr<Gemma4Model>> Load(const std::string& dir,
                                                            std::unique_ptr<Ops> ops);
-  Gemma4Model(ModelConfig config, std::unique_ptr<ModelWeights> weights, std::unique_ptr<Ops> ops);
+  // Loads this rank's shard; `comm` (not owned, must outlive the model) connects the replica's
+  // ranks and has world_size ranks. `comm` may be null when world_size is 1.
+  static absl::StatusOr<std::unique_ptr<Gemma4Model>> LoadShard(const std::string& dir,
+                                                                const ShardConfig& shard,
+                                                                Communicator* comm,
+                                                                std::unique_ptr<Ops> ops);
+  Gemma4Model(ModelConfig config, ShardLayout layout, std::unique_ptr<ModelWeights> weights,
+              Communicator* comm, std::unique_ptr<Ops> ops);
 
   const ModelConfig& config() const { return config_; }
   // Generation stops after these ids (generation_config.json eos_token_id; default 1, 106, 50).
@@ -49,20 +64,27 @@ class Gemma4Model {
   // Runs the chunks, appends their K/V to their caches, and returns logits (after the final
   // softcap) as rows of vocab_size floats. Errors (InvalidArgument) for out-of-range token ids,
   // empty chunks, a sequence listed twice, or positions beyond max_position_embeddings; on error
-  // no cache is changed.
+  // no cache is changed. A failed collective (a dead peer) returns its status; the caches of the
+  // batch are then left mid-step and must be dropped.
   absl::StatusOr<std::vector<float>> Forward(absl::Span<const SequenceChunk> chunks,
                                              LogitsFor which);
 
  private:
   struct Batch;  // per-step token layout (gemma4_model.cc)
 
-  void Attention(int layer, const Batch& b, const float* normed, float* out);
-  void FeedForward(int layer, const Batch& b, const float* residual, float* out);
+  absl::Status Attention(int layer, const Batch& b, const float* normed, float* out);
+  absl::Status FeedForward(int layer, const Batch& b, const float* residual, float* out);
   void Moe(int layer, const Batch& b, const float* residual, float* out);
+  absl::Status Embed(const Batch& b, float* x);
+  absl::StatusOr<std::vector<float>> Logits(std::vector<float> hidden, int64_t rows);
+  // Sums a partial result over the replica's ranks (no-op unsharded).
+  absl::Status AllReduce(float* data, int64_t count);
   void PerLayerInputs(const Batch& b, const float* embedded);
   void ApplyPerLayerInput(int layer, const Batch& b, float* x);
 
   ModelConfig config_;
+  ShardLayout layout_;
+  Communicator* comm_;  // null when unsharded
   std::unique_ptr<ModelWeights> w_;
   std::unique_ptr<Ops> ops_;
   std::vector<int> stop_token_ids_ = {1, 106, 50};

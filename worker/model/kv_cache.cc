@@ -7,12 +7,26 @@
 
 namespace g4 {
 
-SequenceKvCache::SequenceKvCache(const ModelConfig& config) : config_(config) {
+namespace {
+
+std::vector<int> AllKvHeads(const ModelConfig& config) {
+  std::vector<int> heads(config.num_layers);
+  for (int l = 0; l < config.num_layers; ++l) heads[l] = config.NumKvHeads(l);
+  return heads;
+}
+
+}  // namespace
+
+SequenceKvCache::SequenceKvCache(const ModelConfig& config)
+    : SequenceKvCache(config, AllKvHeads(config)) {}
+
+SequenceKvCache::SequenceKvCache(const ModelConfig& config, const std::vector<int>& kv_heads)
+    : config_(config) {
   layers_.resize(config.num_layers);
   for (int l = 0; l < config.num_layers; ++l) {
     if (config.IsKvShared(l)) continue;
     layers_[l].sliding = !config.IsGlobal(l);
-    layers_[l].row_width = static_cast<int64_t>(config.NumKvHeads(l)) * config.HeadDim(l);
+    layers_[l].row_width = static_cast<int64_t>(kv_heads[l]) * config.HeadDim(l);
   }
 }
 

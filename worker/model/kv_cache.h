@@ -25,6 +25,8 @@ namespace g4 {
 class SequenceKvCache {
  public:
   explicit SequenceKvCache(const ModelConfig& config);
+  // A rank of a sharded replica holds only `kv_heads[layer]` KV heads of each layer.
+  SequenceKvCache(const ModelConfig& config, const std::vector<int>& kv_heads);
 
   // Tokens committed so far; the next token goes to this position.
   int64_t length() const { return length_; }

@@ -11,11 +11,31 @@ namespace {
 
 class Loader {
  public:
-  explicit Loader(const Checkpoint& ckpt) : ckpt_(ckpt) {}
+  Loader(const Checkpoint& ckpt, const ShardLayout& layout) : ckpt_(ckpt), layout_(layout) {}
 
+  // The whole tensor (replicated weights).
   absl::Status Load(const std::string& name, std::vector<int64_t> shape, HostTensor* out) {
     G4_ASSIGN_OR_RETURN(*out, ckpt_.ReadAll(name, shape));
     return absl::OkStatus();
+  }
+
+  // A block of a 2-D (or one expert of a 3-D) tensor, appended to `out`.
+  absl::Status Append(const std::string& name, std::vector<int64_t> shape, TensorSlice slice,
+                      HostTensor* out) {
+    const int64_t rows = shape[shape.size() - 2], cols = shape.back();
+    const int64_t r = (slice.row_end < 0 ? rows : slice.row_end) - slice.row_begin;
+    const int64_t c = (slice.col_end < 0 ? cols : slice.col_end) - slice.col_begin;
+    const size_t at = out->size();
+    out->resize(at + r * c);
+    return ckpt_.Read(name, shape, slice, absl::MakeSpan(out->data() + at, r * c));
+  }
+  absl::Status Rows(const std::string& name, std::vector<int64_t> shape, Range rows, HostTensor* out) {
+    out->clear();
+    return Append(name, shape, TensorSlice::Rows(rows.begin, rows.end), out);
+  }
+  absl::Status Cols(const std::string& name, std::vector<int64_t> shape, Range cols, HostTensor* out) {
+    out->clear();
+    return Append(name, shape, TensorSlice::Cols(cols.begin, cols.end), out);
   }
 
   absl::StatusOr<DType> StoredDType(const std::string& name) {
@@ -23,32 +43,38 @@ class Loader {
     return ref.info->dtype;
   }
 
-  // Experts under the current name (experts.*), the older moe.* name, or as per-expert 2-D
-  // tensors (experts.{e}.{gate,up,down}_proj.weight) as quantized re-exports store them.
+  // This rank's experts (and its part of each one's intermediate dimension), under the current
+  // name (experts.*), the older moe.* name, or as per-expert 2-D tensors
+  // (experts.{e}.{gate,up,down}_proj.weight) as quantized re-exports store them.
   absl::Status LoadExperts(const std::string& p, const ModelConfig& c, MoeWeights* moe) {
     const int64_t e = c.num_experts, h = c.hidden_size, i = c.moe_intermediate_size;
+    const Range ex = layout_.experts(), mi = layout_.moe_intermediate();
+    moe->gate_up_proj.clear();
+    moe->down_proj.clear();
     for (const char* group : {"experts", "moe"}) {
       const std::string gu = absl::StrCat(p, group, ".gate_up_proj");
       if (!ckpt_.Has(gu)) continue;
-      G4_RETURN_IF_ERROR(Load(gu, {e, 2 * i, h}, &moe->gate_up_proj));
-      return Load(absl::StrCat(p, group, ".down_proj"), {e, h, i}, &moe->down_proj);
+      const std::string down = absl::StrCat(p, group, ".down_proj");
+      for (int64_t x = ex.begin; x < ex.end; ++x) {
+        // Rows [0, I) of gate_up are the gate, [I, 2I) the up projection (not interleaved).
+        G4_RETURN_IF_ERROR(Append(gu, {e, 2 * i, h}, {x, mi.begin, mi.end, 0, -1}, &moe->gate_up_proj));
+        G4_RETURN_IF_ERROR(
+            Append(gu, {e, 2 * i, h}, {x, i + mi.begin, i + mi.end, 0, -1}, &moe->gate_up_proj));
+        G4_RETURN_IF_ERROR(Append(down, {e, h, i}, {x, 0, -1, mi.begin, mi.end}, &moe->down_proj));
+      }
+      return absl::OkStatus();
     }
     if (!ckpt_.Has(absl::StrCat(p, "experts.0.gate_proj.weight"))) {
       return ckpt_.Find(absl::StrCat(p, "experts.gate_up_proj")).status();  // the NotFound
     }
-    moe->gate_up_proj.resize(e * 2 * i * h);
-    moe->down_proj.resize(e * h * i);
-    for (int64_t x = 0; x < e; ++x) {
+    for (int64_t x = ex.begin; x < ex.end; ++x) {
       const std::string q = absl::StrCat(p, "experts.", x, ".");
-      const int64_t shape_gu[] = {i, h};
-      const int64_t shape_d[] = {h, i};
-      float* gu = moe->gate_up_proj.data() + x * 2 * i * h;
-      G4_RETURN_IF_ERROR(ckpt_.Read(q + "gate_proj.weight", shape_gu, TensorSlice::All(),
-                                    absl::MakeSpan(gu, i * h)));
-      G4_RETURN_IF_ERROR(ckpt_.Read(q + "up_proj.weight", shape_gu, TensorSlice::All(),
-                                    absl::MakeSpan(gu + i * h, i * h)));
-      G4_RETURN_IF_ERROR(ckpt_.Read(q + "down_proj.weight", shape_d, TensorSlice::All(),
-                                    absl::MakeSpan(moe->down_proj.data() + x * h * i, h * i)));
+      G4_RETURN_IF_ERROR(Append(q + "gate_proj.weight", {i, h}, TensorSlice::Rows(mi.begin, mi.end),
+                                &moe->gate_up_proj));
+      G4_RETURN_IF_ERROR(Append(q + "up_proj.weight", {i, h}, TensorSlice::Rows(mi.begin, mi.end),
+                                &moe->gate_up_proj));
+      G4_RETURN_IF_ERROR(Append(q + "down_proj.weight", {h, i}, TensorSlice::Cols(mi.begin, mi.end),
+                                &moe->down_proj));
     }
     return absl::OkStatus();
   }
@@ -63,14 +89,19 @@ class Loader {
 
  private:
   const Checkpoint& ckpt_;
+  const ShardLayout& layout_;
 };
 
-absl::Status LoadLayer(Loader& ld, const ModelConfig& c, int l, LayerWeights* w) {
+absl::Status LoadLayer(Loader& ld, const ModelConfig& c, const ShardLayout& layout, int l,
+                       LayerWeights* w) {
   const std::string p = absl::StrCat("layers.", l, ".");
   const int64_t h = c.hidden_size;
   const int64_t d = c.HeadDim(l);
   const int64_t q_out = static_cast<int64_t>(c.num_heads) * d;
   const int64_t kv_out = static_cast<int64_t>(c.NumKvHeads(l)) * d;
+  const AttentionShard& as = layout.attention(l);
+  const Range q_rows{as.q_heads.begin * d, as.q_heads.end * d};
+  const Range kv_rows{as.kv_heads.begin * d, as.kv_heads.end * d};
 
   G4_RETURN_IF_ERROR(ld.Load(p + "input_layernorm.weight", {h}, &w->input_layernorm));
   G4_RETURN_IF_ERROR(ld.Load(p + "post_attention_layernorm.weight", {h}, &w->post_attention_layernorm));
@@ -81,21 +112,24 @@ absl::Status LoadLayer(Loader& ld, const ModelConfig& c, int l, LayerWeights* w)
   w->layer_scalar = scalar[0];
 
   const std::string a = p + "self_attn.";
-  G4_RETURN_IF_ERROR(ld.Load(a + "q_proj.weight", {q_out, h}, &w->attn.q_proj));
-  G4_RETURN_IF_ERROR(ld.Load(a + "o_proj.weight", {h, q_out}, &w->attn.o_proj));
+  G4_RETURN_IF_ERROR(ld.Rows(a + "q_proj.weight", {q_out, h}, q_rows, &w->attn.q_proj));
+  G4_RETURN_IF_ERROR(ld.Cols(a + "o_proj.weight", {h, q_out}, q_rows, &w->attn.o_proj));
   G4_RETURN_IF_ERROR(ld.Load(a + "q_norm.weight", {d}, &w->attn.q_norm));
   // KV-shared layers compute no K/V; checkpoints may still carry k_proj etc. for them: ignored.
   if (!c.IsKvShared(l)) {
-    G4_RETURN_IF_ERROR(ld.Load(a + "k_proj.weight", {kv_out, h}, &w->attn.k_proj));
+    G4_RETURN_IF_ERROR(ld.Rows(a + "k_proj.weight", {kv_out, h}, kv_rows, &w->attn.k_proj));
     G4_RETURN_IF_ERROR(ld.Load(a + "k_norm.weight", {d}, &w->attn.k_norm));
-    if (c.HasVProj(l)) G4_RETURN_IF_ERROR(ld.Load(a + "v_proj.weight", {kv_out, h}, &w->attn.v_proj));
+    if (c.HasVProj(l)) {
+      G4_RETURN_IF_ERROR(ld.Rows(a + "v_proj.weight", {kv_out, h}, kv_rows, &w->attn.v_proj));
+    }
   }
 
   const int64_t width = c.MlpWidth(l);
-  w->mlp.width = width;
-  G4_RETURN_IF_ERROR(ld.Load(p + "mlp.gate_proj.weight", {width, h}, &w->mlp.gate_proj));
-  G4_RETURN_IF_ERROR(ld.Load(p + "mlp.up_proj.weight", {width, h}, &w->mlp.up_proj));
-  G4_RETURN_IF_ERROR(ld.Load(p + "mlp.down_proj.weight", {h, width}, &w->mlp.down_proj));
+  const Range mlp = layout.mlp(l);
+  w->mlp.width = mlp.size();
+  G4_RETURN_IF_ERROR(ld.Rows(p + "mlp.gate_proj.weight", {width, h}, mlp, &w->mlp.gate_proj));
+  G4_RETURN_IF_ERROR(ld.Rows(p + "mlp.up_proj.weight", {width, h}, mlp, &w->mlp.up_proj));
+  G4_RETURN_IF_ERROR(ld.Cols(p + "mlp.down_proj.weight", {h, width}, mlp, &w->mlp.down_proj));
 
   if (c.enable_moe_block) {
     const int64_t e = c.num_experts;
@@ -119,16 +153,17 @@ absl::Status LoadLayer(Loader& ld, const ModelConfig& c, int l, LayerWeights* w)
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const Checkpoint& ckpt) {
+absl::StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const Checkpoint& ckpt,
+                                                               const ShardLayout& layout) {
   const ModelConfig& c = ckpt.config();
   auto w = std::make_unique<ModelWeights>();
-  Loader ld(ckpt);
+  Loader ld(ckpt, layout);
   const int64_t v = c.vocab_size, h = c.hidden_size;
-  G4_RETURN_IF_ERROR(ld.Load("embed_tokens.weight", {v, h}, &w->embed_tokens));
+  G4_RETURN_IF_ERROR(ld.Rows("embed_tokens.weight", {v, h}, layout.vocab(), &w->embed_tokens));
   G4_ASSIGN_OR_RETURN(w->embed_dtype, ld.StoredDType("embed_tokens.weight"));
   G4_RETURN_IF_ERROR(ld.Load("norm.weight", {h}, &w->final_norm));
   if (!c.tie_word_embeddings) {
-    G4_RETURN_IF_ERROR(ld.Load("lm_head.weight", {v, h}, &w->lm_head));
+    G4_RETURN_IF_ERROR(ld.Rows("lm_head.weight", {v, h}, layout.vocab(), &w->lm_head));
   }
   if (c.hidden_size_per_layer_input > 0) {
     const int64_t lp = static_cast<int64_t>(c.num_layers) * c.hidden_size_per_layer_input;
@@ -142,7 +177,7 @@ absl::StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const Checkpoint&
   }
   w->layers.resize(c.num_layers);
   for (int l = 0; l < c.num_layers; ++l) {
-    G4_RETURN_IF_ERROR(Annotate(LoadLayer(ld, c, l, &w->layers[l]), absl::StrCat("layer ", l)));
+    G4_RETURN_IF_ERROR(Annotate(LoadLayer(ld, c, layout, l, &w->layers[l]), absl::StrCat("layer ", l)));
   }
   return w;
 }

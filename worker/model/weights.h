@@ -1,5 +1,6 @@
-// Gemma 4 decoder weights as the CPU reference holds them: fp32, in the checkpoint's layouts
-// (projections [out, in], experts [E, 2·I, H] and [E, H, I]).
+// Gemma 4 decoder weights of one rank as the CPU reference holds them: fp32, in the checkpoint's
+// layouts (projections [out, in], experts [E, 2·I, H] and [E, H, I]) restricted to the rank's
+// slices (shard_layout.h): local heads, local MLP rows, local vocabulary rows, local experts.
 #ifndef G4SERVE_WORKER_MODEL_WEIGHTS_H_
 #define G4SERVE_WORKER_MODEL_WEIGHTS_H_
 
@@ -10,6 +11,7 @@
 #include "common/checkpoint.h"
 #include "common/dtype.h"
 #include "common/model_config.h"
+#include "worker/model/shard_layout.h"
 
 namespace g4 {
 
@@ -52,8 +54,8 @@ struct LayerWeights {
 };
 
 struct ModelWeights {
-  HostTensor embed_tokens;  // [V, H]; also the LM head when tied
-  HostTensor lm_head;       // [V, H] only when not tied
+  HostTensor embed_tokens;  // [V_local, H]; also the LM head when tied
+  HostTensor lm_head;       // [V_local, H] only when not tied
   HostTensor final_norm;    // [H]
   DType embed_dtype = DType::kF32;
   // Per-layer embeddings (E models).
@@ -66,9 +68,11 @@ struct ModelWeights {
   const HostTensor& LmHead() const { return lm_head.empty() ? embed_tokens : lm_head; }
 };
 
-// Loads every decoder tensor of `ckpt` (checking each shape against the config), accepting the
-// fallback namings of gemma4-text.md §3.6 for MoE tensors.
-absl::StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const Checkpoint& ckpt);
+// Loads this rank's slice of every decoder tensor of `ckpt` (checking each full shape against
+// the config), reading only the bytes of the slice, and accepting the fallback namings of
+// gemma4-text.md §3.6 for MoE tensors.
+absl::StatusOr<std::unique_ptr<ModelWeights>> LoadModelWeights(const Checkpoint& ckpt,
+                                                               const ShardLayout& layout);
 
 }  // namespace g4
 
