@@ -1,0 +1,293 @@
+#include "coordinator/planner/planner.h"
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace g4 {
+namespace {
+
+using ::testing::HasSubstr;
+namespace pb = ::g4serve::v1;
+
+constexpr int64_t kGiB = int64_t{1} << 30;
+
+ModelConfig LoadConfig(const std::string& dir) {
+  std::ifstream in(dir + "/config.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  absl::StatusOr<ModelConfig> c = ParseModelConfig(ss.str(), dir);
+  EXPECT_TRUE(c.ok()) << c.status();
+  return *c;
+}
+
+const ModelConfig& Dense31B() {
+  static const ModelConfig c = LoadConfig("tests/data/models/gemma-4-31B");
+  return c;
+}
+const ModelConfig& Moe26B() {
+  static const ModelConfig c = LoadConfig("tests/data/models/gemma-4-26B-A4B");
+  return c;
+}
+
+PlanRequest Gpus(int n, int64_t gib, int tp = 0, int ep = 0) {
+  PlanRequest r;
+  r.model_name = "m";
+  r.num_devices = n;
+  r.device_memory_bytes = gib * kGiB;
+  r.tensor_parallel_size = tp;
+  r.expert_parallel_size = ep;
+  return r;
+}
+
+pb::ParallelPlan MustPlan(const ModelConfig& c, const PlanRequest& r) {
+  absl::StatusOr<pb::ParallelPlan> p = MakePlan(c, r);
+  EXPECT_TRUE(p.ok()) << p.status();
+  if (!p.ok()) return {};
+  absl::Status check = CheckPlan(c, *p);
+  EXPECT_TRUE(check.ok()) << check;
+  return *p;
+}
+
+TEST(PlannerTest, Dense31BOnOne80GiBGpuFitsWeights) {
+  const pb::ParallelPlan p = MustPlan(Dense31B(), Gpus(1, 80));
+  EXPECT_EQ(p.tensor_parallel_size(), 1);
+  EXPECT_EQ(p.world_size(), 1);
+  // Appendix A: ≈ 30.70 B parameters, bf16.
+  EXPECT_NEAR(p.model().num_parameters() / 1e9, 30.70, 0.01);
+  const int64_t w = p.ranks(0).memory().weights_bytes();
+  EXPECT_EQ(w, p.model().num_parameters() * 2);
+  EXPECT_NEAR(static_cast<double>(w) / kGiB, 57.18, 0.01);
+  EXPECT_GT(p.ranks(0).memory().kv_budget_bytes(), 0);
+  // §4: 22 313 697 280 B per 256K-token sequence with windowed sliding layers.
+  EXPECT_EQ(p.max_context(), 262144);
+  EXPECT_EQ(p.kv_bytes_per_token_sliding(), 50 * 16384);
+  EXPECT_EQ(p.kv_bytes_per_token_global(), 10 * 8192);
+  EXPECT_EQ(p.kv_bytes_per_sequence_sliding(), 838860800);
+  EXPECT_EQ(p.kv_bytes_per_sequence_global(), 21474836480);
+  EXPECT_EQ(p.kv_bytes_per_sequence_at_max_context(), 22313697280);
+  // 72 GiB usable − 57.2 GiB weights leaves less than one 20.78 GiB sequence: the plan says so.
+  EXPECT_EQ(p.max_concurrent_sequences_at_max_context(), 0);
+  EXPECT_GT(p.max_single_sequence_context(), 100000);
+  EXPECT_LT(p.max_single_sequence_context(), 262144);
+  ASSERT_EQ(p.warnings_size(), 1);
+  EXPECT_THAT(p.warnings(0), HasSubstr("short by"));
+}
+
+TEST(PlannerTest, Moe26BKvPerSequenceMatchesSpec) {
+  const pb::ParallelPlan p = MustPlan(Moe26B(), Gpus(1, 80));
+  EXPECT_EQ(p.kv_bytes_per_sequence_at_max_context(), 5578424320);
+  EXPECT_EQ(p.kv_bytes_per_sequence_sliding(), 209715200);
+  EXPECT_EQ(p.kv_bytes_per_sequence_global(), 5368709120);
+  EXPECT_NEAR(p.model().num_parameters() / 1e9, 25.2, 0.05);
+  EXPECT_GE(p.max_concurrent_sequences_at_max_context(), 1);
+}
+
+TEST(PlannerTest, ShorterMaxContextScalesGlobalOnly) {
+  PlanRequest r = Gpus(1, 80);
+  r.max_context = 32768;
+  const pb::ParallelPlan p = MustPlan(Dense31B(), r);
+  EXPECT_EQ(p.kv_bytes_per_sequence_at_max_context(), 50 * 16384 * 1024 + int64_t{10} * 8192 * 32768);
+  EXPECT_GE(p.max_concurrent_sequences_at_max_context(), 1);
+  r.max_context = 300000;
+  EXPECT_THAT(MakePlan(Dense31B(), r).status().message(), HasSubstr("max-context 300000"));
+}
+
+TEST(PlannerTest, Dense31BTensorParallelDegrees) {
+  for (int tp : {2, 4, 8, 16}) {
+    SCOPED_TRACE(tp);
+    const pb::ParallelPlan p = MustPlan(Dense31B(), Gpus(tp, 80, tp));
+    EXPECT_EQ(p.ranks_size(), tp);
+    EXPECT_TRUE(p.vocab_parallel());
+    ASSERT_EQ(p.kv_heads_size(), 2);
+    EXPECT_EQ(p.kv_heads(0).layer_type(), "sliding");
+    EXPECT_FALSE(p.kv_heads(0).replicated());  // 16 sliding KV heads
+    EXPECT_EQ(p.kv_heads(0).kv_heads_per_rank(), 16 / tp);
+    const pb::KvHeadSharding& g = p.kv_heads(1);
+    EXPECT_EQ(g.layer_type(), "global");
+    EXPECT_EQ(g.replicated(), tp > 4);
+    EXPECT_EQ(g.replication_factor(), tp > 4 ? tp / 4 : 1);
+    EXPECT_EQ(g.kv_heads_per_rank(), tp > 4 ? 1 : 4 / tp);
+    // Whole-model KV numbers do not depend on TP; per-rank ones include replication.
+    EXPECT_EQ(p.kv_bytes_per_sequence_at_max_context(), 22313697280);
+    const int64_t per_rank_global = int64_t{10} * 2 * g.kv_heads_per_rank() * 512 * 2;
+    EXPECT_EQ(p.ranks(0).kv_bytes_per_token_global(), per_rank_global);
+    bool says = false;
+    for (const std::string& w : p.warnings()) says |= w.find("replicated on") != std::string::npos;
+    EXPECT_EQ(says, tp > 4);
+  }
+}
+
+TEST(PlannerTest, ReplicatedGlobalKvHeadsAt8) {
+  const pb::ParallelPlan p = MustPlan(Dense31B(), Gpus(8, 80, 8));
+  // Rank r uses global KV head r / 2: its k_proj rows [h·512, (h+1)·512).
+  for (int r = 0; r < 8; ++r) {
+    absl::StatusOr<std::vector<RankTensor>> t = SlicesForRank(Dense31B(), p, r);
+    ASSERT_TRUE(t.ok()) << t.status();
+    std::map<std::string, RankTensor> by_name;
+    for (const RankTensor& x : *t) by_name[x.name] = x;
+    const RankTensor& k = by_name.at("layers.5.self_attn.k_proj.weight");
+    EXPECT_EQ(k.slice.row_begin, (r / 2) * 512);
+    EXPECT_EQ(k.slice.row_end, (r / 2 + 1) * 512);
+    const RankTensor& q = by_name.at("layers.5.self_attn.q_proj.weight");
+    EXPECT_EQ(q.slice.row_begin, r * 4 * 512);
+    const RankTensor& o = by_name.at("layers.0.self_attn.o_proj.weight");
+    EXPECT_EQ(o.slice.col_begin, r * 4 * 256);
+    EXPECT_EQ(o.slice.col_end, (r + 1) * 4 * 256);
+    EXPECT_EQ(by_name.at("layers.0.mlp.down_proj.weight").slice.col_begin, r * 21504 / 8);
+    EXPECT_EQ(by_name.at("embed_tokens.weight").slice.row_begin, r * 262144 / 8);
+    EXPECT_FALSE(by_name.count("layers.5.self_attn.v_proj.weight"));  // k_eq_v
+    EXPECT_EQ(by_name.at("norm.weight").slice.col_end, 5376);
+  }
+}
+
+TEST(PlannerTest, InvalidTensorParallelNamesTheField) {
+  absl::Status s = MakePlan(Dense31B(), Gpus(4, 80, 3)).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("tensor-parallel-size 3"));
+  EXPECT_THAT(s.message(), HasSubstr("num_attention_heads = 32"));
+  s = MakePlan(Dense31B(), Gpus(2, 80, 4)).status();
+  EXPECT_THAT(s.message(), HasSubstr("tensor-parallel-size 4: must be in [1, 2]"));
+  s = MakePlan(Dense31B(), Gpus(2, 80, 2, 2)).status();
+  EXPECT_THAT(s.message(), HasSubstr("expert-parallel-size 2: the model has no experts"));
+}
+
+TEST(PlannerTest, Moe26BExpertParallel) {
+  for (int ep : {2, 4, 8}) {
+    SCOPED_TRACE(ep);
+    const pb::ParallelPlan p = MustPlan(Moe26B(), Gpus(ep, 80, ep));
+    EXPECT_EQ(p.expert_parallel_size(), ep);  // default: EP = TP
+    EXPECT_EQ(p.expert_tensor_parallel_size(), 1);
+    for (int r = 0; r < ep; ++r) {
+      EXPECT_EQ(p.ranks(r).expert_begin(), r * 128 / ep);
+      EXPECT_EQ(p.ranks(r).expert_end(), (r + 1) * 128 / ep);
+    }
+    EXPECT_EQ(p.kv_heads(1).replicated(), ep > 2);
+  }
+}
+
+TEST(PlannerTest, Moe26BExpertTensorParallelInsideEpGroups) {
+  // TP 4 = EP 2 × expert TP 2: experts [0,64) on ranks 0-1, each with half of the 704 width.
+  const pb::ParallelPlan p = MustPlan(Moe26B(), Gpus(4, 80, 4, 2));
+  EXPECT_EQ(p.expert_tensor_parallel_size(), 2);
+  absl::StatusOr<std::vector<RankTensor>> t = SlicesForRank(Moe26B(), p, 1);
+  ASSERT_TRUE(t.ok());
+  std::vector<RankTensor> gate_up;
+  for (const RankTensor& x : *t) {
+    if (x.name == "layers.0.experts.gate_up_proj") gate_up.push_back(x);
+    if (x.name == "layers.0.experts.down_proj") {
+      EXPECT_EQ(x.slice.col_begin, 352);
+      EXPECT_EQ(x.slice.col_end, 704);
+    }
+  }
+  ASSERT_EQ(gate_up.size(), 2u);  // gate half and up half
+  EXPECT_EQ(gate_up[0].expert_begin, 0);
+  EXPECT_EQ(gate_up[0].expert_end, 64);
+  EXPECT_EQ(gate_up[0].slice.row_begin, 352);
+  EXPECT_EQ(gate_up[0].slice.row_end, 704);
+  EXPECT_EQ(gate_up[1].slice.row_begin, 704 + 352);
+  EXPECT_EQ(gate_up[1].slice.row_end, 1408);
+  EXPECT_THAT(MakePlan(Moe26B(), Gpus(4, 80, 4, 3)).status().message(),
+              HasSubstr("expert-parallel-size 3: must divide tensor-parallel-size 4"));
+}
+
+TEST(PlannerTest, AutomaticDegreeIsTheSmallestThatFits) {
+  // 31B on 8 × 80 GiB: TP 1 fits the weights but no 256K sequence; TP 2 fits → 4 replicas.
+  const pb::ParallelPlan p = MustPlan(Dense31B(), Gpus(8, 80));
+  EXPECT_EQ(p.tensor_parallel_size(), 2);
+  EXPECT_EQ(p.num_replicas(), 4);
+  EXPECT_GE(p.max_concurrent_sequences_at_max_context(), 1);
+  // 26B on 2 × 80 GiB: TP 1 fits → 2 replicas.
+  EXPECT_EQ(MustPlan(Moe26B(), Gpus(2, 80)).tensor_parallel_size(), 1);
+}
+
+TEST(PlannerTest, TooSmallGpuSaysByHowMuch) {
+  absl::Status s = MakePlan(Dense31B(), Gpus(1, 24)).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(s.message(), HasSubstr("does not fit"));
+  EXPECT_THAT(s.message(), HasSubstr("device has 21.60 GiB usable"));
+  EXPECT_THAT(s.message(), HasSubstr("short by"));
+  // Automatic choice reports the largest degree tried.
+  s = MakePlan(Dense31B(), Gpus(2, 24)).status();
+  EXPECT_THAT(s.message(), HasSubstr("tensor-parallel-size 2"));
+  EXPECT_THAT(s.message(), HasSubstr("short by"));
+}
+
+TEST(PlannerTest, CheckPlanCatchesCorruption) {
+  const pb::ParallelPlan good = MustPlan(Moe26B(), Gpus(4, 80, 4, 2));
+  ASSERT_TRUE(CheckPlan(Moe26B(), good).ok());
+  auto expect_bad = [&](auto mutate, const std::string& what) {
+    pb::ParallelPlan p = good;
+    mutate(p);
+    absl::Status s = CheckPlan(Moe26B(), p);
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << what;
+  };
+  // A gap: rank 1's q_proj slice shrunk (bytes kept consistent).
+  expect_bad([](pb::ParallelPlan& p) {
+    for (pb::TensorSlice& s : *p.mutable_ranks(1)->mutable_slices()) {
+      if (s.partition() == pb::HEAD_ROWS) s.set_row_end(s.row_end() - 1);
+    }
+  }, "gap");
+  // An overlap: rank 0 takes rank 1's experts too.
+  expect_bad([](pb::ParallelPlan& p) {
+    for (pb::TensorSlice& s : *p.mutable_ranks(2)->mutable_slices()) {
+      if (s.partition() == pb::EXPERTS) s.set_expert_begin(0);
+    }
+  }, "overlap");
+  // A dropped tensor.
+  expect_bad([](pb::ParallelPlan& p) { p.mutable_ranks(3)->mutable_slices()->RemoveLast(); },
+             "dropped");
+  // Memory sums.
+  expect_bad([](pb::ParallelPlan& p) {
+    p.mutable_ranks(0)->mutable_memory()->set_free_bytes(p.ranks(0).memory().free_bytes() + 1);
+  }, "free");
+  expect_bad([](pb::ParallelPlan& p) {
+    p.set_max_concurrent_sequences_at_max_context(p.max_concurrent_sequences_at_max_context() + 1000);
+  }, "concurrency");
+  expect_bad([](pb::ParallelPlan& p) { p.set_kv_bytes_per_token_global(1); }, "kv");
+  // Degrees.
+  expect_bad([](pb::ParallelPlan& p) { p.set_expert_parallel_size(3); }, "ep");
+  expect_bad([](pb::ParallelPlan& p) { p.mutable_ranks()->RemoveLast(); }, "ranks");
+  expect_bad([](pb::ParallelPlan& p) { p.mutable_kv_heads(1)->set_replicated(false); }, "kv rep");
+  // Unknown tensor.
+  expect_bad([](pb::ParallelPlan& p) { p.mutable_ranks(0)->mutable_slices(0)->set_tensor("nope"); },
+             "unknown");
+}
+
+TEST(PlannerTest, TinyDenseOnTwoCpuRanks) {
+  const ModelConfig c = LoadConfig("tests/data/golden/dense");
+  PlanRequest r;
+  r.model_name = "dense";
+  r.device_kind = DeviceKind::kCpu;
+  r.num_devices = 2;
+  r.device_memory_bytes = 1 * kGiB;
+  const pb::ParallelPlan p = MustPlan(c, r);
+  EXPECT_EQ(p.tensor_parallel_size(), 2);
+  EXPECT_EQ(p.device().kind(), pb::DeviceSpec::CPU);
+  EXPECT_EQ(p.max_context(), 512);
+  EXPECT_TRUE(p.kv_heads(1).replicated());  // 1 global KV head over 2 ranks
+  // Every rank's weights sum to the model plus the replicated parts.
+  int64_t sum = 0;
+  for (const pb::RankPlan& rp : p.ranks()) sum += rp.memory().weights_bytes();
+  EXPECT_EQ(sum, p.weights_bytes_per_replica());
+  EXPECT_GT(sum, p.model().num_parameters() * 2);
+}
+
+TEST(PlannerTest, FormatsTableAndJson) {
+  const pb::ParallelPlan p = MustPlan(Dense31B(), Gpus(8, 80, 8));
+  const std::string table = FormatPlanTable(p);
+  EXPECT_THAT(table, HasSubstr("22313697280 B (20.78 GiB)"));
+  EXPECT_THAT(table, HasSubstr("global 4 → 1 per rank (REPLICATED ×2)"));
+  EXPECT_THAT(table, HasSubstr("Tensor slices, rank 7"));
+  absl::StatusOr<std::string> json = FormatPlanJson(p);
+  ASSERT_TRUE(json.ok());
+  EXPECT_THAT(*json, HasSubstr("\"kv_bytes_per_sequence_at_max_context\": \"22313697280\""));
+  EXPECT_THAT(*json, HasSubstr("\"tensor_parallel_size\": 8"));
+}
+
+}  // namespace
+}  // namespace g4

@@ -1,0 +1,122 @@
+// g4-plan as a user runs it: table and JSON output, errors (one stderr line, exit 2).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+Result RunPlan(const std::string& args) {
+  static int calls = 0;  // ctest runs each test as its own process: a file per process and call
+  const std::string err_file = ::testing::TempDir() + "/g4_plan_stderr." +
+                               std::to_string(getpid()) + "." + std::to_string(calls++);
+  const std::string cmd = std::string(G4_PLAN_BIN) + " " + args + " 2>" + err_file;
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream e(err_file);
+  std::stringstream ss;
+  ss << e.rdbuf();
+  r.err = ss.str();
+  std::remove(err_file.c_str());
+  return r;
+}
+
+int Lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+TEST(G4PlanCliTest, Dense31BOnOne80GiBGpu) {
+  Result r = RunPlan("--model tests/data/models/gemma-4-31B --gpus 1 --gpu-memory 80GiB");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("22313697280 B (20.78 GiB)"));
+  EXPECT_THAT(r.out, HasSubstr("tensor-parallel-size 1"));
+  EXPECT_THAT(r.out, HasSubstr("57.18"));  // weights GiB
+  EXPECT_THAT(r.out, HasSubstr("short by"));  // a 256K sequence does not fit next to them
+  EXPECT_TRUE(r.err.empty()) << r.err;
+}
+
+TEST(G4PlanCliTest, Moe26BOnTwo80GiBGpusJson) {
+  Result r = RunPlan(
+      "--model tests/data/models/gemma-4-26B-A4B --gpus 2 --gpu-memory 80GiB "
+      "--tensor-parallel-size 2 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("kv_bytes_per_sequence_at_max_context"), "5578424320");
+  EXPECT_EQ(j.at("tensor_parallel_size"), 2);
+  EXPECT_EQ(j.at("expert_parallel_size"), 2);
+  EXPECT_EQ(j.at("ranks").size(), 2u);
+  EXPECT_EQ(j.at("ranks")[1].at("expert_begin"), "64");
+  EXPECT_EQ(j.at("max_context"), "262144");
+}
+
+TEST(G4PlanCliTest, Moe26BTablePrintsSpecKv) {
+  Result r = RunPlan("--model tests/data/models/gemma-4-26B-A4B --gpus 2 --gpu-memory 80GiB");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("5578424320 B (5.20 GiB)"));
+}
+
+TEST(G4PlanCliTest, ReplicationIsSaid) {
+  Result r = RunPlan("--model tests/data/models/gemma-4-31B --gpus 16 --gpu-memory 80GiB "
+                     "--tensor-parallel-size 16");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("global 4 → 1 per rank (REPLICATED ×4)"));
+  EXPECT_THAT(r.out, HasSubstr("replicated on 4 ranks"));
+}
+
+TEST(G4PlanCliTest, TinyDenseOnCpuRanks) {
+  Result r = RunPlan("--model tests/data/golden/dense --cpu-ranks 2 --cpu-memory 1GiB");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("2 × CPU rank"));
+  EXPECT_THAT(r.out, HasSubstr("tensor-parallel-size 2"));
+  r = RunPlan("--model tests/data/golden/dense --cpu-ranks 2");  // memory from /proc/meminfo
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST(G4PlanCliTest, ErrorsAreOneLineExit2) {
+  for (const std::string& args :
+       {std::string("--model tests/data/models/gemma-4-31B --gpus 1 --gpu-memory 24GiB"),
+        std::string("--model tests/data/models/gemma-4-31B --gpus 4 --gpu-memory 80GiB "
+                    "--tensor-parallel-size 3"),
+        std::string("--model tests/data/models/gemma-4-31B --gpus 1"),
+        std::string("--model /nonexistent --gpus 1 --gpu-memory 80GiB"),
+        std::string("--model tests/data/models/gemma-4-31B --gpus 1 --gpu-memory 80GiB "
+                    "--max-context 999999999")}) {
+    SCOPED_TRACE(args);
+    Result r = RunPlan(args);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(Lines(r.err), 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("g4-plan: "));
+    EXPECT_TRUE(r.out.empty());
+  }
+  Result r = RunPlan("--model tests/data/models/gemma-4-31B --gpus 1 --gpu-memory 24GiB");
+  EXPECT_THAT(r.err, HasSubstr("does not fit"));
+  EXPECT_THAT(r.err, HasSubstr("short by 39.26 GiB"));
+  r = RunPlan("--model tests/data/models/gemma-4-31B --gpus 4 --gpu-memory 80GiB "
+              "--tensor-parallel-size 3");
+  EXPECT_THAT(r.err, HasSubstr("tensor-parallel-size 3: num_attention_heads = 32"));
+}
+
+}  // namespace

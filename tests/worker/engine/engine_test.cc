@@ -1,0 +1,237 @@
+// The leader engine on the tiny golden models: single rank and a 2-rank replica (threads over
+// Gloo on loopback), concurrency, abort, admission errors and a dead follower.
+#include "worker/engine/engine.h"
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "kernels/ops.h"
+#include "tests/worker/model/golden_reference.h"
+#include "worker/comm/gloo_communicator.h"
+#include "worker/comm/key_value_store.h"
+
+namespace g4 {
+namespace {
+
+SamplingParams Greedy(int max_tokens) {
+  SamplingParams p;
+  p.temperature = 0;
+  p.max_tokens = max_tokens;
+  return p;
+}
+
+// Collects one request's outputs (called on the engine thread).
+struct Collector {
+  absl::Mutex mu;
+  std::vector<int32_t> tokens;
+  EngineFinish finish = EngineFinish::kNone;
+  absl::Status error;
+  absl::Notification done;
+
+  OutputCallback Callback() {
+    return [this](const EngineOutput& out) {
+      absl::MutexLock lock(&mu);
+      for (const auto& t : out.tokens) tokens.push_back(t.token);
+      if (out.finish != EngineFinish::kNone) {
+        finish = out.finish;
+        error = out.error;
+        done.Notify();
+      }
+    };
+  }
+};
+
+std::unique_ptr<ModelRunner> Runner(const std::string& variant) {
+  auto model = Gemma4Model::Load(testing::GoldenDir(variant), CreateCpuOps());
+  EXPECT_TRUE(model.ok()) << model.status();
+  return std::make_unique<ModelRunner>(std::move(*model));
+}
+
+TEST(EngineTest, GreedyMatchesTransformersAndBatchingChangesNothing) {
+  const auto ref = testing::LoadGoldenReference("dense");
+  EngineOptions options;
+  options.scheduler.max_num_batched_tokens = 5;  // forces chunked prefill mixed with decodes
+  Engine engine(Runner("dense"), nullptr, options);
+  engine.Start();
+  std::vector<std::unique_ptr<Collector>> collectors;
+  for (int i = 0; i < 4; ++i) {  // the same prompt four times, concurrently
+    collectors.push_back(std::make_unique<Collector>());
+    EngineRequest r{absl::StrCat("r", i), ref.greedy_prompt,
+                    Greedy(static_cast<int>(ref.greedy_tokens.size())), 0,
+                    collectors.back()->Callback()};
+    ASSERT_TRUE(engine.Submit(std::move(r)).ok());
+  }
+  for (auto& c : collectors) {
+    ASSERT_TRUE(c->done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    EXPECT_EQ(c->finish, EngineFinish::kLength);
+    EXPECT_EQ(c->tokens, ref.greedy_tokens);
+  }
+  EXPECT_EQ(engine.Stats().running, 0);
+}
+
+TEST(EngineTest, RejectsBadRequests) {
+  Engine engine(Runner("dense"), nullptr, EngineOptions{});
+  EXPECT_EQ(engine.Submit(EngineRequest{"a", {}, Greedy(1), 0, nullptr}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine.Submit(EngineRequest{"b", {2, 100000}, Greedy(1), 0, nullptr}).code(),
+            absl::StatusCode::kInvalidArgument);
+  std::vector<int32_t> too_long(engine.max_model_len(), 7);
+  EXPECT_EQ(engine.Submit(EngineRequest{"c", too_long, Greedy(1), 0, nullptr}).code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(engine.Submit(EngineRequest{"d", {2, 3}, Greedy(1), 0, nullptr}).ok());
+  EXPECT_EQ(engine.Submit(EngineRequest{"d", {2, 3}, Greedy(1), 0, nullptr}).code(),
+            absl::StatusCode::kInvalidArgument);  // duplicate id
+}
+
+TEST(EngineTest, FullQueueIsResourceExhausted) {
+  EngineOptions options;
+  options.max_queue = 2;
+  Engine engine(Runner("dense"), nullptr, options);  // not started: nothing leaves the queue
+  ASSERT_TRUE(engine.Submit(EngineRequest{"a", {2}, Greedy(1), 0, nullptr}).ok());
+  ASSERT_TRUE(engine.Submit(EngineRequest{"b", {2}, Greedy(1), 0, nullptr}).ok());
+  EXPECT_EQ(engine.Submit(EngineRequest{"c", {2}, Greedy(1), 0, nullptr}).code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+TEST(EngineTest, AbortFreesTheSequence) {
+  Engine engine(Runner("dense"), nullptr, EngineOptions{});
+  engine.Start();
+  Collector c;
+  ASSERT_TRUE(engine.Submit(EngineRequest{"long", {2, 3, 4}, Greedy(400), 0, c.Callback()}).ok());
+  absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_TRUE(engine.Abort("long"));
+  ASSERT_TRUE(c.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(c.finish, EngineFinish::kAborted);
+  EXPECT_FALSE(engine.Abort("long"));
+  EXPECT_EQ(engine.Stats().running + engine.Stats().waiting, 0);
+}
+
+TEST(EngineTest, SeededSamplingIsReproducibleAndBatchIndependent) {
+  const auto ref = testing::LoadGoldenReference("moe");
+  Engine engine(Runner("moe"), nullptr, EngineOptions{});
+  engine.Start();
+  SamplingParams p;
+  p.temperature = 1.0;
+  p.seed = 1234;
+  p.max_tokens = 12;
+  Collector alone;
+  ASSERT_TRUE(engine.Submit(EngineRequest{"alone", ref.greedy_prompt, p, 0, alone.Callback()}).ok());
+  ASSERT_TRUE(alone.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  Collector batched, other;
+  SamplingParams q = p;
+  q.seed = 99;
+  ASSERT_TRUE(engine.Submit(EngineRequest{"other", ref.prefill.tokens, q, 0, other.Callback()}).ok());
+  ASSERT_TRUE(engine.Submit(EngineRequest{"batched", ref.greedy_prompt, p, 0, batched.Callback()}).ok());
+  ASSERT_TRUE(batched.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  ASSERT_TRUE(other.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(alone.tokens, batched.tokens);
+  EXPECT_EQ(alone.tokens.size(), 12u);
+}
+
+// A 2-rank replica: rank 0 runs the engine, rank 1 a follower; each holds half of the weights.
+struct Replica {
+  InMemoryKeyValueStore store;
+  std::vector<std::unique_ptr<Communicator>> control, data;
+  std::unique_ptr<Engine> engine;
+  std::thread follower;
+  absl::Status follower_status;
+
+  absl::Status Start(const std::string& variant, int world, int ep, bool run_follower = true) {
+    control.resize(world);
+    data.resize(world);
+    std::vector<std::thread> connect;
+    std::vector<absl::Status> st(world);
+    for (int r = 0; r < world; ++r) {
+      connect.emplace_back([&, r] {
+        for (auto [vec, prefix] : {std::pair{&control, "control"}, std::pair{&data, "data"}}) {
+          GlooOptions o;
+          o.rank = r;
+          o.size = world;
+          o.store = &store;
+          o.prefix = prefix;
+          o.timeout = absl::Seconds(5);
+          auto c = CreateGlooCommunicator(o);
+          if (!c.ok()) {
+            st[r] = c.status();
+            return;
+          }
+          (*vec)[r] = std::move(*c);
+        }
+      });
+    }
+    for (auto& t : connect) t.join();
+    for (auto& s : st) if (!s.ok()) return s;
+    std::vector<std::unique_ptr<ModelRunner>> runners(world);
+    std::vector<std::thread> load;
+    for (int r = 0; r < world; ++r) {
+      load.emplace_back([&, r] {
+        auto m = Gemma4Model::LoadShard(testing::GoldenDir(variant), ShardConfig{r, world, ep},
+                                        data[r].get(), CreateCpuOps());
+        if (!m.ok()) {
+          st[r] = m.status();
+          return;
+        }
+        runners[r] = std::make_unique<ModelRunner>(std::move(*m));
+      });
+    }
+    for (auto& t : load) t.join();
+    for (auto& s : st) if (!s.ok()) return s;
+    engine = std::make_unique<Engine>(std::move(runners[0]), control[0].get(), EngineOptions{});
+    engine->Start();
+    if (!run_follower) return absl::OkStatus();
+    follower = std::thread([this, runner = std::move(runners[1])]() mutable {
+      follower_status = Follower(std::move(runner), control[1].get()).Run();
+    });
+    return absl::OkStatus();
+  }
+};
+
+TEST(EngineTest, TwoRankReplicaMatchesTransformers) {
+  for (auto [variant, ep] : {std::pair{"dense", 1}, std::pair{"moe", 2}}) {
+    const auto ref = testing::LoadGoldenReference(variant);
+    Replica replica;
+    ASSERT_TRUE(replica.Start(variant, 2, ep).ok());
+    Collector a, b;
+    ASSERT_TRUE(replica.engine->Submit(EngineRequest{"a", ref.greedy_prompt,
+                                                     Greedy(ref.greedy_tokens.size()), 0,
+                                                     a.Callback()}).ok());
+    ASSERT_TRUE(replica.engine->Submit(EngineRequest{"b", ref.greedy_prompt,
+                                                     Greedy(ref.greedy_tokens.size()), 0,
+                                                     b.Callback()}).ok());
+    ASSERT_TRUE(a.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    ASSERT_TRUE(b.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    EXPECT_EQ(a.tokens, ref.greedy_tokens) << variant;
+    EXPECT_EQ(b.tokens, ref.greedy_tokens) << variant;
+    absl::SleepFor(absl::Milliseconds(500));  // idle: heartbeats keep the follower waiting
+    replica.engine->Shutdown();
+    replica.follower.join();
+    EXPECT_TRUE(replica.follower_status.ok()) << replica.follower_status;
+  }
+}
+
+// Rank 1 never runs its follower (a worker that hangs): the leader's first collective times
+// out, the request fails with UNAVAILABLE, and the engine refuses new work. (A worker process
+// that dies is covered by the multi-process tests.)
+TEST(EngineTest, UnresponsiveFollowerFailsRequestsInBoundedTime) {
+  Replica replica;
+  ASSERT_TRUE(replica.Start("dense", 2, 1, /*run_follower=*/false).ok());
+  Collector c;
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(replica.engine->Submit(EngineRequest{"x", {2, 3, 4}, Greedy(50), 0, c.Callback()}).ok());
+  ASSERT_TRUE(c.done.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  EXPECT_EQ(c.finish, EngineFinish::kError);
+  EXPECT_EQ(c.error.code(), absl::StatusCode::kUnavailable) << c.error;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(15));
+  EXPECT_TRUE(replica.engine->Stats().failed);
+  EXPECT_EQ(replica.engine->Submit(EngineRequest{"y", {2}, Greedy(1), 0, nullptr}).code(),
+            absl::StatusCode::kUnavailable);
+  replica.engine->Shutdown();
+}
+
+}  // namespace
+}  // namespace g4
