@@ -1,12 +1,14 @@
 // g4-bench-cpu: prefill and decode throughput of the CPU reference model (batch 1).
 //   g4-bench-cpu --model DIR [--prompt-len 512] [--decode-steps 64] [--threads 0] [--repeats 3]
-//                [--json]
+//                [--json] [--profile]
 // Loads the checkpoint, runs one untimed warmup (a short prefill and a few decode steps), then
 // `repeats` timed runs, each on a fresh sequence: a prefill of `prompt-len` deterministic
 // pseudo-random tokens in [3, vocab) (logits for the last token only), then `decode-steps`
 // single-token steps feeding back the argmax. Reports the median and the best run. --threads 0
 // keeps OpenBLAS's default. Prints a table, or one JSON object with --json. Errors: one line on
-// stderr, exit 2. A benchmark, not a test: see docs/performance.md.
+// stderr, exit 2. --profile wraps the ops in a timer and prints, to stderr, where the timed runs'
+// time went per op (Linear by [n, k] shape), prefill and decode apart. A benchmark, not a test:
+// see docs/performance.md.
 #include <cblas.h>
 
 #include <algorithm>
@@ -14,8 +16,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
+#include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -31,7 +36,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: g4-bench-cpu --model DIR [--prompt-len P] [--decode-steps N] [--threads T] "
-    "[--repeats R] [--json]";
+    "[--repeats R] [--json] [--profile]";
 
 struct Options {
   std::string model_dir;
@@ -40,14 +45,15 @@ struct Options {
   int threads = 0;
   int repeats = 3;
   bool json = false;
+  bool profile = false;
 };
 
 absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (flag == "--json") {
-      o.json = true;
+    if (flag == "--json" || flag == "--profile") {
+      (flag == "--json" ? o.json : o.profile) = true;
       continue;
     }
     if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat(flag, " needs a value"));
@@ -85,6 +91,80 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
+// Ops decorator that adds each call's wall time to a per-op bucket of the current phase.
+class TimingOps : public g4::Ops {
+ public:
+  explicit TimingOps(std::unique_ptr<g4::Ops> inner) : inner_(std::move(inner)) {}
+
+  struct Bucket {
+    double seconds = 0;
+    int64_t calls = 0;
+  };
+  // Phase name -> op name -> time; nothing is recorded while the phase is empty.
+  std::map<std::string, std::map<std::string, Bucket>> buckets;
+  std::string phase;
+
+  void Linear(float* y, const float* x, const float* w, int64_t m, int64_t n,
+              int64_t k) override {
+    Time(absl::StrCat("Linear n=", n, " k=", k), [&] { inner_->Linear(y, x, w, m, n, k); });
+  }
+  void RmsNorm(float* y, const float* x, const float* w, int64_t rows, int64_t n,
+               float eps) override {
+    Time("RmsNorm", [&] { inner_->RmsNorm(y, x, w, rows, n, eps); });
+  }
+  void Rope(float* x, const int64_t* positions, const float* inv_freq, int64_t tokens, int heads,
+            int head_dim, int64_t stride) override {
+    Time("Rope", [&] { inner_->Rope(x, positions, inv_freq, tokens, heads, head_dim, stride); });
+  }
+  void GeluTanhMul(float* out, const float* gate, const float* up, int64_t n) override {
+    Time("GeluTanhMul", [&] { inner_->GeluTanhMul(out, gate, up, n); });
+  }
+  void Embed(float* out, const float* table, const int32_t* ids, int64_t tokens, int64_t dim,
+             float scale) override {
+    Time("Embed", [&] { inner_->Embed(out, table, ids, tokens, dim, scale); });
+  }
+  void Add(float* x, const float* y, int64_t n) override {
+    Time("Add", [&] { inner_->Add(x, y, n); });
+  }
+  void Scale(float* x, float s, int64_t n) override {
+    Time("Scale", [&] { inner_->Scale(x, s, n); });
+  }
+  void Mul(float* x, const float* y, int64_t n) override {
+    Time("Mul", [&] { inner_->Mul(x, y, n); });
+  }
+  void Softcap(float* x, float cap, int64_t n) override {
+    Time("Softcap", [&] { inner_->Softcap(x, cap, n); });
+  }
+  void Attention(float* out, const float* q, const float* k, const float* v,
+                 const g4::AttentionShape& shape) override {
+    Time(absl::StrCat("Attention d=", shape.head_dim, shape.window > 0 ? " sliding" : " full"),
+         [&] { inner_->Attention(out, q, k, v, shape); });
+  }
+  void RouteTopK(int32_t* experts, float* weights, const float* logits,
+                 const float* per_expert_scale, int64_t tokens, int num_experts,
+                 int k) override {
+    Time("RouteTopK", [&] {
+      inner_->RouteTopK(experts, weights, logits, per_expert_scale, tokens, num_experts, k);
+    });
+  }
+
+ private:
+  template <typename F>
+  void Time(const std::string& name, F&& f) {
+    if (phase.empty()) {
+      f();
+      return;
+    }
+    const Clock::time_point t0 = Clock::now();
+    f();
+    Bucket& b = buckets[phase][name];
+    b.seconds += Seconds(t0, Clock::now());
+    ++b.calls;
+  }
+
+  std::unique_ptr<g4::Ops> inner_;
+};
+
 // Deterministic tokens in [3, vocab) (splitmix-style LCG; same for every run).
 std::vector<int32_t> PromptTokens(int n, int vocab) {
   std::vector<int32_t> t(n);
@@ -108,9 +188,10 @@ struct RunTimes {
 
 // One fresh sequence: prefill `prompt`, then `steps` greedy decode steps.
 absl::StatusOr<RunTimes> RunOnce(g4::Gemma4Model& model, const std::vector<int32_t>& prompt,
-                                 int steps) {
+                                 int steps, TimingOps* timer) {
   std::unique_ptr<g4::SequenceKvCache> cache = model.NewSequence();
   RunTimes r;
+  if (timer != nullptr) timer->phase = "prefill";
   const Clock::time_point t0 = Clock::now();
   g4::SequenceChunk chunk{cache.get(), absl::MakeConstSpan(prompt)};
   absl::StatusOr<std::vector<float>> logits =
@@ -120,6 +201,7 @@ absl::StatusOr<RunTimes> RunOnce(g4::Gemma4Model& model, const std::vector<int32
   const Clock::time_point t1 = Clock::now();
   r.generated.reserve(steps + 1);
   r.generated.push_back(next);
+  if (timer != nullptr) timer->phase = "decode";
   for (int i = 0; i < steps; ++i) {
     g4::SequenceChunk step{cache.get(), absl::MakeConstSpan(&next, 1)};
     logits = model.Forward(absl::MakeConstSpan(&step, 1), g4::LogitsFor::kLastToken);
@@ -128,6 +210,7 @@ absl::StatusOr<RunTimes> RunOnce(g4::Gemma4Model& model, const std::vector<int32
     r.generated.push_back(next);
   }
   const Clock::time_point t2 = Clock::now();
+  if (timer != nullptr) timer->phase.clear();
   r.prefill_s = Seconds(t0, t1);
   r.decode_s = Seconds(t1, t2);
   return r;
@@ -156,8 +239,15 @@ int main(int argc, char** argv) {
   if (opts->threads > 0) openblas_set_num_threads(opts->threads);
 
   const Clock::time_point load0 = Clock::now();
+  std::unique_ptr<g4::Ops> ops = g4::CreateCpuOps();
+  TimingOps* timer = nullptr;
+  if (opts->profile) {
+    auto timing = std::make_unique<TimingOps>(std::move(ops));
+    timer = timing.get();
+    ops = std::move(timing);
+  }
   absl::StatusOr<std::unique_ptr<g4::Gemma4Model>> model =
-      g4::Gemma4Model::Load(opts->model_dir, g4::CreateCpuOps());
+      g4::Gemma4Model::Load(opts->model_dir, std::move(ops));
   if (!model.ok()) return Fail(model.status());
   const double load_s = Seconds(load0, Clock::now());
   g4::Gemma4Model& m = **model;
@@ -175,15 +265,15 @@ int main(int argc, char** argv) {
   {
     const std::vector<int32_t> warm(prompt.begin(),
                                     prompt.begin() + std::min(opts->prompt_len, 64));
-    absl::StatusOr<RunTimes> w = RunOnce(m, warm, std::min(opts->decode_steps, 4));
+    absl::StatusOr<RunTimes> w = RunOnce(m, warm, std::min(opts->decode_steps, 4), nullptr);
     if (!w.ok()) return Fail(w.status());
-    w = RunOnce(m, prompt, std::min(opts->decode_steps, 4));
+    w = RunOnce(m, prompt, std::min(opts->decode_steps, 4), nullptr);
     if (!w.ok()) return Fail(w.status());
   }
   std::vector<double> prefill, decode;
   std::vector<int32_t> generated;
   for (int r = 0; r < opts->repeats; ++r) {
-    absl::StatusOr<RunTimes> t = RunOnce(m, prompt, opts->decode_steps);
+    absl::StatusOr<RunTimes> t = RunOnce(m, prompt, opts->decode_steps, timer);
     if (!t.ok()) return Fail(t.status());
     prefill.push_back(t->prefill_s);
     decode.push_back(t->decode_s);
@@ -200,6 +290,29 @@ int main(int argc, char** argv) {
   const double d_tps_best = n > 0 ? n / d_best : 0.0;
   const double d_ms = n > 0 ? 1e3 * d_med / n : 0.0;
   const int threads = openblas_get_num_threads();
+  if (timer != nullptr) {
+    const double phase_total[2] = {std::accumulate(prefill.begin(), prefill.end(), 0.0),
+                                   std::accumulate(decode.begin(), decode.end(), 0.0)};
+    const char* phases[2] = {"prefill", "decode"};
+    for (int p = 0; p < 2; ++p) {
+      const auto& ops_time = timer->buckets[phases[p]];
+      std::vector<std::pair<double, std::string>> rows;
+      double in_ops = 0;
+      for (const auto& [name, b] : ops_time) {
+        rows.push_back({b.seconds, absl::StrCat(name, " (", b.calls, " calls)")});
+        in_ops += b.seconds;
+      }
+      std::sort(rows.rbegin(), rows.rend());
+      std::fprintf(stderr, "profile %s: %.3fs over %d runs\n", phases[p], phase_total[p],
+                   opts->repeats);
+      for (const auto& [sec, name] : rows) {
+        std::fprintf(stderr, "  %6.1f%%  %8.3fs  %s\n", 100 * sec / phase_total[p], sec,
+                     name.c_str());
+      }
+      std::fprintf(stderr, "  %6.1f%%  %8.3fs  (outside ops: model code, allocation, argmax)\n",
+                   100 * (phase_total[p] - in_ops) / phase_total[p], phase_total[p] - in_ops);
+    }
+  }
 
   if (opts->json) {
     std::printf(

@@ -91,7 +91,10 @@ class Gemma4Model {
   float embed_scale_ = 1.0f;
   float ple_embed_scale_ = 1.0f;
   std::vector<float> inv_freq_sliding_, inv_freq_global_;
-  // Scratch, sized per step.
+  // Scratch reused across steps (grown, never shrunk).
+  struct Workspace {
+    std::vector<float> x, normed, branch, q, k, v, attn, u, gate, up, partial;
+  } ws_;
   std::vector<float> ple_inputs_;  // [T, L, P]
 };
 

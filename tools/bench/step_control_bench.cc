@@ -1,0 +1,140 @@
+// g4-bench-step-control: the per-step control overhead of a replica on loopback — the leader
+// broadcasts a step descriptor over the Gloo CPU channel and the ranks synchronize — for 2 and 4
+// ranks as separate processes (as workers run). Prints a table of per-step latency.
+//
+//   g4-bench-step-control [--ranks 2,4] [--steps 2000] [--seqs 64]
+//
+// `--seqs` decode sequences per step (one token each) set the descriptor size.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "worker/comm/gloo_communicator.h"
+#include "worker/comm/key_value_store.h"
+#include "worker/engine/step_descriptor.h"
+
+namespace {
+
+struct Options {
+  std::vector<int> ranks = {2, 4};
+  int steps = 2000;
+  int seqs = 64;
+};
+
+bool ParseInts(const std::string& s, std::vector<int>* out) {
+  out->clear();
+  for (absl::string_view p : absl::StrSplit(s, ',')) {
+    int v;
+    if (!absl::SimpleAtoi(p, &v) || v < 1) return false;
+    out->push_back(v);
+  }
+  return !out->empty();
+}
+
+// Runs one rank; rank 0 writes per-step microseconds to `out_path`.
+int RunRank(int rank, int size, const std::string& dir, const Options& o,
+            const std::string& out_path) {
+  g4::DirectoryKeyValueStore store(dir);
+  g4::GlooOptions go;
+  go.rank = rank;
+  go.size = size;
+  go.store = &store;
+  go.prefix = "bench";
+  go.timeout = absl::Seconds(30);
+  auto comm = g4::CreateGlooCommunicator(go);
+  if (!comm.ok()) {
+    std::fprintf(stderr, "rank %d: %s\n", rank, std::string(comm.status().message()).c_str());
+    return 1;
+  }
+  g4::StepDescriptor step;
+  for (int i = 0; i < o.seqs; ++i) step.chunks.push_back({static_cast<uint64_t>(i + 1), 100, {7}});
+  std::vector<double> micros;
+  const int warmup = std::min(200, o.steps / 10);
+  for (int s = 0; s < o.steps + warmup; ++s) {
+    const absl::Time t0 = absl::Now();
+    std::string bytes;
+    if (rank == 0) {
+      step.step = s;
+      bytes = step.Serialize();
+    }
+    if (!(*comm)->BroadcastBytes(&bytes, 0).ok()) return 1;
+    if (rank != 0 && !g4::StepDescriptor::Parse(bytes).ok()) return 1;
+    if (!(*comm)->Barrier().ok()) return 1;
+    if (s >= warmup) micros.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
+  }
+  if (rank == 0) {
+    FILE* f = std::fopen(out_path.c_str(), "w");
+    for (double m : micros) std::fprintf(f, "%.3f\n", m);
+    std::fclose(f);
+  }
+  return 0;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(p * (v.size() - 1))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (a == "--ranks" && has_value && ParseInts(argv[++i], &o.ranks)) continue;
+    if (a == "--steps" && has_value && absl::SimpleAtoi(argv[++i], &o.steps) && o.steps > 0) continue;
+    if (a == "--seqs" && has_value && absl::SimpleAtoi(argv[++i], &o.seqs) && o.seqs >= 0) continue;
+    std::fprintf(stderr, "g4-bench-step-control: bad flag \"%s\" (usage: [--ranks 2,4] [--steps N] [--seqs N])\n",
+                 a.c_str());
+    return 2;
+  }
+  g4::StepDescriptor probe;
+  for (int i = 0; i < o.seqs; ++i) probe.chunks.push_back({static_cast<uint64_t>(i + 1), 100, {7}});
+  std::printf("per-step control overhead: descriptor broadcast (%zu bytes, %d decode sequences) + barrier, Gloo TCP on loopback, ranks as processes\n",
+              probe.Serialize().size(), o.seqs);
+  std::printf("%-6s %10s %10s %10s %10s\n", "ranks", "p50 us", "p90 us", "p99 us", "mean us");
+  for (int size : o.ranks) {
+    char tmpl[] = "/tmp/g4-bench-step-XXXXXX";
+    const std::string dir = mkdtemp(tmpl);
+    const std::string out = dir + "/rank0.txt";
+    std::vector<pid_t> pids;
+    for (int r = 0; r < size; ++r) {
+      const pid_t pid = fork();
+      if (pid == 0) _exit(RunRank(r, size, dir + "/store", o, out));
+      pids.push_back(pid);
+    }
+    bool ok = true;
+    for (pid_t p : pids) {
+      int st = 0;
+      waitpid(p, &st, 0);
+      ok = ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    }
+    std::vector<double> v;
+    if (FILE* f = std::fopen(out.c_str(), "r")) {
+      double x;
+      while (std::fscanf(f, "%lf", &x) == 1) v.push_back(x);
+      std::fclose(f);
+    }
+    std::filesystem::remove_all(dir);
+    if (!ok || v.empty()) {
+      std::fprintf(stderr, "g4-bench-step-control: %d ranks failed\n", size);
+      return 1;
+    }
+    double mean = 0;
+    for (double x : v) mean += x;
+    mean /= v.size();
+    std::printf("%-6d %10.1f %10.1f %10.1f %10.1f\n", size, Percentile(v, 0.5), Percentile(v, 0.9),
+                Percentile(v, 0.99), mean);
+  }
+  return 0;
+}
