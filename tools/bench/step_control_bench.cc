@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
     std::vector<pid_t> pids;
     for (int r = 0; r < size; ++r) {
       const pid_t pid = fork();
-      if (pid == 0) _exit(RunRank(r, size, dir + "/store", o, out));
+      if (pid == 0) _exit(RunRank(r, size, dir, o, out));
       pids.push_back(pid);
     }
     bool ok = true;
