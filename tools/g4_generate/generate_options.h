@@ -1,23 +1,30 @@
-// Command line of g4-generate (a contract: see README.md and docs/cli.md).
+// Command line of g4-generate (a contract: see docs/cli.md).
 #ifndef G4SERVE_TOOLS_G4_GENERATE_GENERATE_OPTIONS_H_
 #define G4SERVE_TOOLS_G4_GENERATE_GENERATE_OPTIONS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "worker/sampling/sampling_params.h"
 
 namespace g4 {
 
 struct GenerateOptions {
   std::string model_dir;
+  // Exactly one prompt form.
   std::vector<int32_t> prompt_tokens;
+  std::optional<std::string> prompt_text;  // --prompt: tokenized with <bos> added
+  std::optional<std::string> chat_text;    // --chat: one user message through the chat template
   int max_new_tokens = 0;
   std::string logits_out;  // empty: none
-  bool ignore_eos = false;
   int threads = 0;         // 0: the BLAS default
+  // Sampling: greedy unless --temperature says otherwise. max_tokens, ignore_eos and stop
+  // strings are set from their flags.
+  SamplingRequest sampling;
 };
 
 // Parses argv[1..]. Errors name the flag and what is wrong.

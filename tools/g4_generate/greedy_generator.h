@@ -1,4 +1,5 @@
-// Greedy decoding over Gemma4Model, one sequence (the reference path behind g4-generate).
+// Generation over Gemma4Model for one sequence (the reference path behind g4-generate): prefill,
+// then one token per step through the sampler (greedy when temperature is 0).
 #ifndef G4SERVE_TOOLS_G4_GENERATE_GREEDY_GENERATOR_H_
 #define G4SERVE_TOOLS_G4_GENERATE_GREEDY_GENERATOR_H_
 
@@ -9,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "worker/model/gemma4_model.h"
+#include "worker/sampling/sampling_params.h"
 
 namespace g4 {
 
@@ -20,8 +22,18 @@ struct GreedyOptions {
 // Called once per generated token with the logits that chose it.
 using LogitsSink = std::function<void(int32_t token, absl::Span<const float> logits)>;
 
-// Prefills `prompt`, then decodes one token at a time, picking the argmax (the lowest id on
-// ties, as torch.argmax). Returns the generated ids.
+// Called after each generated token; returning false ends generation (stop strings, which need
+// text, are matched by the caller this way).
+using TokenFn = std::function<bool(int32_t token)>;
+
+// Generates with `params` (validated; max_tokens bounds the length; stop token ids end it).
+// Returns the generated ids.
+absl::StatusOr<std::vector<int32_t>> Generate(Gemma4Model& model, absl::Span<const int32_t> prompt,
+                                              const SamplingParams& params,
+                                              const LogitsSink& sink = nullptr,
+                                              const TokenFn& on_token = nullptr);
+
+// Greedy decoding (argmax, the lowest id on ties, as torch.argmax).
 absl::StatusOr<std::vector<int32_t>> GenerateGreedy(Gemma4Model& model,
                                                     absl::Span<const int32_t> prompt,
                                                     const GreedyOptions& options,

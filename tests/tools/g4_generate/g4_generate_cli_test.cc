@@ -102,3 +102,37 @@ TEST(G4GenerateCliTest, OutOfRangeTokenExitsTwo) {
 }
 
 }  // namespace
+
+namespace {
+
+// The embedded model speaks text: --prompt and --chat go through its tokenizer (and chat
+// template); the text printed decodes the ids on the last line.
+TEST(G4GenerateCliTest, TextAndChatPrompts) {
+  for (const char* prompt : {"--prompt 'Hello, how are you?'", "--chat 'Tell me a story'"}) {
+    Result r = RunGenerate(std::string("--model tests/data/golden/dense ") + prompt +
+                           " --max-new-tokens 6 --ignore-eos");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string last = LastLine(r.out);
+    EXPECT_EQ(last.front(), '[');
+    EXPECT_EQ(std::count(last.begin(), last.end(), ','), 5) << last;
+    EXPECT_GT(r.out.size(), last.size() + 1) << "no text printed";
+  }
+}
+
+TEST(G4GenerateCliTest, SeededSamplingIsReproducible) {
+  const std::string args =
+      "--model tests/data/golden/dense --prompt 'Once upon a time' --max-new-tokens 8 "
+      "--temperature 1.0 --top-k 50 --seed 42 --ignore-eos";
+  Result a = RunGenerate(args), b = RunGenerate(args);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST(G4GenerateCliTest, InvalidSamplingParameterExitsTwo) {
+  Result r = RunGenerate(
+      "--model tests/data/golden/dense --prompt-tokens 2,3 --max-new-tokens 2 --top-p 1.5");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("top_p"));
+}
+
+}  // namespace

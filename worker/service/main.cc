@@ -1,0 +1,138 @@
+// g4-worker: one worker process (one device / CPU rank). Serves the Worker gRPC service,
+// registers with the coordinator, and loads what the coordinator tells it to. docs/worker.md.
+//
+//   g4-worker --coordinator HOST:PORT [--host 127.0.0.1] [--port 0] [--threads N]
+//             [--register-timeout 60s] [--gloo-interface IFACE]
+#include <signal.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "worker/service/worker_server.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: g4-worker --coordinator HOST:PORT [--host ADDR] [--port N] [--threads N] "
+    "[--register-timeout DURATION] [--gloo-interface IFACE]\n";
+
+// Self-pipe: the signal handler writes the signal number, a watcher thread reads it. (Blocking
+// the signals and sigwait()ing does not work here: OpenBLAS starts its threads before main.)
+int g_signal_pipe[2] = {-1, -1};
+
+void OnSignal(int sig) {
+  const char c = static_cast<char>(sig);
+  [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &c, 1);
+}
+
+[[noreturn]] void UsageError(const std::string& message) {
+  std::fprintf(stderr, "g4-worker: %s\n", message.c_str());
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  g4::WorkerServerOptions options;
+  int threads = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (arg.rfind("--", 0) != 0) UsageError(absl::StrCat("unexpected argument: ", arg));
+    std::string name = arg, value;
+    if (const auto eq = arg.find('='); eq != std::string::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    } else {
+      if (i + 1 >= argc) UsageError(absl::StrCat(name, " needs a value"));
+      value = argv[++i];
+    }
+    if (name == "--coordinator") {
+      options.coordinator = value;
+    } else if (name == "--host") {
+      options.host = value;
+    } else if (name == "--port") {
+      if (!absl::SimpleAtoi(value, &options.port) || options.port < 0 || options.port > 65535) {
+        UsageError(absl::StrCat("--port: expected an integer in [0, 65535], got '", value, "'"));
+      }
+    } else if (name == "--threads") {
+      if (!absl::SimpleAtoi(value, &threads) || threads < 1) {
+        UsageError(absl::StrCat("--threads: expected a positive integer, got '", value, "'"));
+      }
+    } else if (name == "--register-timeout") {
+      if (!absl::ParseDuration(value, &options.register_timeout) ||
+          options.register_timeout <= absl::ZeroDuration()) {
+        UsageError(absl::StrCat("--register-timeout: expected a duration like 60s, got '", value,
+                                "'"));
+      }
+    } else if (name == "--gloo-interface") {
+      options.gloo_interface = value;
+    } else {
+      UsageError(absl::StrCat("unknown flag ", name));
+    }
+  }
+  if (options.coordinator.empty()) UsageError("--coordinator HOST:PORT is required");
+  if (options.host.empty()) UsageError("--host: empty");
+  if (threads > 0) openblas_set_num_threads(threads);
+
+  if (pipe(g_signal_pipe) != 0) {
+    std::perror("g4-worker: pipe");
+    return 1;
+  }
+  struct sigaction action = {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+
+  absl::StatusOr<std::unique_ptr<g4::WorkerServer>> server = g4::WorkerServer::Start(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "g4-worker: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  g4::WorkerServer* s = server->get();
+  std::fprintf(stderr, "g4-worker listening on %s\n", s->address().c_str());
+
+  std::thread signal_thread([s] {
+    char c = 0;
+    while (read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    if (c == SIGTERM || c == SIGINT) {
+      std::fprintf(stderr, "g4-worker: %s, shutting down\n", c == SIGTERM ? "SIGTERM" : "SIGINT");
+      s->Shutdown();
+    }
+  });
+
+  absl::StatusOr<std::string> id = s->Register();
+  int rc = 0;
+  if (id.ok()) {
+    std::fprintf(stderr, "g4-worker: registered with %s as %s\n", options.coordinator.c_str(),
+                 id->c_str());
+    s->Wait();
+  } else if (id.status().code() != absl::StatusCode::kCancelled) {
+    std::fprintf(stderr, "g4-worker: %s\n", id.status().ToString().c_str());
+    rc = 1;
+    s->Shutdown();
+  }
+  // Wake the watcher if it is still waiting (registration failed), then join it.
+  if (rc != 0) {
+    const char c = 0;
+    [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &c, 1);
+  }
+  signal_thread.join();
+  server->reset();
+  return rc;
+}

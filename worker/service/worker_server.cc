@@ -1,0 +1,156 @@
+#include "worker/service/worker_server.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <utility>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "worker/service/status_util.h"
+
+namespace g4 {
+
+namespace wv1 = ::g4serve::worker::v1;
+
+std::string JoinHostPort(const std::string& host, int port) {
+  if (absl::StrContains(host, ':') && !absl::StartsWith(host, "[")) {
+    return absl::StrCat("[", host, "]:", port);
+  }
+  return absl::StrCat(host, ":", port);
+}
+
+wv1::DeviceInfo LocalCpuDeviceInfo() {
+  wv1::DeviceInfo info;
+  info.set_kind("cpu");
+  info.set_index(0);
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (absl::StartsWith(line, "model name")) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        info.set_name(std::string(absl::StripAsciiWhitespace(line.substr(colon + 1))));
+        break;
+      }
+    }
+  }
+  if (info.name().empty()) info.set_name("cpu");
+  std::ifstream meminfo("/proc/meminfo");
+  while (std::getline(meminfo, line)) {
+    if (absl::StartsWith(line, "MemTotal:")) {  // "MemTotal:   131891164 kB"
+      const std::string rest = line.substr(9);
+      std::vector<absl::string_view> parts = absl::StrSplit(rest, ' ', absl::SkipWhitespace());
+      int64_t kb = 0;
+      if (!parts.empty() && absl::SimpleAtoi(parts[0], &kb)) info.set_memory_bytes(kb * 1024);
+      break;
+    }
+  }
+  return info;
+}
+
+absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(WorkerServerOptions options) {
+  if (options.coordinator.empty()) return absl::InvalidArgumentError("coordinator: empty");
+  if (options.host.empty()) return absl::InvalidArgumentError("host: empty");
+  if (options.port < 0 || options.port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("port must be in [0, 65535], got ",
+                                                   options.port));
+  }
+  std::unique_ptr<WorkerServer> s(new WorkerServer(std::move(options)));
+  const WorkerServerOptions& o = s->options_;
+
+  grpc::ChannelArguments channel_args;
+  channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  s->coordinator_ =
+      grpc::CreateCustomChannel(o.coordinator, grpc::InsecureChannelCredentials(), channel_args);
+  s->store_ = std::make_unique<GrpcKeyValueStore>(s->coordinator_);
+
+  WorkerServiceOptions so;
+  so.store = s->store_.get();
+  so.gloo_hostname = o.host;
+  so.gloo_interface = o.gloo_interface;
+  so.log = o.log;
+  s->service_ = std::make_unique<WorkerServiceImpl>(std::move(so));
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(JoinHostPort(o.host, o.port), grpc::InsecureServerCredentials(),
+                           &s->port_);
+  builder.RegisterService(s->service_.get());
+  builder.SetMaxReceiveMessageSize(o.max_receive_message_bytes);
+  // Long prefills are silent: keep connections alive and accept the coordinator's pings.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", JoinHostPort(o.host, o.port)));
+  }
+  s->server_->GetHealthCheckService()->SetServingStatus(true);
+  return s;
+}
+
+WorkerServer::~WorkerServer() { Shutdown(); }
+
+absl::StatusOr<std::string> WorkerServer::Register() {
+  auto stub = wv1::Fleet::NewStub(coordinator_);
+  wv1::RegisterRequest request;
+  request.set_address(address());
+  *request.mutable_device() = LocalCpuDeviceInfo();
+  const absl::Time deadline = absl::Now() + options_.register_timeout;
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (true) {
+    if (shutting_down_.load()) return absl::CancelledError("Register: shutting down");
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(
+        std::min(deadline, absl::Now() + absl::Seconds(5))));
+    wv1::RegisterResponse response;
+    const grpc::Status s = stub->Register(&ctx, request, &response);
+    if (s.ok()) return response.worker_id();
+    const bool retry = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                       s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    if (!retry) {
+      return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                          absl::StrCat("Register with ", options_.coordinator, ": ",
+                                       s.error_message()));
+    }
+    if (absl::Now() + backoff >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("coordinator ", options_.coordinator, " did not answer within ",
+                       absl::FormatDuration(options_.register_timeout), ": ",
+                       s.error_message()));
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
+}
+
+void WorkerServer::Shutdown(absl::Duration grace) {
+  shutting_down_.store(true);
+  absl::MutexLock lock(&shutdown_mu_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (server_ != nullptr) server_->GetHealthCheckService()->SetServingStatus(false);
+  // The engine first: its streams end (aborted), then the server stops taking calls.
+  service_->Shutdown();
+  if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+}
+
+void WorkerServer::Wait() {
+  if (server_ != nullptr) server_->Wait();
+}
+
+}  // namespace g4

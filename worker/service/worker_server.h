@@ -1,0 +1,79 @@
+// A worker process's gRPC server: the Worker service (worker_service.h), the standard health
+// service and server reflection, bound to host:port (port 0 picks one), plus registration with
+// the coordinator (Fleet.Register) and the rendezvous store over the coordinator's Fleet service.
+#ifndef G4SERVE_WORKER_SERVICE_WORKER_SERVER_H_
+#define G4SERVE_WORKER_SERVICE_WORKER_SERVER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "g4serve/worker/v1/worker.grpc.pb.h"
+#include "worker/service/grpc_key_value_store.h"
+#include "worker/service/worker_service.h"
+
+namespace g4 {
+
+struct WorkerServerOptions {
+  std::string coordinator;         // host:port of the coordinator's Fleet service (required)
+  std::string host = "127.0.0.1";  // address to bind, advertise, and use for Gloo
+  int port = 0;                    // 0: any free port (see WorkerServer::port())
+  std::string gloo_interface;      // optional network interface for Gloo
+  absl::Duration register_timeout = absl::Seconds(60);
+  int max_receive_message_bytes = 64 << 20;
+  bool log = true;
+};
+
+// This machine as the coordinator sees it: kind "cpu", the model name from /proc/cpuinfo, total
+// memory from /proc/meminfo.
+g4serve::worker::v1::DeviceInfo LocalCpuDeviceInfo();
+
+// "host:port", with brackets around IPv6 literals.
+std::string JoinHostPort(const std::string& host, int port);
+
+class WorkerServer {
+ public:
+  // Binds and starts serving. Errors: INVALID_ARGUMENT for missing options, UNAVAILABLE when the
+  // address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<WorkerServer>> Start(WorkerServerOptions options);
+  ~WorkerServer();  // Shutdown()
+
+  int port() const { return port_; }
+  // host:port as advertised to the coordinator.
+  std::string address() const { return JoinHostPort(options_.host, port_); }
+  WorkerServiceImpl& service() { return *service_; }
+
+  // Fleet.Register(address, LocalCpuDeviceInfo()), retried with exponential backoff (100 ms to
+  // 2 s) until the coordinator answers or register_timeout passes (then the last error, as
+  // DEADLINE_EXCEEDED), or Shutdown() is called (CANCELLED). Returns the assigned worker id.
+  // A coordinator that answers with an error other than UNAVAILABLE/DEADLINE_EXCEEDED is not
+  // retried.
+  absl::StatusOr<std::string> Register();
+
+  // Stops the engine / follower, then the server (in-flight calls get `grace`). Idempotent and
+  // safe from any thread except a gRPC handler.
+  void Shutdown(absl::Duration grace = absl::Seconds(2));
+  // Blocks until the server has shut down.
+  void Wait();
+
+ private:
+  explicit WorkerServer(WorkerServerOptions options) : options_(std::move(options)) {}
+
+  const WorkerServerOptions options_;
+  std::shared_ptr<grpc::Channel> coordinator_;
+  std::unique_ptr<GrpcKeyValueStore> store_;
+  std::unique_ptr<WorkerServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::atomic<bool> shutting_down_{false};
+  absl::Mutex shutdown_mu_;
+  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+};
+
+}  // namespace g4
+
+#endif  // G4SERVE_WORKER_SERVICE_WORKER_SERVER_H_

@@ -1,0 +1,463 @@
+#include "worker/service/worker_service.h"
+
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
+#include "common/checkpoint.h"
+#include "common/generation_config.h"
+#include "common/status_macros.h"
+#include "kernels/ops.h"
+#include "worker/comm/communicator.h"
+#include "worker/comm/gloo_communicator.h"
+#include "worker/engine/engine.h"
+#include "worker/engine/model_runner.h"
+#include "worker/engine/sequence.h"
+#include "worker/model/gemma4_model.h"
+#include "worker/sampling/proto_conversion.h"
+#include "worker/sampling/sampling_params.h"
+#include "worker/service/status_util.h"
+
+namespace g4 {
+
+namespace wv1 = ::g4serve::worker::v1;
+
+struct WorkerServiceImpl::Replica {
+  std::string model_dir;
+  int rank = 0;
+  int world_size = 1;
+  GenerationConfig generation_config;
+  int64_t vocab_size = 0;
+  // Declared before the engine and the follower's runner: they use them until destroyed.
+  std::unique_ptr<Communicator> control;
+  std::unique_ptr<Communicator> data;
+  std::unique_ptr<Engine> engine;  // rank 0
+  std::thread follower;            // ranks 1..N-1
+
+  absl::Mutex mu;
+  bool follower_done ABSL_GUARDED_BY(mu) = false;
+  absl::Status follower_status ABSL_GUARDED_BY(mu);
+
+  ~Replica() {
+    engine.reset();
+    if (follower.joinable()) follower.join();
+  }
+
+  // Why the replica can no longer serve; OK while it can.
+  absl::Status Failure() {
+    if (engine != nullptr && engine->Stats().failed) {
+      return absl::UnavailableError(
+          "engine failed: a step failed (a peer rank is gone or a collective timed out)");
+    }
+    if (follower.joinable()) {
+      absl::MutexLock lock(&mu);
+      if (follower_done) {
+        if (!follower_status.ok()) {
+          return absl::UnavailableError(
+              absl::StrCat("follower stopped: ", follower_status.message()));
+        }
+        return absl::UnavailableError("follower stopped: the leader shut the replica down");
+      }
+    }
+    return absl::OkStatus();
+  }
+};
+
+namespace {
+
+void Log(bool enabled, const std::string& line) {
+  if (enabled) std::fprintf(stderr, "g4-worker: %s\n", line.c_str());
+}
+
+// Engine outputs of one Generate call, handed from the engine thread to the RPC thread.
+class OutputQueue {
+ public:
+  void Push(const EngineOutput& out) {
+    absl::MutexLock lock(&mu_);
+    items_.push_back(out);
+    cv_.Signal();
+  }
+
+  // Moves every queued output into `out`, waiting up to `timeout` for the first. False on
+  // timeout.
+  bool PopAll(std::vector<EngineOutput>* out, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    absl::MutexLock lock(&mu_);
+    while (items_.empty()) {
+      if (cv_.WaitWithDeadline(&mu_, deadline) && items_.empty()) return false;
+    }
+    for (auto& item : items_) out->push_back(std::move(item));
+    items_.clear();
+    return true;
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  std::deque<EngineOutput> items_ ABSL_GUARDED_BY(mu_);
+};
+
+g4serve::v1::FinishReason ToFinishReason(EngineFinish f) {
+  switch (f) {
+    case EngineFinish::kStop:
+      return g4serve::v1::FINISH_REASON_STOP;
+    case EngineFinish::kLength:
+      return g4serve::v1::FINISH_REASON_LENGTH;
+    case EngineFinish::kAborted:
+      return g4serve::v1::FINISH_REASON_ABORTED;
+    default:
+      return g4serve::v1::FINISH_REASON_UNSPECIFIED;
+  }
+}
+
+// Bytes of the checkpoint's weight files divided among the ranks: the shard's size as stored.
+int64_t EstimateShardBytes(const std::string& dir, int world_size) {
+  std::error_code ec;
+  int64_t total = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".safetensors") {
+      const auto size = entry.file_size(ec);
+      if (!ec) total += static_cast<int64_t>(size);
+    }
+  }
+  return total / std::max(world_size, 1);
+}
+
+}  // namespace
+
+// A follower whose loop does not end within `follower_wait` (its leader is unreachable) is
+// detached and its replica deliberately leaked: the thread still uses it, and the process is on
+// its way out.
+void WorkerServiceImpl::TearDown(std::shared_ptr<Replica>& replica,
+                                 absl::Duration follower_wait) {
+  if (replica == nullptr) return;
+  if (replica->engine != nullptr) replica->engine->Shutdown();
+  if (replica->follower.joinable()) {
+    Replica* r = replica.get();
+    bool done;
+    {
+      absl::MutexLock lock(&r->mu);
+      done = r->mu.AwaitWithTimeout(absl::Condition(&r->follower_done), follower_wait);
+    }
+    if (!done) {
+      r->follower.detach();
+      new std::shared_ptr<Replica>(std::move(replica));  // leaked, see above
+      return;
+    }
+  }
+  replica.reset();
+}
+
+WorkerServiceImpl::WorkerServiceImpl(WorkerServiceOptions options)
+    : options_(std::move(options)) {}
+
+WorkerServiceImpl::~WorkerServiceImpl() { Shutdown(); }
+
+void WorkerServiceImpl::Shutdown(absl::Duration follower_wait) {
+  std::shared_ptr<Replica> replica;
+  {
+    absl::MutexLock lock(&mu_);
+    shutdown_ = true;
+    replica = std::move(replica_);
+  }
+  TearDown(replica, follower_wait);
+}
+
+wv1::WorkerState WorkerServiceImpl::state() const {
+  absl::MutexLock lock(&mu_);
+  const_cast<WorkerServiceImpl*>(this)->RefreshStateLocked();
+  return state_;
+}
+
+void WorkerServiceImpl::RefreshStateLocked() {
+  if (state_ != wv1::WORKER_STATE_READY || replica_ == nullptr) return;
+  const absl::Status failure = replica_->Failure();
+  if (failure.ok()) return;
+  state_ = wv1::WORKER_STATE_FAILED;
+  error_ = std::string(failure.message());
+  Log(options_.log, absl::StrCat("replica failed: ", error_));
+}
+
+absl::StatusOr<std::shared_ptr<WorkerServiceImpl::Replica>> WorkerServiceImpl::LoadReplica(
+    const wv1::LoadRequest& request, int64_t* weight_bytes) {
+  const int world = request.world_size() == 0 ? 1 : request.world_size();
+  const int rank = request.rank();
+  const int ep = request.expert_parallel_size() == 0 ? 1 : request.expert_parallel_size();
+  if (request.model_dir().empty()) return absl::InvalidArgumentError("model_dir: empty");
+  if (world < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("world_size must be >= 1, got ", world));
+  }
+  if (rank < 0 || rank >= world) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank must be in [0, ", world, "), got ", rank));
+  }
+  if (ep < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expert_parallel_size must be >= 1, got ", ep));
+  }
+  if (world > 1 && request.store_prefix().empty()) {
+    return absl::InvalidArgumentError("store_prefix: empty (required when world_size > 1)");
+  }
+  if (world > 1 && options_.store == nullptr) {
+    return absl::FailedPreconditionError("this worker has no rendezvous store");
+  }
+  const absl::Duration timeout = request.collective_timeout_ms() > 0
+                                     ? absl::Milliseconds(request.collective_timeout_ms())
+                                     : options_.default_collective_timeout;
+
+  auto replica = std::make_shared<Replica>();
+  replica->model_dir = request.model_dir();
+  replica->rank = rank;
+  replica->world_size = world;
+  {
+    absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(request.model_dir());
+    if (!checkpoint.ok()) {
+      return Annotate(checkpoint.status(), absl::StrCat("opening checkpoint ", request.model_dir()));
+    }
+    replica->generation_config = (*checkpoint)->generation_config();
+    replica->vocab_size = (*checkpoint)->config().vocab_size;
+  }
+  *weight_bytes = EstimateShardBytes(request.model_dir(), world);
+
+  if (world > 1) {
+    for (auto [comm, name] : {std::pair{&replica->control, "control"},
+                              std::pair{&replica->data, "data"}}) {
+      GlooOptions o;
+      o.rank = rank;
+      o.size = world;
+      o.store = options_.store;
+      o.prefix = absl::StrCat(request.store_prefix(), "/", name);
+      o.hostname = options_.gloo_hostname;
+      o.interface = options_.gloo_interface;
+      o.timeout = timeout;
+      absl::StatusOr<std::unique_ptr<Communicator>> c = CreateGlooCommunicator(o);
+      if (!c.ok()) {
+        return Annotate(c.status(), absl::StrCat("joining the replica's ", name,
+                                                 " communicator (rank ", rank, " of ", world, ")"));
+      }
+      *comm = std::move(*c);
+    }
+  }
+
+  absl::StatusOr<std::unique_ptr<Gemma4Model>> model =
+      Gemma4Model::LoadShard(request.model_dir(), ShardConfig{rank, world, ep},
+                             replica->data.get(), CreateCpuOps());
+  if (!model.ok()) {
+    return Annotate(model.status(),
+                    absl::StrCat("loading shard ", rank, " of ", world, " (ep ", ep, ") from ",
+                                 request.model_dir()));
+  }
+  auto runner = std::make_unique<ModelRunner>(std::move(*model));
+
+  if (rank == 0) {
+    const wv1::EngineOptions& e = request.engine();
+    EngineOptions eo;
+    if (e.max_num_seqs() > 0) eo.scheduler.max_num_seqs = e.max_num_seqs();
+    if (e.max_num_batched_tokens() > 0) {
+      eo.scheduler.max_num_batched_tokens = e.max_num_batched_tokens();
+    }
+    if (e.max_model_len() > 0) eo.max_model_len = e.max_model_len();
+    if (e.max_queue() > 0) eo.max_queue = e.max_queue();
+    replica->engine = std::make_unique<Engine>(std::move(runner), replica->control.get(), eo);
+    replica->engine->Start();
+  } else {
+    Replica* r = replica.get();
+    const bool log = options_.log;
+    r->follower = std::thread([r, log, runner = std::move(runner)]() mutable {
+      absl::Status status = Follower(std::move(runner), r->control.get()).Run();
+      if (!status.ok()) Log(log, absl::StrCat("follower loop failed: ", status.ToString()));
+      absl::MutexLock lock(&r->mu);
+      r->follower_status = std::move(status);
+      r->follower_done = true;
+    });
+  }
+  return replica;
+}
+
+grpc::Status WorkerServiceImpl::Load(grpc::ServerContext* context, const wv1::LoadRequest* request,
+                                     wv1::LoadResponse* response) {
+  std::shared_ptr<Replica> old;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "worker is shutting down");
+    RefreshStateLocked();
+    if (state_ == wv1::WORKER_STATE_LOADING) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "a Load is already in progress");
+    }
+    if (state_ == wv1::WORKER_STATE_READY) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          absl::StrCat("already loaded ", replica_->model_dir, " as rank ",
+                                       replica_->rank, " of ", replica_->world_size));
+    }
+    state_ = wv1::WORKER_STATE_LOADING;
+    error_.clear();
+    old = std::move(replica_);
+  }
+  TearDown(old, absl::Seconds(5));  // the failed replica of an earlier Load
+
+  Log(options_.log, absl::StrCat("loading ", request->model_dir(), " as rank ", request->rank(),
+                                 " of ", std::max(request->world_size(), 1)));
+  const absl::Time start = absl::Now();
+  int64_t weight_bytes = 0;
+  absl::StatusOr<std::shared_ptr<Replica>> replica = LoadReplica(*request, &weight_bytes);
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+
+  std::shared_ptr<Replica> discard;
+  grpc::Status result;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!replica.ok()) {
+      state_ = wv1::WORKER_STATE_FAILED;
+      error_ = std::string(replica.status().message());
+      Log(options_.log, absl::StrCat("load failed: ", replica.status().ToString()));
+      return ToGrpcStatus(replica.status());
+    }
+    if (shutdown_) {
+      discard = std::move(*replica);
+      state_ = wv1::WORKER_STATE_FAILED;
+      error_ = "worker shut down during Load";
+      result = grpc::Status(grpc::StatusCode::UNAVAILABLE, error_);
+    } else {
+      replica_ = std::move(*replica);
+      state_ = wv1::WORKER_STATE_READY;
+      response->set_weight_bytes(weight_bytes);
+      response->set_load_seconds(seconds);
+      Log(options_.log, absl::StrCat("loaded ", request->model_dir(), " as rank ",
+                                     replica_->rank, " of ", replica_->world_size, " in ",
+                                     absl::SixDigits(seconds), " s"));
+    }
+  }
+  TearDown(discard, absl::Seconds(5));
+  return result;
+}
+
+grpc::Status WorkerServiceImpl::Health(grpc::ServerContext* context,
+                                       const wv1::HealthRequest* request,
+                                       wv1::HealthResponse* response) {
+  std::shared_ptr<Replica> replica;
+  {
+    absl::MutexLock lock(&mu_);
+    RefreshStateLocked();
+    response->set_state(state_);
+    response->set_error(error_);
+    if (state_ == wv1::WORKER_STATE_READY) replica = replica_;
+  }
+  if (replica != nullptr && replica->engine != nullptr) {
+    const EngineStats stats = replica->engine->Stats();
+    response->set_running(stats.running);
+    response->set_waiting(stats.waiting);
+  }
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<std::shared_ptr<WorkerServiceImpl::Replica>> WorkerServiceImpl::Leader(
+    const char* rpc) {
+  absl::MutexLock lock(&mu_);
+  RefreshStateLocked();
+  if (state_ != wv1::WORKER_STATE_READY) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(rpc, ": worker is not ready (", wv1::WorkerState_Name(state_),
+                     error_.empty() ? "" : ": ", error_, ")"));
+  }
+  if (replica_->engine == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(rpc, " is served by the replica leader (rank 0); this worker is rank ",
+                     replica_->rank));
+  }
+  return replica_;
+}
+
+grpc::Status WorkerServiceImpl::Generate(
+    grpc::ServerContext* context, const wv1::WorkerGenerateRequest* request,
+    grpc::ServerWriter<wv1::WorkerGenerateResponse>* writer) {
+  absl::StatusOr<std::shared_ptr<Replica>> leader = Leader("Generate");
+  if (!leader.ok()) return ToGrpcStatus(leader.status());
+  Replica& replica = **leader;
+  if (request->request_id().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request_id: empty");
+  }
+  absl::StatusOr<SamplingRequest> sampling =
+      ToSamplingRequest(request->sampling(), request->stopping());
+  if (!sampling.ok()) return ToGrpcStatus(sampling.status());
+  absl::StatusOr<SamplingParams> params =
+      ResolveSamplingParams(*sampling, replica.generation_config, replica.vocab_size);
+  if (!params.ok()) return ToGrpcStatus(params.status());
+
+  const std::string& id = request->request_id();
+  auto queue = std::make_shared<OutputQueue>();
+  EngineRequest er;
+  er.id = id;
+  er.prompt.assign(request->prompt_token_ids().begin(), request->prompt_token_ids().end());
+  er.params = *std::move(params);
+  er.priority = request->priority();
+  // The queue outlives this handler if the engine reports after we returned (an abort).
+  er.on_output = [queue](const EngineOutput& out) { queue->Push(out); };
+  if (absl::Status s = replica.engine->Submit(std::move(er)); !s.ok()) return ToGrpcStatus(s);
+
+  std::vector<EngineOutput> batch;
+  while (true) {
+    // Before waiting and between writes: the client may be gone or out of time.
+    if (std::chrono::system_clock::now() >= context->deadline()) {
+      replica.engine->Abort(id);
+      cancelled_streams_.fetch_add(1);
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                          absl::StrCat("request ", id, ": deadline exceeded (aborted)"));
+    }
+    if (context->IsCancelled()) {
+      replica.engine->Abort(id);
+      cancelled_streams_.fetch_add(1);
+      return grpc::Status(grpc::StatusCode::CANCELLED,
+                          absl::StrCat("request ", id, ": cancelled by the client (aborted)"));
+    }
+    batch.clear();
+    if (!queue->PopAll(&batch, options_.poll_interval)) continue;
+
+    wv1::WorkerGenerateResponse response;
+    bool finished = false;
+    for (const EngineOutput& out : batch) {
+      for (const SampleResult& token : out.tokens) ToProto(token, response.add_tokens());
+      if (out.finish == EngineFinish::kNone) continue;
+      if (out.finish == EngineFinish::kError) {
+        if (response.tokens_size() > 0) writer->Write(response);
+        return ToGrpcStatus(out.error.ok() ? absl::UnavailableError("replica failed")
+                                           : out.error);
+      }
+      response.set_finish_reason(ToFinishReason(out.finish));
+      if (out.finish == EngineFinish::kStop && out.matched_stop_token >= 0) {
+        response.set_matched_stop_token(out.matched_stop_token);
+      }
+      response.mutable_usage()->set_prompt_tokens(out.prompt_tokens);
+      response.mutable_usage()->set_completion_tokens(out.completion_tokens);
+      finished = true;
+      break;
+    }
+    if (response.tokens_size() == 0 && !finished) continue;
+    if (!writer->Write(response)) {
+      if (!finished) replica.engine->Abort(id);
+      cancelled_streams_.fetch_add(1);
+      return grpc::Status(grpc::StatusCode::CANCELLED,
+                          absl::StrCat("request ", id, ": stream closed by the client"));
+    }
+    if (finished) return grpc::Status::OK;
+  }
+}
+
+grpc::Status WorkerServiceImpl::Abort(grpc::ServerContext* context,
+                                      const wv1::WorkerAbortRequest* request,
+                                      wv1::WorkerAbortResponse* response) {
+  absl::StatusOr<std::shared_ptr<Replica>> leader = Leader("Abort");
+  if (!leader.ok()) return ToGrpcStatus(leader.status());
+  response->set_found((*leader)->engine->Abort(request->request_id()));
+  return grpc::Status::OK;
+}
+
+}  // namespace g4

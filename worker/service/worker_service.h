@@ -1,0 +1,108 @@
+// The Worker gRPC service (g4serve.worker.v1.Worker): loads this process's shard of a replica,
+// runs the replica's engine on rank 0 (the leader) or a follower loop on the other ranks, and
+// streams tokens back to the coordinator. Lifecycle and failure semantics: docs/worker.md.
+//
+// State machine: IDLE → LOADING → READY, or → FAILED (with the error). A worker that fails stays
+// up and reports FAILED in Health; Load is accepted again in IDLE and FAILED (the old replica is
+// torn down first). A READY worker becomes FAILED when its engine fails (a dead peer) or its
+// follower loop ends.
+//
+// Thread-safe: gRPC calls the handlers on its own threads (sync API).
+#ifndef G4SERVE_WORKER_SERVICE_WORKER_SERVICE_H_
+#define G4SERVE_WORKER_SERVICE_WORKER_SERVICE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/service_type.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "g4serve/worker/v1/worker.grpc.pb.h"
+#include "worker/comm/key_value_store.h"
+
+namespace g4 {
+
+struct WorkerServiceOptions {
+  // Rendezvous store for the replica's communicators (GrpcKeyValueStore over the coordinator in
+  // deployment). Not owned; must outlive the service. Needed only for world_size > 1.
+  KeyValueStore* store = nullptr;
+  // Address this rank's Gloo endpoints listen on and advertise to the replica's other ranks
+  // (the worker's --host; it must be reachable from the other machines).
+  std::string gloo_hostname = "127.0.0.1";
+  // When non-empty, Gloo listens on this interface instead (e.g. "eth0").
+  std::string gloo_interface;
+  // Collective timeout when LoadRequest.collective_timeout_ms is 0.
+  absl::Duration default_collective_timeout = absl::Seconds(60);
+  // How often a streaming Generate checks for cancellation and its deadline while waiting.
+  absl::Duration poll_interval = absl::Milliseconds(50);
+  // Log load / failure lines to stderr.
+  bool log = true;
+};
+
+class WorkerServiceImpl final : public g4serve::worker::v1::Worker::Service {
+ public:
+  explicit WorkerServiceImpl(WorkerServiceOptions options);
+  ~WorkerServiceImpl() override;  // Shutdown()
+
+  // Load: INVALID_ARGUMENT for a malformed request (rank outside [0, world_size), ...);
+  // FAILED_PRECONDITION while LOADING or READY; UNAVAILABLE after Shutdown; otherwise the load's
+  // own error (NOT_FOUND / INVALID_ARGUMENT for a bad checkpoint, DEADLINE_EXCEEDED when a peer
+  // never joins the rendezvous, ...), prefixed with the stage; the state is then FAILED.
+  grpc::Status Load(grpc::ServerContext* context, const g4serve::worker::v1::LoadRequest* request,
+                    g4serve::worker::v1::LoadResponse* response) override;
+  grpc::Status Health(grpc::ServerContext* context,
+                      const g4serve::worker::v1::HealthRequest* request,
+                      g4serve::worker::v1::HealthResponse* response) override;
+  // Leaders only. FAILED_PRECONDITION when not READY or not rank 0; INVALID_ARGUMENT naming the
+  // field for bad sampling parameters, an empty request_id, or a prompt the engine rejects;
+  // RESOURCE_EXHAUSTED when the queue is full; UNAVAILABLE when the replica failed (also mid-
+  // stream); CANCELLED when the client cancels (the request is aborted in the engine);
+  // DEADLINE_EXCEEDED when the call's deadline passes (aborted too).
+  grpc::Status Generate(grpc::ServerContext* context,
+                        const g4serve::worker::v1::WorkerGenerateRequest* request,
+                        grpc::ServerWriter<g4serve::worker::v1::WorkerGenerateResponse>* writer)
+      override;
+  // Leaders only (FAILED_PRECONDITION otherwise); found = whether the id was queued or running.
+  grpc::Status Abort(grpc::ServerContext* context,
+                     const g4serve::worker::v1::WorkerAbortRequest* request,
+                     g4serve::worker::v1::WorkerAbortResponse* response) override;
+
+  // Stops the engine (rank 0: the followers get the shutdown descriptor) or waits up to
+  // `follower_wait` for the follower loop to end. Later Loads fail with UNAVAILABLE. Idempotent.
+  void Shutdown(absl::Duration follower_wait = absl::Seconds(5));
+
+  g4serve::worker::v1::WorkerState state() const;
+  // Generate streams that ended because the client cancelled or the deadline passed.
+  int64_t cancelled_streams() const { return cancelled_streams_.load(); }
+
+ private:
+  struct Replica;
+
+  // Stops a replica (engine shutdown, or waits for the follower loop) and releases it.
+  static void TearDown(std::shared_ptr<Replica>& replica, absl::Duration follower_wait);
+  // READY → FAILED when the replica died under us.
+  void RefreshStateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::shared_ptr<Replica>> LoadReplica(
+      const g4serve::worker::v1::LoadRequest& request, int64_t* weight_bytes);
+  absl::StatusOr<std::shared_ptr<Replica>> Leader(const char* rpc);
+
+  const WorkerServiceOptions options_;
+  std::atomic<int64_t> cancelled_streams_{0};
+
+  mutable absl::Mutex mu_;
+  g4serve::worker::v1::WorkerState state_ ABSL_GUARDED_BY(mu_) =
+      g4serve::worker::v1::WORKER_STATE_IDLE;
+  std::string error_ ABSL_GUARDED_BY(mu_);
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<Replica> replica_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace g4
+
+#endif  // G4SERVE_WORKER_SERVICE_WORKER_SERVICE_H_
