@@ -1,0 +1,43 @@
+// Command-line flags of g4-coordinator (vLLM-style names). Parsed by hand so that names keep
+// their dashes: `--name value` or `--name=value`.
+#ifndef G4SERVE_COORDINATOR_COORDINATOR_FLAGS_H_
+#define G4SERVE_COORDINATOR_COORDINATOR_FLAGS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace g4 {
+
+struct CoordinatorFlags {
+  std::string model;              // --model DIR (required)
+  std::string served_model_name;  // --served-model-name (default: basename of --model)
+  int tensor_parallel_size = 1;
+  int expert_parallel_size = 1;
+  int num_replicas = 0;  // 0: as many as the workers allow
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0: pick a free port
+  std::string port_file;
+  int max_num_seqs = 0;            // 0: the engine's default
+  int max_num_batched_tokens = 0;  // 0: the engine's default
+  int64_t max_model_len = 0;       // 0: the model's max_position_embeddings
+  int max_queue = 0;               // 0: the engine's default
+  absl::Duration collective_timeout = absl::Seconds(30);
+  absl::Duration health_interval = absl::Seconds(1);
+  absl::Duration health_timeout = absl::Seconds(2);
+  absl::Duration load_timeout = absl::Minutes(10);
+  bool help = false;
+};
+
+// InvalidArgument naming the flag on a bad flag. `args` excludes argv[0].
+absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::string>& args);
+
+// The --help text.
+std::string CoordinatorUsage();
+
+}  // namespace g4
+
+#endif  // G4SERVE_COORDINATOR_COORDINATOR_FLAGS_H_

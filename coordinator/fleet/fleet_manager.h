@@ -1,0 +1,151 @@
+// The fleet: registered workers, the replicas formed from them, and their health.
+//
+// Workers register (Fleet.Register) in any order. Whenever `tensor_parallel_size` workers are
+// free and fewer than `num_replicas` replicas exist (num_replicas 0: no limit), the first free
+// workers in registration order form a replica: its plan is made with MakePlan, a fresh store
+// prefix is chosen, and Worker.Load is sent to every rank concurrently (each with
+// `load_timeout`). The replica is READY when every rank loaded, FAILED with the first error
+// otherwise. A health loop calls Worker.Health on every worker of every READY replica each
+// `health_interval` (deadline `health_timeout`); a worker that does not answer, or answers with a
+// state other than READY, makes its replica UNAVAILABLE. FAILED and UNAVAILABLE replicas are not
+// reloaded in this version and their workers are not reused.
+//
+// Thread-safe.
+#ifndef G4SERVE_COORDINATOR_FLEET_FLEET_MANAGER_H_
+#define G4SERVE_COORDINATOR_FLEET_FLEET_MANAGER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/model_config.h"
+#include "coordinator/fleet/key_value_store_server.h"
+#include "coordinator/router/router.h"
+#include "g4serve/v1/plan.pb.h"
+#include "g4serve/worker/v1/worker.grpc.pb.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
+
+namespace g4 {
+
+enum class ReplicaState { kLoading, kReady, kFailed, kUnavailable };
+absl::string_view ReplicaStateName(ReplicaState state);  // "LOADING", "READY", ...
+
+struct FleetOptions {
+  std::string model_dir;   // sent to workers in LoadRequest.model_dir
+  std::string model_name;  // PlanRequest.model_name
+  ModelConfig model_config;
+  int tensor_parallel_size = 1;  // ranks per replica
+  int expert_parallel_size = 1;
+  int num_replicas = 0;  // 0: as many as the registered workers allow
+  g4serve::worker::v1::EngineOptions engine;
+  absl::Duration collective_timeout = absl::Seconds(30);
+  absl::Duration load_timeout = absl::Minutes(10);
+  absl::Duration health_interval = absl::Seconds(1);
+  absl::Duration health_timeout = absl::Seconds(2);
+  // Device memory assumed for a worker that registers with memory_bytes 0 (CPU workers):
+  // 0 = this host's physical memory.
+  int64_t default_memory_bytes = 0;
+  // Called with one line per replica state change and per registration (default: stderr).
+  std::function<void(const std::string&)> log;
+};
+
+struct WorkerInfo {
+  std::string id;       // "w0", "w1", ... in registration order
+  std::string address;  // host:port
+  g4serve::worker::v1::DeviceInfo device;
+};
+
+struct ReplicaStatus {
+  int index = 0;
+  ReplicaState state = ReplicaState::kLoading;
+  std::string error;                // FAILED / UNAVAILABLE: why
+  std::vector<WorkerInfo> workers;  // by rank; rank 0 is the leader
+  std::string store_prefix;
+  int64_t max_context = 0;  // from the plan (0 before it is made)
+};
+
+class FleetManager final : public ReplicaSource {
+ public:
+  explicit FleetManager(FleetOptions options, KeyValueStoreServer* store);
+  ~FleetManager() override;  // Shutdown()
+
+  // Starts the health loop.
+  void Start();
+  // Stops the health loop, cancels Load calls in flight and joins every thread. Idempotent.
+  void Shutdown();
+
+  // Adds a worker; returns its id. Forms replicas when enough workers are free (the Loads run in
+  // the background). INVALID_ARGUMENT without an address; UNAVAILABLE after Shutdown().
+  absl::StatusOr<std::string> Register(const g4serve::worker::v1::RegisterRequest& request);
+
+  std::vector<ReplicaStatus> Replicas() const;
+  // Workers registered and not (yet) in a replica.
+  int FreeWorkers() const;
+  // Replicas READY, and replicas total: max(formed, num_replicas).
+  int ReadyReplicas() const;
+  int TotalReplicas() const;
+  // The largest context a request may use: the plan's max_context of a formed replica, else
+  // engine.max_model_len, else the config's max_position_embeddings.
+  int64_t MaxContext() const;
+
+  // Blocks until replica `index` exists and is in `state`, or `timeout`. For tests and tools.
+  bool WaitForState(int index, ReplicaState state, absl::Duration timeout) const;
+
+  // Called after every replica state change (outside the lock): ready count changed, etc.
+  void SetStateListener(std::function<void()> listener);
+
+  // ReplicaSource.
+  std::vector<ReplicaEndpoint> Endpoints() const override;
+
+ private:
+  struct Worker {
+    WorkerInfo info;
+    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<g4serve::worker::v1::Worker::Stub> stub;
+  };
+  struct Replica {
+    ReplicaStatus status;
+    std::vector<std::shared_ptr<Worker>> workers;
+  };
+
+  void FormReplicasLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void LoadReplica(int index);
+  absl::StatusOr<g4serve::v1::ParallelPlan> PlanFor(
+      const std::vector<std::shared_ptr<Worker>>& workers) const;
+  // Moves replica `index` to `state` unless it is already FAILED/UNAVAILABLE (or `only_from` is
+  // set and the state differs); logs and notifies.
+  void SetState(int index, ReplicaState state, const std::string& error,
+                std::optional<ReplicaState> only_from = std::nullopt);
+  void HealthLoop();
+  void CheckHealthOnce();
+  void Log(const std::string& line) const;
+
+  const FleetOptions options_;
+  KeyValueStoreServer* const store_;
+
+  mutable absl::Mutex mu_;
+  std::vector<std::shared_ptr<Worker>> free_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Replica>> replicas_ ABSL_GUARDED_BY(mu_);
+  int next_worker_id_ ABSL_GUARDED_BY(mu_) = 0;
+  int load_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> load_threads_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<grpc::ClientContext*> calls_ ABSL_GUARDED_BY(mu_);  // to cancel
+  std::function<void()> listener_ ABSL_GUARDED_BY(mu_);
+  std::thread health_thread_;
+};
+
+}  // namespace g4
+
+#endif  // G4SERVE_COORDINATOR_FLEET_FLEET_MANAGER_H_

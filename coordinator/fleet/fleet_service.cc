@@ -1,0 +1,41 @@
+#include "coordinator/fleet/fleet_service.h"
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "coordinator/grpc_status.h"
+
+namespace g4 {
+
+namespace wpb = ::g4serve::worker::v1;
+
+grpc::Status FleetServiceImpl::Register(grpc::ServerContext* context,
+                                        const wpb::RegisterRequest* request,
+                                        wpb::RegisterResponse* response) {
+  absl::StatusOr<std::string> id = fleet_->Register(*request);
+  if (!id.ok()) return ToGrpcStatus(id.status());
+  response->set_worker_id(*id);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetServiceImpl::StoreSet(grpc::ServerContext* context,
+                                        const wpb::StoreSetRequest* request,
+                                        wpb::StoreSetResponse* response) {
+  if (request->key().empty()) return ToGrpcStatus(absl::InvalidArgumentError("key: required"));
+  store_->Set(request->key(), request->value());
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetServiceImpl::StoreGet(grpc::ServerContext* context,
+                                        const wpb::StoreGetRequest* request,
+                                        wpb::StoreGetResponse* response) {
+  if (request->key().empty()) return ToGrpcStatus(absl::InvalidArgumentError("key: required"));
+  absl::StatusOr<std::string> value =
+      store_->Get(request->key(), absl::Milliseconds(request->timeout_ms()),
+                  [context] { return context->IsCancelled(); });
+  if (!value.ok()) return ToGrpcStatus(value.status());
+  response->set_value(*std::move(value));
+  return grpc::Status::OK;
+}
+
+}  // namespace g4

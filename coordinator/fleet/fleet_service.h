@@ -1,0 +1,36 @@
+// Fleet gRPC service (worker.proto): Register hands workers to the FleetManager; StoreSet /
+// StoreGet are the rendezvous store. Sync API: StoreGet holds a server thread while it waits.
+#ifndef G4SERVE_COORDINATOR_FLEET_FLEET_SERVICE_H_
+#define G4SERVE_COORDINATOR_FLEET_FLEET_SERVICE_H_
+
+#include "coordinator/fleet/fleet_manager.h"
+#include "coordinator/fleet/key_value_store_server.h"
+#include "g4serve/worker/v1/worker.grpc.pb.h"
+
+namespace g4 {
+
+class FleetServiceImpl final : public g4serve::worker::v1::Fleet::Service {
+ public:
+  // Both must outlive the service.
+  FleetServiceImpl(FleetManager* fleet, KeyValueStoreServer* store)
+      : fleet_(fleet), store_(store) {}
+
+  grpc::Status Register(grpc::ServerContext* context,
+                        const g4serve::worker::v1::RegisterRequest* request,
+                        g4serve::worker::v1::RegisterResponse* response) override;
+  grpc::Status StoreSet(grpc::ServerContext* context,
+                        const g4serve::worker::v1::StoreSetRequest* request,
+                        g4serve::worker::v1::StoreSetResponse* response) override;
+  // Waits up to timeout_ms (and at most until the call's deadline / cancellation).
+  grpc::Status StoreGet(grpc::ServerContext* context,
+                        const g4serve::worker::v1::StoreGetRequest* request,
+                        g4serve::worker::v1::StoreGetResponse* response) override;
+
+ private:
+  FleetManager* const fleet_;
+  KeyValueStoreServer* const store_;
+};
+
+}  // namespace g4
+
+#endif  // G4SERVE_COORDINATOR_FLEET_FLEET_SERVICE_H_

@@ -1,0 +1,200 @@
+// g4-coordinator: the front door. One gRPC server serves the public Inference API, the Fleet
+// service for workers, grpc.health.v1 (SERVING while at least one replica is READY) and server
+// reflection. See docs/coordinator.md.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/generation_config.h"
+#include "common/model_config.h"
+#include "coordinator/api/inference_service.h"
+#include "coordinator/api/text_codec.h"
+#include "coordinator/coordinator_flags.h"
+#include "coordinator/fleet/fleet_manager.h"
+#include "coordinator/fleet/fleet_service.h"
+#include "coordinator/fleet/key_value_store_server.h"
+#include "coordinator/router/router.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+
+namespace g4 {
+namespace {
+
+constexpr int kMaxMessageBytes = 256 << 20;  // long prompts as token arrays
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::Status WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ", path));
+  }
+  return absl::OkStatus();
+}
+
+void Log(const std::string& line) { std::cerr << "g4-coordinator: " << line << std::endl; }
+
+int Main(int argc, char** argv) {
+  absl::StatusOr<CoordinatorFlags> flags =
+      ParseCoordinatorFlags(std::vector<std::string>(argv + 1, argv + argc));
+  if (!flags.ok()) {
+    Log(absl::StrCat(flags.status().message(), " (see --help)"));
+    return 2;
+  }
+  if (flags->help) {
+    std::cout << CoordinatorUsage();
+    return 0;
+  }
+  const std::string model_dir = flags->model;
+  absl::StatusOr<std::string> config_text = ReadFile(model_dir + "/config.json");
+  if (!config_text.ok()) {
+    Log(std::string(config_text.status().message()));
+    return 1;
+  }
+  absl::StatusOr<ModelConfig> config =
+      ParseModelConfig(*config_text, model_dir + "/config.json");
+  if (!config.ok()) {
+    Log(config.status().ToString());
+    return 1;
+  }
+  GenerationConfig generation_config;
+  if (absl::StatusOr<std::string> text = ReadFile(model_dir + "/generation_config.json");
+      text.ok()) {
+    absl::StatusOr<GenerationConfig> g =
+        ParseGenerationConfig(*text, model_dir + "/generation_config.json");
+    if (!g.ok()) {
+      Log(g.status().ToString());
+      return 1;
+    }
+    generation_config = *g;
+  }
+  absl::StatusOr<std::unique_ptr<HfTextCodec>> codec = HfTextCodec::LoadFromModelDir(model_dir);
+  if (!codec.ok()) {
+    Log(codec.status().ToString());
+    return 1;
+  }
+  std::string model_id = flags->served_model_name;
+  if (model_id.empty()) {
+    model_id = std::filesystem::path(model_dir).lexically_normal().filename().string();
+    if (model_id.empty()) {
+      model_id = std::filesystem::path(model_dir).lexically_normal().parent_path().filename();
+    }
+  }
+
+  // Signals are taken by sigwait below; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  FleetOptions fleet_options;
+  fleet_options.model_dir = model_dir;
+  fleet_options.model_name = model_id;
+  fleet_options.model_config = *config;
+  fleet_options.tensor_parallel_size = flags->tensor_parallel_size;
+  fleet_options.expert_parallel_size = flags->expert_parallel_size;
+  fleet_options.num_replicas = flags->num_replicas;
+  fleet_options.engine.set_max_num_seqs(flags->max_num_seqs);
+  fleet_options.engine.set_max_num_batched_tokens(flags->max_num_batched_tokens);
+  fleet_options.engine.set_max_model_len(flags->max_model_len);
+  fleet_options.engine.set_max_queue(flags->max_queue);
+  fleet_options.collective_timeout = flags->collective_timeout;
+  fleet_options.load_timeout = flags->load_timeout;
+  fleet_options.health_interval = flags->health_interval;
+  fleet_options.health_timeout = flags->health_timeout;
+
+  KeyValueStoreServer store;
+  FleetManager fleet(fleet_options, &store);
+  Router router(&fleet);
+  InferenceOptions inference_options;
+  inference_options.model_id = model_id;
+  inference_options.vocab_size = config->vocab_size;
+  inference_options.generation_config = generation_config;
+  InferenceServiceImpl inference(inference_options, codec->get(), &fleet, &router);
+  FleetServiceImpl fleet_service(&fleet, &store);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  std::string host = flags->host;
+  if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
+  int port = 0;
+  builder.AddListeningPort(absl::StrCat(host, ":", flags->port),
+                           grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  // Long silent prefills: keep connections alive, allow client pings every 10 s.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.RegisterService(&inference);
+  builder.RegisterService(&fleet_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    Log(absl::StrCat("cannot listen on ", host, ":", flags->port));
+    return 1;
+  }
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(false);
+  fleet.SetStateListener([&fleet, health] { health->SetServingStatus(fleet.ReadyReplicas() > 0); });
+  fleet.Start();
+
+  if (!flags->port_file.empty()) {
+    absl::Status s = WritePortFile(flags->port_file, port);
+    if (!s.ok()) {
+      Log(s.ToString());
+      server->Shutdown();
+      fleet.Shutdown();
+      return 1;
+    }
+  }
+  Log(absl::StrCat("serving ", model_id, " on ", host, ":", port, " (tensor-parallel-size ",
+                   flags->tensor_parallel_size, ", num-replicas ",
+                   flags->num_replicas == 0 ? std::string("auto")
+                                            : absl::StrCat(flags->num_replicas),
+                   ", tokenizer ", *codec != nullptr ? "yes" : "none",
+                   ", max context ", fleet.MaxContext(), "); waiting for workers"));
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  Log(absl::StrCat("signal ", signal_number, ": shutting down"));
+  health->SetServingStatus(false);
+  store.Shutdown();
+  inference.Shutdown();
+  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  fleet.Shutdown();
+  server->Wait();
+  Log("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace g4
+
+int main(int argc, char** argv) { return g4::Main(argc, argv); }

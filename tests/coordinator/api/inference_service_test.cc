@@ -1,0 +1,395 @@
+#include "coordinator/api/inference_service.h"
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "coordinator/api/text_codec.h"
+#include "coordinator/fleet/fleet_manager.h"
+#include "coordinator/fleet/key_value_store_server.h"
+#include "coordinator/router/router.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
+#include "tests/coordinator/fake_worker.h"
+
+namespace g4 {
+namespace {
+
+using ::g4::testing::FakeWorker;
+using ::testing::ElementsAreArray;
+using ::testing::HasSubstr;
+using ::testing::Not;
+namespace pb = ::g4serve::v1;
+
+const HfTextCodec* Codec() {
+  static const HfTextCodec* codec = [] {
+    absl::StatusOr<std::unique_ptr<HfTextCodec>> c = HfTextCodec::Load(
+        "tests/data/tokenizer/tokenizer.json.xz", "tests/data/chat_templates/gemma-4.jinja");
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? c->release() : nullptr;
+  }();
+  return codec;
+}
+
+std::vector<int> Ids(const std::string& text) {
+  std::vector<int32_t> ids = *Codec()->Encode(text, false);
+  return std::vector<int>(ids.begin(), ids.end());
+}
+
+ModelConfig TinyConfig() {
+  std::ifstream in("tests/data/golden/dense/config.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return *ParseModelConfig(ss.str());
+}
+
+struct Result {
+  std::vector<pb::GenerateResponse> responses;
+  grpc::Status status;
+  std::string text() const {
+    std::string t;
+    for (const auto& r : responses) t += r.text();
+    return t;
+  }
+  std::vector<int> tokens() const {
+    std::vector<int> ids;
+    for (const auto& r : responses) {
+      for (const auto& t : r.tokens()) ids.push_back(t.token_id());
+    }
+    return ids;
+  }
+};
+
+class InferenceServiceTest : public ::testing::Test {
+ protected:
+  // Starts a coordinator with `num_workers` fake workers (tensor-parallel-size 1) and waits until
+  // all replicas are READY.
+  void Start(int num_workers, bool with_tokenizer = true) {
+    FleetOptions o;
+    o.model_dir = "/models/dense";
+    o.model_name = "dense";
+    o.model_config = TinyConfig();
+    o.health_interval = absl::Milliseconds(100);
+    o.log = [](const std::string&) {};
+    fleet_ = std::make_unique<FleetManager>(o, &store_);
+    router_ = std::make_unique<Router>(fleet_.get());
+    InferenceOptions io;
+    io.model_id = "dense";
+    io.vocab_size = 262144;  // the test tokenizer's
+    service_ = std::make_unique<InferenceServiceImpl>(io, with_tokenizer ? Codec() : nullptr,
+                                                      fleet_.get(), router_.get());
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(port, 0);
+    stub_ = pb::Inference::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                                       grpc::InsecureChannelCredentials()));
+    for (int i = 0; i < num_workers; ++i) {
+      workers_.push_back(std::make_unique<FakeWorker>());
+      ASSERT_TRUE(fleet_->Register(workers_.back()->Registration()).ok());
+      ASSERT_TRUE(fleet_->WaitForState(i, ReplicaState::kReady, absl::Seconds(20)));
+    }
+    fleet_->Start();
+  }
+
+  void TearDown() override {
+    if (server_ != nullptr) {
+      service_->Shutdown();
+      server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+      server_->Wait();
+    }
+    fleet_.reset();
+    workers_.clear();
+  }
+
+  Result Generate(const pb::GenerateRequest& request,
+                  absl::Duration deadline = absl::Seconds(30)) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    Result result;
+    auto reader = stub_->Generate(&ctx, request);
+    pb::GenerateResponse r;
+    while (reader->Read(&r)) result.responses.push_back(r);
+    result.status = reader->Finish();
+    return result;
+  }
+
+  static bool Eventually(const std::function<bool()>& f) {
+    for (int i = 0; i < 500; ++i) {
+      if (f()) return true;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return false;
+  }
+
+  KeyValueStoreServer store_;
+  std::vector<std::unique_ptr<FakeWorker>> workers_;
+  std::unique_ptr<FleetManager> fleet_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<InferenceServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<pb::Inference::Stub> stub_;
+};
+
+pb::GenerateRequest TextRequest(const std::string& text) {
+  pb::GenerateRequest r;
+  r.set_text(text);
+  return r;
+}
+
+TEST_F(InferenceServiceTest, RelaysTokensAndText) {
+  Start(1);
+  const std::vector<int> out = Ids("Hello world, how are you?");
+  ASSERT_GE(out.size(), 4u);
+  workers_[0]->script = {{out[0]}, {out[1], out[2]}, std::vector<int>(out.begin() + 3, out.end())};
+  pb::GenerateRequest request = TextRequest("Hi there");
+  request.set_request_id("req-1");
+  request.mutable_sampling()->set_temperature(0);
+  const Result result = Generate(request);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  ASSERT_EQ(result.responses.size(), 3u);
+  EXPECT_EQ(result.text(), "Hello world, how are you?");
+  EXPECT_THAT(result.tokens(), ElementsAreArray(out));
+  const pb::GenerateResponse& last = result.responses.back();
+  EXPECT_EQ(last.request_id(), "req-1");
+  EXPECT_EQ(last.finish_reason(), pb::FINISH_REASON_LENGTH);
+  EXPECT_EQ(result.responses[0].finish_reason(), pb::FINISH_REASON_UNSPECIFIED);
+  EXPECT_EQ(last.usage().prompt_tokens(), static_cast<int>(Ids("Hi there").size()));
+  EXPECT_EQ(last.usage().completion_tokens(), static_cast<int>(out.size()));
+  absl::MutexLock lock(&workers_[0]->mu);
+  EXPECT_EQ(workers_[0]->last_generate.request_id(), "req-1");
+  EXPECT_THAT(workers_[0]->last_generate.prompt_token_ids(), ElementsAreArray(Ids("Hi there")));
+  EXPECT_EQ(workers_[0]->last_generate.sampling().temperature(), 0);
+}
+
+TEST_F(InferenceServiceTest, StopStringAcrossTokensCancelsWorker) {
+  Start(1);
+  std::vector<int> out = Ids("Hello world, this is a test");
+  for (int i = 0; i < 30; ++i) out.push_back(Ids(" more")[0]);
+  workers_[0]->script.clear();
+  for (int id : out) workers_[0]->script.push_back({id});
+  workers_[0]->step_delay = absl::Milliseconds(20);
+  pb::GenerateRequest request = TextRequest("Hi");
+  request.mutable_stopping()->add_stop("never");
+  request.mutable_stopping()->add_stop("is a");
+  const Result result = Generate(request);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.text(), "Hello world, this ");
+  const pb::GenerateResponse& last = result.responses.back();
+  EXPECT_EQ(last.finish_reason(), pb::FINISH_REASON_STOP);
+  EXPECT_EQ(last.matched_stop(), "is a");
+  EXPECT_EQ(last.usage().completion_tokens(), static_cast<int>(result.tokens().size()));
+  EXPECT_LT(result.tokens().size(), out.size());
+  EXPECT_TRUE(Eventually([&] { return workers_[0]->generate_cancelled.load(); }));
+}
+
+TEST_F(InferenceServiceTest, StopTokenTextIsNotEmitted) {
+  Start(1);
+  const std::vector<int> out = Ids("Done.");
+  workers_[0]->script = {out, {106}};
+  workers_[0]->finish = pb::FINISH_REASON_STOP;
+  workers_[0]->matched_stop_token = 106;
+  const Result result = Generate(TextRequest("Hi"));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.text(), "Done.");
+  EXPECT_EQ(result.responses.back().finish_reason(), pb::FINISH_REASON_STOP);
+  EXPECT_EQ(result.responses.back().matched_stop(), Codec()->TokenText(106));
+  EXPECT_EQ(result.tokens().back(), 106);
+}
+
+TEST_F(InferenceServiceTest, ChatJsonRendersTemplateWithBos) {
+  Start(1);
+  pb::GenerateRequest request;
+  request.set_chat_json(R"({"messages": [{"role": "user", "content": "Hi"}]})");
+  const Result result = Generate(request);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  {
+    absl::MutexLock lock(&workers_[0]->mu);
+    ASSERT_GT(workers_[0]->last_generate.prompt_token_ids_size(), 1);
+    EXPECT_EQ(workers_[0]->last_generate.prompt_token_ids(0), 2);  // <bos>
+  }
+  pb::GenerateRequest bad;
+  bad.set_chat_json("{not json");
+  const Result r = Generate(bad);
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(r.status.error_message(), HasSubstr("chat_json"));
+}
+
+TEST_F(InferenceServiceTest, ValidationErrors) {
+  Start(1);
+  pb::GenerateRequest r = TextRequest("Hi");
+  r.mutable_sampling()->set_temperature(-1);
+  Result result = Generate(r);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("temperature"));
+
+  r = TextRequest("Hi");
+  r.mutable_sampling()->set_top_p(1.5);
+  result = Generate(r);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("top_p"));
+
+  r = TextRequest("Hi");
+  r.set_model("other-model");
+  result = Generate(r);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("other-model"));
+
+  result = Generate(pb::GenerateRequest());
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("prompt"));
+
+  r = pb::GenerateRequest();
+  r.mutable_token_ids()->add_ids(5);
+  r.mutable_token_ids()->add_ids(300000);
+  result = Generate(r);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("token_ids[1]"));
+
+  r = pb::GenerateRequest();
+  for (int i = 0; i < 600; ++i) r.mutable_token_ids()->add_ids(5);
+  result = Generate(r);
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("maximum context of 512"));
+
+  EXPECT_EQ(workers_[0]->generate_calls.load(), 0);
+}
+
+TEST_F(InferenceServiceTest, WithoutTokenizerOnlyTokenIdsWork) {
+  Start(1, /*with_tokenizer=*/false);
+  Result result = Generate(TextRequest("Hi"));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("model has no tokenizer"));
+  pb::GenerateRequest r;
+  r.mutable_token_ids()->add_ids(2);
+  r.mutable_token_ids()->add_ids(7);
+  result = Generate(r);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.text(), "");
+  EXPECT_THAT(result.tokens(), ElementsAreArray({10, 11, 12, 13}));
+  grpc::ClientContext ctx;
+  pb::TokenizeRequest tr;
+  tr.set_text("x");
+  pb::TokenizeResponse tresp;
+  EXPECT_EQ(stub_->Tokenize(&ctx, tr, &tresp).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(InferenceServiceTest, ClientCancelCancelsWorkerCall) {
+  Start(1);
+  workers_[0]->endless = true;
+  workers_[0]->step_delay = absl::Milliseconds(10);
+  grpc::ClientContext ctx;
+  auto reader = stub_->Generate(&ctx, TextRequest("Hi"));
+  pb::GenerateResponse r;
+  ASSERT_TRUE(reader->Read(&r));
+  ASSERT_TRUE(reader->Read(&r));
+  ctx.TryCancel();
+  while (reader->Read(&r)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(Eventually([&] { return workers_[0]->generate_cancelled.load(); }));
+  EXPECT_TRUE(Eventually([&] { return service_->InFlightRequests() == 0; }));
+  EXPECT_TRUE(Eventually([&] { return router_->InFlight(0) == 0; }));
+}
+
+TEST_F(InferenceServiceTest, DeadlineCancelsWorkerCall) {
+  Start(1);
+  workers_[0]->endless = true;
+  const Result result = Generate(TextRequest("Hi"), absl::Milliseconds(300));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(Eventually([&] { return workers_[0]->generate_done.load(); }));
+}
+
+TEST_F(InferenceServiceTest, AbortByRequestId) {
+  Start(1);
+  workers_[0]->endless = true;
+  grpc::ClientContext ctx;
+  pb::GenerateRequest request = TextRequest("Hi");
+  request.set_request_id("abort-me");
+  auto reader = stub_->Generate(&ctx, request);
+  pb::GenerateResponse r;
+  ASSERT_TRUE(reader->Read(&r));
+  {
+    grpc::ClientContext actx;
+    pb::AbortRequest ar;
+    ar.set_request_id("abort-me");
+    pb::AbortResponse aresp;
+    ASSERT_TRUE(stub_->Abort(&actx, ar, &aresp).ok());
+    EXPECT_TRUE(aresp.found());
+  }
+  pb::GenerateResponse last;
+  while (reader->Read(&r)) last = r;
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(last.finish_reason(), pb::FINISH_REASON_ABORTED);
+  EXPECT_TRUE(Eventually([&] { return workers_[0]->generate_cancelled.load(); }));
+  grpc::ClientContext actx;
+  pb::AbortRequest ar;
+  ar.set_request_id("abort-me");
+  pb::AbortResponse aresp;
+  ASSERT_TRUE(stub_->Abort(&actx, ar, &aresp).ok());
+  EXPECT_FALSE(aresp.found());
+}
+
+TEST_F(InferenceServiceTest, RetriesUnavailableOnAnotherReplica) {
+  Start(2);
+  workers_[0]->generate_unavailable = true;
+  const Result result = Generate(TextRequest("Hi"));
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(workers_[0]->generate_calls.load(), 1);
+  EXPECT_EQ(workers_[1]->generate_calls.load(), 1);
+  workers_[1]->generate_unavailable = true;
+  const Result failed = Generate(TextRequest("Hi"));
+  EXPECT_EQ(failed.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(InferenceServiceTest, NoReplicaIsUnavailable) {
+  Start(0);
+  const Result result = Generate(TextRequest("Hi"));
+  EXPECT_EQ(result.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(result.status.error_message(), HasSubstr("no replica available"));
+}
+
+TEST_F(InferenceServiceTest, ListModelsAndTokenize) {
+  Start(2);
+  {
+    grpc::ClientContext ctx;
+    pb::ListModelsResponse response;
+    ASSERT_TRUE(stub_->ListModels(&ctx, pb::ListModelsRequest(), &response).ok());
+    ASSERT_EQ(response.models_size(), 1);
+    EXPECT_EQ(response.models(0).id(), "dense");
+    EXPECT_EQ(response.models(0).max_context(), 512);
+    EXPECT_EQ(response.models(0).replicas_ready(), 2);
+    EXPECT_EQ(response.models(0).replicas_total(), 2);
+  }
+  {
+    grpc::ClientContext ctx;
+    pb::TokenizeRequest request;
+    request.set_text("Hello");
+    request.set_add_special_tokens(true);
+    pb::TokenizeResponse response;
+    ASSERT_TRUE(stub_->Tokenize(&ctx, request, &response).ok());
+    ASSERT_GE(response.token_ids_size(), 2);
+    EXPECT_EQ(response.token_ids(0), 2);
+  }
+  {
+    grpc::ClientContext ctx;
+    pb::TokenizeRequest request;
+    request.set_model("nope");
+    pb::TokenizeResponse response;
+    EXPECT_EQ(stub_->Tokenize(&ctx, request, &response).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+}
+
+}  // namespace
+}  // namespace g4

@@ -1,0 +1,237 @@
+#include "coordinator/fleet/fleet_manager.h"
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "coordinator/fleet/fleet_service.h"
+#include "coordinator/fleet/key_value_store_server.h"
+#include "coordinator/router/router.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
+#include "tests/coordinator/fake_worker.h"
+
+namespace g4 {
+namespace {
+
+using ::g4::testing::FakeWorker;
+using ::testing::HasSubstr;
+namespace wpb = ::g4serve::worker::v1;
+
+constexpr absl::Duration kWait = absl::Seconds(20);
+
+ModelConfig TinyConfig() {
+  std::ifstream in("tests/data/golden/dense/config.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  absl::StatusOr<ModelConfig> c = ParseModelConfig(ss.str());
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? *c : ModelConfig{};
+}
+
+FleetOptions Options(int tp) {
+  FleetOptions o;
+  o.model_dir = "/models/dense";
+  o.model_name = "dense";
+  o.model_config = TinyConfig();
+  o.tensor_parallel_size = tp;
+  o.health_interval = absl::Milliseconds(50);
+  o.health_timeout = absl::Milliseconds(200);
+  o.log = [](const std::string&) {};
+  return o;
+}
+
+TEST(FleetManagerTest, FormsReplicaWhenEnoughWorkersRegistered) {
+  KeyValueStoreServer store;
+  FleetManager fleet(Options(2), &store);
+  fleet.Start();
+  FakeWorker w0, w1;
+  absl::StatusOr<std::string> id0 = fleet.Register(w0.Registration());
+  ASSERT_TRUE(id0.ok()) << id0.status();
+  EXPECT_EQ(*id0, "w0");
+  EXPECT_TRUE(fleet.Replicas().empty());
+  EXPECT_EQ(fleet.FreeWorkers(), 1);
+  ASSERT_TRUE(fleet.Register(w1.Registration()).ok());
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+  EXPECT_EQ(fleet.ReadyReplicas(), 1);
+  EXPECT_EQ(fleet.TotalReplicas(), 1);
+  EXPECT_EQ(fleet.MaxContext(), 512);
+
+  absl::MutexLock l0(&w0.mu);
+  absl::MutexLock l1(&w1.mu);
+  ASSERT_EQ(w0.loads.size(), 1u);
+  ASSERT_EQ(w1.loads.size(), 1u);
+  const wpb::LoadRequest& a = w0.loads[0];
+  const wpb::LoadRequest& b = w1.loads[0];
+  EXPECT_EQ(a.rank(), 0);
+  EXPECT_EQ(b.rank(), 1);
+  EXPECT_EQ(a.world_size(), 2);
+  EXPECT_EQ(a.model_dir(), "/models/dense");
+  EXPECT_EQ(a.store_prefix(), b.store_prefix());
+  EXPECT_FALSE(a.store_prefix().empty());
+  EXPECT_EQ(a.plan().world_size(), 2);
+  EXPECT_EQ(a.collective_timeout_ms(), 30000);
+  const std::vector<ReplicaEndpoint> endpoints = fleet.Endpoints();
+  ASSERT_EQ(endpoints.size(), 1u);
+  EXPECT_EQ(endpoints[0].leader_address, w0.address());
+}
+
+TEST(FleetManagerTest, NumReplicasLimitsFormation) {
+  KeyValueStoreServer store;
+  FleetOptions o = Options(1);
+  o.num_replicas = 1;
+  FleetManager fleet(o, &store);
+  FakeWorker w0, w1;
+  ASSERT_TRUE(fleet.Register(w0.Registration()).ok());
+  ASSERT_TRUE(fleet.Register(w1.Registration()).ok());
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+  EXPECT_EQ(fleet.Replicas().size(), 1u);
+  EXPECT_EQ(fleet.FreeWorkers(), 1);
+}
+
+TEST(FleetManagerTest, FailedLoadMarksReplicaFailedOthersServe) {
+  KeyValueStoreServer store;
+  FleetManager fleet(Options(1), &store);
+  fleet.Start();
+  FakeWorker w0, w1, w2;
+  w1.load_fails = true;
+  ASSERT_TRUE(fleet.Register(w0.Registration()).ok());
+  ASSERT_TRUE(fleet.Register(w1.Registration()).ok());
+  ASSERT_TRUE(fleet.Register(w2.Registration()).ok());
+  ASSERT_TRUE(fleet.WaitForState(1, ReplicaState::kFailed, kWait));
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+  ASSERT_TRUE(fleet.WaitForState(2, ReplicaState::kReady, kWait));
+  const std::vector<ReplicaStatus> replicas = fleet.Replicas();
+  EXPECT_THAT(replicas[1].error, HasSubstr("out of cheese"));
+  EXPECT_THAT(replicas[1].error, HasSubstr("w1"));
+  EXPECT_EQ(fleet.ReadyReplicas(), 2);
+  EXPECT_EQ(fleet.TotalReplicas(), 3);
+
+  Router router(&fleet);
+  std::vector<Router::Lease> leases;
+  for (int i = 0; i < 4; ++i) {
+    absl::StatusOr<Router::Lease> l = router.Acquire();
+    ASSERT_TRUE(l.ok()) << l.status();
+    EXPECT_NE(l->replica().index, 1);
+    leases.push_back(*std::move(l));
+  }
+}
+
+TEST(FleetManagerTest, PlanFailureMarksReplicaFailed) {
+  KeyValueStoreServer store;
+  FleetOptions o = Options(3);  // the tiny model's heads do not split 3 ways
+  FleetManager fleet(o, &store);
+  FakeWorker w0, w1, w2;
+  ASSERT_TRUE(fleet.Register(w0.Registration()).ok());
+  ASSERT_TRUE(fleet.Register(w1.Registration()).ok());
+  ASSERT_TRUE(fleet.Register(w2.Registration()).ok());
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kFailed, kWait));
+  EXPECT_THAT(fleet.Replicas()[0].error, HasSubstr("plan"));
+  absl::MutexLock l(&w0.mu);
+  EXPECT_TRUE(w0.loads.empty());
+}
+
+TEST(FleetManagerTest, SilentWorkerMakesReplicaUnavailable) {
+  KeyValueStoreServer store;
+  FleetManager fleet(Options(1), &store);
+  fleet.Start();
+  FakeWorker w0, w1;
+  ASSERT_TRUE(fleet.Register(w0.Registration()).ok());
+  ASSERT_TRUE(fleet.Register(w1.Registration()).ok());
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+  ASSERT_TRUE(fleet.WaitForState(1, ReplicaState::kReady, kWait));
+  absl::SleepFor(absl::Milliseconds(200));  // a few healthy rounds
+  EXPECT_EQ(fleet.ReadyReplicas(), 2);
+
+  w0.health_hangs = true;
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kUnavailable, kWait));
+  EXPECT_THAT(fleet.Replicas()[0].error, HasSubstr("health check failed"));
+  Router router(&fleet);
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<Router::Lease> l = router.Acquire();
+    ASSERT_TRUE(l.ok());
+    EXPECT_EQ(l->replica().index, 1);
+  }
+  w1.health_reports_failed = true;
+  ASSERT_TRUE(fleet.WaitForState(1, ReplicaState::kUnavailable, kWait));
+  EXPECT_THAT(fleet.Replicas()[1].error, HasSubstr("gloo: peer lost"));
+  absl::StatusOr<Router::Lease> none = router.Acquire();
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(none.status().message(), HasSubstr("2 of 2 down"));
+  w0.health_hangs = false;
+  fleet.Shutdown();
+}
+
+TEST(FleetServiceTest, RegisterAndStoreOverGrpc) {
+  KeyValueStoreServer store;
+  FleetManager fleet(Options(1), &store);
+  FleetServiceImpl service(&fleet, &store);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+  auto stub = wpb::Fleet::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+
+  FakeWorker w0;
+  {
+    grpc::ClientContext ctx;
+    wpb::RegisterResponse response;
+    ASSERT_TRUE(stub->Register(&ctx, w0.Registration(), &response).ok());
+    EXPECT_EQ(response.worker_id(), "w0");
+  }
+  {
+    grpc::ClientContext ctx;
+    wpb::RegisterResponse response;
+    grpc::Status s = stub->Register(&ctx, wpb::RegisterRequest(), &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("address"));
+  }
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+
+  std::thread setter([&] {
+    absl::SleepFor(absl::Milliseconds(100));
+    grpc::ClientContext ctx;
+    wpb::StoreSetRequest r;
+    r.set_key("replica0/nccl_id");
+    r.set_value("abc");
+    wpb::StoreSetResponse response;
+    EXPECT_TRUE(stub->StoreSet(&ctx, r, &response).ok());
+  });
+  {
+    grpc::ClientContext ctx;
+    wpb::StoreGetRequest r;
+    r.set_key("replica0/nccl_id");
+    r.set_timeout_ms(10000);
+    wpb::StoreGetResponse response;
+    grpc::Status s = stub->StoreGet(&ctx, r, &response);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(response.value(), "abc");
+  }
+  setter.join();
+  {
+    grpc::ClientContext ctx;
+    wpb::StoreGetRequest r;
+    r.set_key("never");
+    r.set_timeout_ms(50);
+    wpb::StoreGetResponse response;
+    grpc::Status s = stub->StoreGet(&ctx, r, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    EXPECT_THAT(s.error_message(), HasSubstr("never"));
+  }
+  store.Shutdown();
+  server->Shutdown();
+  fleet.Shutdown();
+}
+
+}  // namespace
+}  // namespace g4

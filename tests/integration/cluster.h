@@ -1,0 +1,148 @@
+// A g4serve cluster on loopback for multi-process tests: one g4-coordinator and N g4-worker
+// processes on ports picked by the OS, torn down (SIGKILL) when the Cluster is destroyed.
+#ifndef G4SERVE_TESTS_INTEGRATION_CLUSTER_H_
+#define G4SERVE_TESTS_INTEGRATION_CLUSTER_H_
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "g4serve/v1/inference.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "tests/integration/process.h"
+
+namespace g4::testing {
+
+struct ClusterOptions {
+  std::string model = "tests/data/golden/dense";
+  int workers = 2;
+  int tensor_parallel_size = 2;
+  int expert_parallel_size = 1;
+  std::vector<std::string> extra_coordinator_flags;
+};
+
+class Cluster {
+ public:
+  explicit Cluster(ClusterOptions options) : options_(std::move(options)) {}
+
+  // Starts everything and waits until `replicas` replicas are ready (bounded).
+  ::testing::AssertionResult Start(int replicas, absl::Duration timeout = absl::Seconds(60)) {
+    dir_ = ::testing::TempDir() + "/g4cluster." + std::to_string(getpid()) + "." +
+           std::to_string(counter_++);
+    std::string mk = "mkdir -p " + dir_;
+    if (std::system(mk.c_str()) != 0) return ::testing::AssertionFailure() << "mkdir " << dir_;
+    const std::string port_file = dir_ + "/coordinator.port";
+    std::vector<std::string> argv = {G4_COORDINATOR_BIN, "--model", options_.model,
+                                     "--tensor-parallel-size",
+                                     std::to_string(options_.tensor_parallel_size),
+                                     "--expert-parallel-size",
+                                     std::to_string(options_.expert_parallel_size),
+                                     "--host", "127.0.0.1", "--port", "0", "--port-file", port_file,
+                                     "--health-interval", "200ms"};
+    argv.insert(argv.end(), options_.extra_coordinator_flags.begin(),
+                options_.extra_coordinator_flags.end());
+    if (!coordinator_.Start(argv, dir_ + "/coordinator.log")) {
+      return ::testing::AssertionFailure() << "cannot start g4-coordinator";
+    }
+    const int port = WaitForPortFile(port_file, absl::Seconds(20));
+    if (port <= 0) return ::testing::AssertionFailure() << "no port file\n" << coordinator_.Log();
+    address_ = absl::StrCat("127.0.0.1:", port);
+    for (int i = 0; i < options_.workers; ++i) StartWorker();
+    channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+    stub_ = g4serve::v1::Inference::NewStub(channel_);
+    if (!WaitForReplicas(replicas, timeout)) {
+      return ::testing::AssertionFailure() << "replicas not ready\n" << Logs();
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  void StartWorker() {
+    const int i = static_cast<int>(workers_.size());
+    workers_.push_back(std::make_unique<Process>());
+    workers_.back()->Start({G4_WORKER_BIN, "--coordinator", address_, "--host", "127.0.0.1",
+                            "--port", "0", "--threads", "1"},
+                           absl::StrCat(dir_, "/worker", i, ".log"));
+  }
+
+  bool WaitForReplicas(int ready, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      if (ReadyReplicas() >= ready) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return false;
+  }
+
+  int ReadyReplicas() {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    g4serve::v1::ListModelsResponse resp;
+    if (!stub_->ListModels(&ctx, g4serve::v1::ListModelsRequest(), &resp).ok() ||
+        resp.models_size() == 0) {
+      return -1;
+    }
+    return resp.models(0).replicas_ready();
+  }
+
+  struct Result {
+    grpc::Status status;
+    std::vector<int32_t> tokens;
+    std::vector<float> logprobs;
+    std::string text;
+    g4serve::v1::FinishReason finish = g4serve::v1::FINISH_REASON_UNSPECIFIED;
+    g4serve::v1::Usage usage;
+  };
+
+  Result Generate(const g4serve::v1::GenerateRequest& request,
+                  absl::Duration timeout = absl::Seconds(30)) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    auto reader = stub_->Generate(&ctx, request);
+    g4serve::v1::GenerateResponse r;
+    Result out;
+    while (reader->Read(&r)) {
+      out.text += r.text();
+      for (const auto& t : r.tokens()) {
+        out.tokens.push_back(t.token_id());
+        out.logprobs.push_back(t.logprob());
+      }
+      if (r.finish_reason() != g4serve::v1::FINISH_REASON_UNSPECIFIED) {
+        out.finish = r.finish_reason();
+        out.usage = r.usage();
+      }
+    }
+    out.status = reader->Finish();
+    return out;
+  }
+
+  Process& worker(int i) { return *workers_[i]; }
+  Process& coordinator() { return coordinator_; }
+  g4serve::v1::Inference::Stub& stub() { return *stub_; }
+  const std::string& address() const { return address_; }
+
+  std::string Logs() {
+    std::string all = "--- coordinator ---\n" + coordinator_.Log();
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      all += absl::StrCat("--- worker ", i, " ---\n", workers_[i]->Log());
+    }
+    return all;
+  }
+
+ private:
+  static inline int counter_ = 0;
+  ClusterOptions options_;
+  std::string dir_, address_;
+  Process coordinator_;
+  std::vector<std::unique_ptr<Process>> workers_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<g4serve::v1::Inference::Stub> stub_;
+};
+
+}  // namespace g4::testing
+
+#endif  // G4SERVE_TESTS_INTEGRATION_CLUSTER_H_
