@@ -58,7 +58,8 @@ class Communicator {
   virtual absl::Status AllToAll(const float* in, int64_t count_per_rank, float* out) = 0;
 
   // Variable-size broadcast of a byte string from `root` (step descriptors): `*payload` on root is
-  // sent, every other rank's `*payload` is replaced. Two collectives: the length, then the bytes.
+  // sent, every other rank's `*payload` is replaced. One 4 KiB collective carries the length and up
+  // to 4088 payload bytes; a longer payload costs a second broadcast for the rest.
   // Host memory only: the NCCL backend returns UNIMPLEMENTED (step descriptors travel over the
   // Gloo CPU channel by design).
   virtual absl::Status BroadcastBytes(std::string* payload, int root);
