@@ -7,8 +7,9 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache git
   libabsl-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   prometheus-cpp-dev libgloo-dev nlohmann-json3-dev libopenblas-dev
-  libgtest-dev libgmock-dev libbenchmark-dev liblzma-dev
-  python3
+  libgtest-dev libgmock-dev libbenchmark-dev liblzma-dev libcpp-httplib-dev
+  prometheus  # promtool + server for the metrics tests; its service is not needed (docs/metrics.md)
+  python3 python3-venv
 )
 
 missing=()

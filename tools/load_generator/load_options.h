@@ -1,0 +1,45 @@
+// Command line of g4-load, the serving load generator (see docs/performance.md, "Serving load
+// generator").
+#ifndef G4SERVE_TOOLS_LOAD_GENERATOR_LOAD_OPTIONS_H_
+#define G4SERVE_TOOLS_LOAD_GENERATOR_LOAD_OPTIONS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+
+namespace g4::load {
+
+enum class Backend { kGrpc, kHttp };
+
+struct LoadOptions {
+  Backend backend = Backend::kGrpc;
+  std::string server;            // HOST:PORT
+  std::string model;             // required for http; optional for grpc
+  int num_requests = 100;
+  double request_rate = 0.0;     // requests/s; +inf: all requests at time 0
+  int prompt_len = 128;          // random token-id prompts of this length
+  int output_len = 128;          // max_tokens, with ignore_eos
+  int vocab = 262144;            // random ids are uniform in [min_token_id, vocab)
+  int min_token_id = 3;
+  std::optional<std::string> prompt_text;  // --prompt: a fixed text prompt instead of ids
+  uint64_t seed = 0;
+  int concurrency = 0;           // max requests in flight; 0: unlimited
+  double temperature = 0.0;      // greedy by default
+  bool ignore_eos = true;
+  absl::Duration timeout = absl::Seconds(600);  // per request
+  std::string json_path;         // empty: no JSON
+  bool quiet = false;            // no table on stdout
+};
+
+// Parses argv[1..]. Accepts "--flag value" and "--flag=value". Errors name the flag.
+absl::StatusOr<LoadOptions> ParseLoadOptions(absl::Span<const char* const> args);
+
+extern const char kLoadUsage[];
+
+}  // namespace g4::load
+
+#endif  // G4SERVE_TOOLS_LOAD_GENERATOR_LOAD_OPTIONS_H_
