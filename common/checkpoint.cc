@@ -28,7 +28,7 @@ constexpr const char* kSingleFile = "model.safetensors";
 constexpr const char* kPrefixes[] = {"model.language_model.", "model.", ""};
 // Stored tensors under these prefixes belong to the vision/audio towers and are never indexed.
 constexpr const char* kSkippedPrefixes[] = {"model.vision_tower.", "model.embed_vision.",
-                                           "model.audio_tower.", "model.embed_audio."};
+                                            "model.audio_tower.", "model.embed_audio."};
 
 bool IsSkipped(absl::string_view stored_name) {
   for (const char* p : kSkippedPrefixes) {
@@ -87,9 +87,9 @@ absl::Status CheckTensor(const TensorRef& ref, absl::Span<const int64_t> expecte
   const TensorInfo& info = *ref.info;
   if (!std::equal(info.shape.begin(), info.shape.end(), expected_shape.begin(),
                   expected_shape.end())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor \"", info.name, "\" in ", ref.file->path(), ": expected shape ",
-        ShapeString(expected_shape), ", found ", ShapeString(info.shape)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor \"", info.name, "\" in ", ref.file->path(), ": expected shape ",
+                     ShapeString(expected_shape), ", found ", ShapeString(info.shape)));
   }
   if (info.dtype != DType::kF32 && info.dtype != DType::kF16 && info.dtype != DType::kBf16) {
     return absl::InvalidArgumentError(absl::StrCat("tensor \"", info.name, "\" in ",
@@ -125,9 +125,11 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
     G4_ASSIGN_OR_RETURN(std::string index_text, ReadTextFile(index_path));
     const nlohmann::json index =
         nlohmann::json::parse(index_text, nullptr, /*allow_exceptions=*/false);
-    if (index.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(index_path, ": invalid JSON"));
+    if (index.is_discarded())
+      return absl::InvalidArgumentError(absl::StrCat(index_path, ": invalid JSON"));
     if (!index.is_object()) {
-      return absl::InvalidArgumentError(absl::StrCat(index_path, ": top level must be a JSON object"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(index_path, ": top level must be a JSON object"));
     }
     if (!index.contains("weight_map") || !index["weight_map"].is_object()) {
       return absl::InvalidArgumentError(
@@ -138,9 +140,9 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
     std::map<std::string, std::string> shards;
     for (const auto& [tensor, shard] : weight_map.items()) {
       if (!shard.is_string()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            index_path, ": `weight_map` entry for \"", tensor, "\" must be a string, got ",
-            shard.dump()));
+        return absl::InvalidArgumentError(absl::StrCat(index_path, ": `weight_map` entry for \"",
+                                                       tensor, "\" must be a string, got ",
+                                                       shard.dump()));
       }
       const std::string& shard_name = shard.get_ref<const std::string&>();
       if (!IsPlainFileName(shard_name)) {
@@ -157,9 +159,9 @@ absl::StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& 
     for (const auto& [shard_name, tensor] : shards) {
       const std::string shard_path = JoinPath(dir, shard_name);
       if (!FileExists(shard_path)) {
-        return absl::NotFoundError(absl::StrCat(
-            "checkpoint ", dir, ": shard ", shard_path, " does not exist (", kIndexFile,
-            " maps tensor \"", tensor, "\" to it)"));
+        return absl::NotFoundError(absl::StrCat("checkpoint ", dir, ": shard ", shard_path,
+                                                " does not exist (", kIndexFile, " maps tensor \"",
+                                                tensor, "\" to it)"));
       }
       G4_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> file, SafetensorsFile::Open(shard_path));
       opened[shard_name] = file.get();
@@ -196,9 +198,9 @@ absl::StatusOr<TensorRef> Checkpoint::Find(absl::string_view name) const {
   for (const char* prefix : kPrefixes) {
     std::string full = absl::StrCat(prefix, name);
     if (IsSkipped(full)) continue;
-    auto it = std::lower_bound(
-        names_.begin(), names_.end(), full,
-        [](const std::pair<std::string, TensorRef>& e, const std::string& n) { return e.first < n; });
+    auto it = std::lower_bound(names_.begin(), names_.end(), full,
+                               [](const std::pair<std::string, TensorRef>& e,
+                                  const std::string& n) { return e.first < n; });
     if (it != names_.end() && it->first == full) return it->second;
     tried.push_back(absl::StrCat("\"", full, "\""));
   }

@@ -28,8 +28,8 @@ constexpr uint64_t kMaxHeaderSize = 100'000'000;
 
 // Every dtype name the reference knows; only the first three are supported here.
 constexpr const char* kKnownUnsupportedDTypes[] = {
-    "BOOL", "F4",  "F6_E2M3", "F6_E3M2", "U8",  "I8",  "F8_E5M2", "F8_E4M3",
-    "F8_E8M0", "I16", "U16",  "I32",     "U32", "F64", "I64",     "U64",  "C64"};
+    "BOOL", "F4",  "F6_E2M3", "F6_E3M2", "U8",  "I8",  "F8_E5M2", "F8_E4M3", "F8_E8M0",
+    "I16",  "U16", "I32",     "U32",     "F64", "I64", "U64",     "C64"};
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
@@ -63,8 +63,7 @@ bool AsUint64(const Json& v, uint64_t* out) {
   return false;
 }
 
-absl::StatusOr<DType> ParseDType(const std::string& path, const std::string& name,
-                                 const Json& v) {
+absl::StatusOr<DType> ParseDType(const std::string& path, const std::string& name, const Json& v) {
   if (!v.is_string()) {
     return TensorError(path, name, absl::StrCat("`dtype` must be a string, got ", v.dump()));
   }
@@ -103,8 +102,8 @@ absl::StatusOr<TensorInfo> ParseEntry(const std::string& path, const std::string
   for (const Json& d : shape) {
     uint64_t dim = 0;
     if (!AsUint64(d, &dim) || dim > static_cast<uint64_t>(INT64_MAX)) {
-      return TensorError(path, name,
-                         absl::StrCat("`shape` must hold non-negative integers, got ", shape.dump()));
+      return TensorError(
+          path, name, absl::StrCat("`shape` must hold non-negative integers, got ", shape.dump()));
     }
     info.shape.push_back(static_cast<int64_t>(dim));
     overflow |= __builtin_mul_overflow(elements, dim, &elements);
@@ -121,21 +120,20 @@ absl::StatusOr<TensorInfo> ParseEntry(const std::string& path, const std::string
                                     offsets.dump()));
   }
   if (info.begin > info.end) {
-    return TensorError(path, name,
-                       absl::StrCat("data_offsets [", info.begin, ", ", info.end,
-                                    "] has begin > end"));
+    return TensorError(
+        path, name,
+        absl::StrCat("data_offsets [", info.begin, ", ", info.end, "] has begin > end"));
   }
   if (overflow) {
     return TensorError(path, name,
-                       absl::StrCat("shape ", ShapeString(info.shape), " x ",
-                                    DTypeName(info.dtype), " overflows 64 bits"));
+                       absl::StrCat("shape ", ShapeString(info.shape), " x ", DTypeName(info.dtype),
+                                    " overflows 64 bits"));
   }
   if (bytes != info.end - info.begin) {
     return TensorError(path, name,
-                       absl::StrCat("shape ", ShapeString(info.shape), " x ",
-                                    DTypeName(info.dtype), " needs ", bytes,
-                                    " bytes but data_offsets [", info.begin, ", ", info.end,
-                                    "] span ", info.end - info.begin));
+                       absl::StrCat("shape ", ShapeString(info.shape), " x ", DTypeName(info.dtype),
+                                    " needs ", bytes, " bytes but data_offsets [", info.begin, ", ",
+                                    info.end, "] span ", info.end - info.begin));
   }
   return info;
 }
@@ -189,8 +187,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   if (!S_ISREG(st.st_mode)) return FileError(path, "not a regular file");
   const uint64_t file_size = static_cast<uint64_t>(st.st_size);
   if (file_size < 8) {
-    return FileError(path, absl::StrCat("file is ", file_size,
-                                        " bytes, shorter than the 8-byte header length"));
+    return FileError(
+        path, absl::StrCat("file is ", file_size, " bytes, shorter than the 8-byte header length"));
   }
   void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, f->fd_, 0);
   if (map == MAP_FAILED) return ErrnoError(errno, "cannot mmap", path);
@@ -234,7 +232,8 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
     if (key == "__metadata__") {
       if (value.is_null()) continue;
       if (!value.is_object()) {
-        return FileError(path, absl::StrCat("`__metadata__` must be an object, got ", value.dump()));
+        return FileError(path,
+                         absl::StrCat("`__metadata__` must be an object, got ", value.dump()));
       }
       for (const auto& [mk, mv] : value.items()) {
         if (!mv.is_string()) {
@@ -247,10 +246,10 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
     }
     G4_ASSIGN_OR_RETURN(TensorInfo info, ParseEntry(path, key, value));
     if (info.end > f->data_size_) {
-      return TensorError(path, key,
-                         absl::StrCat("data_offsets [", info.begin, ", ", info.end,
-                                      "] lie outside the byte buffer of ", f->data_size_,
-                                      " bytes"));
+      return TensorError(
+          path, key,
+          absl::StrCat("data_offsets [", info.begin, ", ", info.end,
+                       "] lie outside the byte buffer of ", f->data_size_, " bytes"));
     }
     f->index_.emplace(info.name, f->tensors_.size());
     f->tensors_.push_back(std::move(info));
@@ -267,11 +266,11 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
   const TensorInfo* prev = nullptr;
   for (const TensorInfo* t : sorted) {
     if (t->begin > expected) {
-      return TensorError(path, t->name,
-                         absl::StrCat("gap in the byte buffer: data starts at ", t->begin,
-                                      ", expected ", expected,
-                                      prev ? absl::StrCat(" (end of \"", prev->name, "\")")
-                                           : std::string(" (start of the buffer)")));
+      return TensorError(
+          path, t->name,
+          absl::StrCat("gap in the byte buffer: data starts at ", t->begin, ", expected ", expected,
+                       prev ? absl::StrCat(" (end of \"", prev->name, "\")")
+                            : std::string(" (start of the buffer)")));
     }
     if (t->begin < expected) {
       return TensorError(path, t->name,
@@ -282,9 +281,9 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std
     prev = t;
   }
   if (expected != f->data_size_) {
-    return FileError(path, absl::StrCat("byte buffer is ", f->data_size_,
-                                        " bytes but the tensors end at ", expected, " (",
-                                        f->data_size_ - expected, " trailing bytes)"));
+    return FileError(
+        path, absl::StrCat("byte buffer is ", f->data_size_, " bytes but the tensors end at ",
+                           expected, " (", f->data_size_ - expected, " trailing bytes)"));
   }
   return f;
 }
@@ -304,7 +303,7 @@ absl::Span<const uint8_t> SafetensorsFile::RawBytes(const TensorInfo& info) cons
 }
 
 absl::StatusOr<std::pair<int64_t, int64_t>> SliceShape(const TensorInfo& info,
-                                                        const TensorSlice& slice) {
+                                                       const TensorSlice& slice) {
   const std::vector<int64_t>& s = info.shape;
   auto error = [&](absl::string_view what) {
     return absl::InvalidArgumentError(
@@ -321,8 +320,8 @@ absl::StatusOr<std::pair<int64_t, int64_t>> SliceShape(const TensorInfo& info,
     cols = s[2];
   } else {
     if (slice.index0 != -1) {
-      return error(absl::StrCat("index0 must be -1 for a rank-", s.size(), " tensor, got ",
-                                slice.index0));
+      return error(
+          absl::StrCat("index0 must be -1 for a rank-", s.size(), " tensor, got ", slice.index0));
     }
     if (s.size() == 2) {
       rows = s[0];
@@ -352,11 +351,12 @@ absl::Status SafetensorsFile::ReadSlice(const TensorInfo& info, const TensorSlic
   G4_ASSIGN_OR_RETURN(auto rc, SliceShape(info, slice));
   const auto [rows, cols] = rc;
   if (static_cast<uint64_t>(out.size()) != static_cast<uint64_t>(rows * cols)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path_, ": tensor \"", info.name, "\": output holds ", out.size(),
-                     " floats, the slice is ", rows, " x ", cols));
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": tensor \"", info.name,
+                                                   "\": output holds ", out.size(),
+                                                   " floats, the slice is ", rows, " x ", cols));
   }
-  if (info.end > data_size_ || info.end - info.begin != info.NumElements() * DTypeSize(info.dtype)) {
+  if (info.end > data_size_ ||
+      info.end - info.begin != info.NumElements() * DTypeSize(info.dtype)) {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ": tensor \"", info.name, "\" does not belong to this file"));
   }

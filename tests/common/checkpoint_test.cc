@@ -83,9 +83,9 @@ TEST_F(CheckpointTest, SingleFileTextOnlyWithModelPrefix) {
 
   // A row shard of q_proj.
   std::vector<float> q(8);
-  ASSERT_TRUE(c.Read("layers.0.self_attn.q_proj.weight", {4, 4}, TensorSlice::Rows(2, 4),
-                     absl::MakeSpan(q))
-                  .ok());
+  ASSERT_TRUE(
+      c.Read("layers.0.self_attn.q_proj.weight", {4, 4}, TensorSlice::Rows(2, 4), absl::MakeSpan(q))
+          .ok());
   EXPECT_THAT(q, ElementsAreArray(Iota(8, 108)));
   EXPECT_EQ(c.bytes_read(), 32u * 2 + 8u * 4);
 
@@ -308,12 +308,12 @@ TEST_F(CheckpointTest, WrongShapeNamesExpectedAndFound) {
   auto ckpt = Open();
   ASSERT_TRUE(ckpt.ok()) << ckpt.status();
   std::vector<float> out(40);
-  absl::Status s = (*ckpt)->Read("embed_tokens.weight", {8, 5}, TensorSlice::All(),
-                                 absl::MakeSpan(out));
+  absl::Status s =
+      (*ckpt)->Read("embed_tokens.weight", {8, 5}, TensorSlice::All(), absl::MakeSpan(out));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(),
-              HasSubstr("tensor \"model.embed_tokens.weight\" in " + tmp_.File("model.safetensors") +
-                        ": expected shape [8, 5], found [8, 4]"));
+              HasSubstr("tensor \"model.embed_tokens.weight\" in " +
+                        tmp_.File("model.safetensors") + ": expected shape [8, 5], found [8, 4]"));
   // Rank mismatch too.
   auto r = (*ckpt)->ReadAll("norm.weight", {1, 4});
   EXPECT_THAT(r.status().message(), HasSubstr("expected shape [1, 4], found [4]"));

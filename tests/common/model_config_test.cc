@@ -175,8 +175,8 @@ TEST(ModelConfigTest, LastLayerMustBeGlobal) {
 }
 
 TEST(ModelConfigTest, UnknownRopeType) {
-  const std::string msg = DenseError(
-      [](Json& j) { j["rope_parameters"]["full_attention"]["rope_type"] = "yarn"; });
+  const std::string msg =
+      DenseError([](Json& j) { j["rope_parameters"]["full_attention"]["rope_type"] = "yarn"; });
   EXPECT_THAT(msg, HasSubstr("`rope_parameters.full_attention.rope_type`"));
   EXPECT_THAT(msg, HasSubstr("\"yarn\""));
 }
@@ -186,8 +186,9 @@ TEST(ModelConfigTest, RopeErrors) {
               HasSubstr("`rope_parameters` is required"));
   EXPECT_THAT(DenseError([](Json& j) { j["rope_parameters"].erase("sliding_attention"); }),
               HasSubstr("`rope_parameters.sliding_attention` is required"));
-  EXPECT_THAT(DenseError([](Json& j) { j["rope_parameters"]["full_attention"].erase("rope_theta"); }),
-              HasSubstr("`rope_parameters.full_attention.rope_theta` is required"));
+  EXPECT_THAT(
+      DenseError([](Json& j) { j["rope_parameters"]["full_attention"].erase("rope_theta"); }),
+      HasSubstr("`rope_parameters.full_attention.rope_theta` is required"));
   EXPECT_THAT(DenseError([](Json& j) { j["rope_parameters"]["full_attention"]["factor"] = 8.0; }),
               HasSubstr("`rope_parameters.full_attention.factor` = 8 is unsupported"));
   EXPECT_THAT(DenseError([](Json& j) {
@@ -210,7 +211,8 @@ TEST(ModelConfigTest, InvalidJson) {
   auto c = ParseModelConfig("{\"vocab_size\": ", "/x/config.json");
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(c.status().message(), "/x/config.json: invalid JSON");
-  EXPECT_THAT(ParseModelConfig("[1]").status().message(), HasSubstr("top level must be a JSON object"));
+  EXPECT_THAT(ParseModelConfig("[1]").status().message(),
+              HasSubstr("top level must be a JSON object"));
 }
 
 TEST(ModelConfigTest, KEqVNeedsGlobalKvHeads) {
@@ -265,6 +267,49 @@ TEST(ModelConfigTest, NullStringKeysMeanDefault) {
   EXPECT_EQ(c->rope_sliding.type, RopeType::kDefault);
 }
 
+// transformers >= 5.2x re-saves the global geometry as `per_layer_config`.
+Json DensePerLayerConfig() {
+  Json j = TinyDenseJson();
+  j.erase("global_head_dim");
+  j.erase("num_global_key_value_heads");
+  j["per_layer_config"] = {{"2", {{"head_dim", 32}, {"num_key_value_heads", 1}}},
+                           {"5", {{"head_dim", 32}, {"num_key_value_heads", 1}}}};
+  return j;
+}
+
+TEST(ModelConfigTest, PerLayerConfigFallback) {
+  auto c = ParseModelConfig(DensePerLayerConfig().dump());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->global_head_dim, 32);
+  EXPECT_EQ(c->num_global_kv_heads, 1);
+  EXPECT_EQ(c->HeadDim(5), 32);
+  EXPECT_EQ(c->NumKvHeads(5), 1);
+  EXPECT_EQ(c->NumKvHeads(4), 2);
+}
+
+TEST(ModelConfigTest, PerLayerConfigErrors) {
+  auto error = [](auto edit) {
+    Json j = DensePerLayerConfig();
+    edit(j);
+    auto c = ParseModelConfig(j.dump());
+    return c.ok() ? std::string() : std::string(c.status().message());
+  };
+  EXPECT_THAT(error([](Json& j) { j["per_layer_config"].erase("5"); }),
+              HasSubstr("has no entry for full_attention layer 5"));
+  EXPECT_THAT(error([](Json& j) { j["per_layer_config"]["5"]["head_dim"] = 64; }),
+              HasSubstr("differs from another full_attention layer"));
+  EXPECT_THAT(error([](Json& j) { j["per_layer_config"]["1"] = {{"head_dim", 64}}; }),
+              HasSubstr("overrides a sliding layer's geometry"));
+  EXPECT_THAT(error([](Json& j) { j["per_layer_config"]["x"] = Json::object(); }),
+              HasSubstr("`per_layer_config.x` is not a layer index"));
+  EXPECT_THAT(error([](Json& j) { j["per_layer_config"]["2"]["sliding_window"] = 8; }),
+              HasSubstr("unsupported per-layer override"));
+  EXPECT_THAT(error([](Json& j) { j["per_layer_config"]["2"]["head_dim"] = "32"; }),
+              HasSubstr("must be a positive integer"));
+  EXPECT_THAT(error([](Json& j) { j["per_layer_config"] = 3; }),
+              HasSubstr("`per_layer_config` must be an object"));
+}
+
 TEST(ModelConfigTest, NullSoftcapMeansNoCap) {
   Json j = TinyDenseJson();
   j["final_logit_softcapping"] = nullptr;
@@ -275,11 +320,11 @@ TEST(ModelConfigTest, NullSoftcapMeansNoCap) {
 
 TEST(ModelConfigTest, DefaultsForOptionalKeys) {
   Json j = TinyDenseJson();
-  for (const char* key : {"rms_norm_eps", "tie_word_embeddings", "attention_bias",
-                          "hidden_activation", "attention_k_eq_v", "num_global_key_value_heads",
-                          "enable_moe_block", "num_kv_shared_layers", "use_double_wide_mlp",
-                          "pad_token_id", "bos_token_id", "eos_token_id",
-                          "use_bidirectional_attention"}) {
+  for (const char* key :
+       {"rms_norm_eps", "tie_word_embeddings", "attention_bias", "hidden_activation",
+        "attention_k_eq_v", "num_global_key_value_heads", "enable_moe_block",
+        "num_kv_shared_layers", "use_double_wide_mlp", "pad_token_id", "bos_token_id",
+        "eos_token_id", "use_bidirectional_attention"}) {
     j.erase(key);
   }
   auto c = ParseModelConfig(j.dump());

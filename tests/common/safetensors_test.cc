@@ -189,9 +189,9 @@ class SliceTest : public SafetensorsTest {
   void SetUp() override {
     SafetensorsTest::SetUp();
     SafetensorsWriter w;
-    w.AddF32("m", {4, 5}, Iota(20));               // m[r][c] = 5r + c
-    w.AddBf16("e", {3, 2, 4}, Iota(24));           // e[x][r][c] = 8x + 4r + c
-    w.AddF32("v", {6}, Iota(6, 10));               // 10..15
+    w.AddF32("m", {4, 5}, Iota(20));      // m[r][c] = 5r + c
+    w.AddBf16("e", {3, 2, 4}, Iota(24));  // e[x][r][c] = 8x + 4r + c
+    w.AddF32("v", {6}, Iota(6, 10));      // 10..15
     w.AddF32("r4", {1, 1, 1, 2}, {1, 2});
     f_ = OpenOk(w);
     ASSERT_NE(f_, nullptr);
@@ -352,9 +352,9 @@ TEST_F(SafetensorsTest, EntryNotAnObjectOrMissingKeys) {
               HasSubstr("missing `shape`"));
   EXPECT_THAT(OpenHeader(R"({"a": {"dtype": "F32", "shape": [1]}})", "    ").message(),
               HasSubstr("missing `data_offsets`"));
-  EXPECT_THAT(OpenHeader(R"({"a": {"dtype": 7, "shape": [1], "data_offsets": [0, 4]}})", "    ")
-                  .message(),
-              HasSubstr("`dtype` must be a string"));
+  EXPECT_THAT(
+      OpenHeader(R"({"a": {"dtype": 7, "shape": [1], "data_offsets": [0, 4]}})", "    ").message(),
+      HasSubstr("`dtype` must be a string"));
   EXPECT_THAT(OpenHeader(R"({"a": {"dtype": "F32", "shape": 1, "data_offsets": [0, 4]}})", "    ")
                   .message(),
               HasSubstr("`shape` must be a list"));
@@ -369,7 +369,8 @@ TEST_F(SafetensorsTest, EntryNotAnObjectOrMissingKeys) {
 }
 
 TEST_F(SafetensorsTest, UnknownDtype) {
-  absl::Status s = OpenHeader(R"({"w": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 2]}})", "xx");
+  absl::Status s =
+      OpenHeader(R"({"w": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 2]}})", "xx");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("unknown dtype \"Q7\""));
   EXPECT_THAT(s.message(), HasSubstr("tensor \"w\""));
@@ -414,9 +415,9 @@ TEST_F(SafetensorsTest, NegativeShape) {
 }
 
 TEST_F(SafetensorsTest, NegativeOrReversedOffsets) {
-  EXPECT_THAT(OpenHeader(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}})", "")
-                  .message(),
-              HasSubstr("`data_offsets`"));
+  EXPECT_THAT(
+      OpenHeader(R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [-4, 0]}})", "").message(),
+      HasSubstr("`data_offsets`"));
   EXPECT_THAT(OpenHeader(R"({"w": {"dtype": "F32", "shape": [0], "data_offsets": [8, 4]}})",
                          std::string(8, 0))
                   .message(),
@@ -424,8 +425,8 @@ TEST_F(SafetensorsTest, NegativeOrReversedOffsets) {
 }
 
 TEST_F(SafetensorsTest, OffsetsOutsideBuffer) {
-  absl::Status s = OpenHeader(
-      R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})", std::string(4, 0));
+  absl::Status s = OpenHeader(R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})",
+                              std::string(4, 0));
   EXPECT_THAT(s.message(), HasSubstr("tensor \"w\""));
   EXPECT_THAT(s.message(), HasSubstr("data_offsets [0, 8] lie outside the byte buffer of 4 bytes"));
   EXPECT_THAT(s.message(), HasSubstr(BadPath()));
@@ -483,9 +484,8 @@ TEST_F(SafetensorsTest, DuplicateName) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("tensor \"a\": duplicate name"));
   // A duplicate key inside an entry is also rejected.
-  s = OpenHeader(
-      R"({"a": {"dtype": "F32", "dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})",
-      std::string(4, 0));
+  s = OpenHeader(R"({"a": {"dtype": "F32", "dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})",
+                 std::string(4, 0));
   EXPECT_THAT(s.message(), HasSubstr("duplicate key \"dtype\""));
 }
 

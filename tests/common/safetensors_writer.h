@@ -30,10 +30,10 @@
 namespace g4::testing_util {
 
 struct WriteOptions {
-  bool pad_header = true;                 // pad the header with spaces to a multiple of 8
-  std::string trailing_bytes;             // appended after the byte buffer
-  std::optional<uint64_t> declared_len;   // overrides the 8-byte header length
-  std::optional<size_t> truncate_to;      // cuts the file to this many bytes
+  bool pad_header = true;                // pad the header with spaces to a multiple of 8
+  std::string trailing_bytes;            // appended after the byte buffer
+  std::optional<uint64_t> declared_len;  // overrides the 8-byte header length
+  std::optional<size_t> truncate_to;     // cuts the file to this many bytes
 };
 
 class SafetensorsWriter {
