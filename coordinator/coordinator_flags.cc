@@ -53,6 +53,9 @@ std::string CoordinatorUsage() {
   --host HOST                    listen address (default 127.0.0.1)
   --port N                       listen port; 0 = pick a free one (default 0)
   --port-file PATH               write the bound port here once serving
+  --http-port N                  OpenAI-compatible HTTP port; 0 = pick a free one,
+                                 -1 = no HTTP server (default -1)
+  --http-port-file PATH          write the bound HTTP port here once serving
   --max-num-seqs N               engine: running sequences per replica (default: engine's)
   --max-num-batched-tokens N     engine: tokens per step (default: engine's)
   --max-model-len N              maximum context (default: the model's)
@@ -96,6 +99,8 @@ absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::st
       {"host", string_flag(&f.host)},
       {"port", int_flag(&f.port, 0)},
       {"port-file", string_flag(&f.port_file)},
+      {"http-port", int_flag(&f.http_port, -1)},
+      {"http-port-file", string_flag(&f.http_port_file)},
       {"max-num-seqs", int_flag(&f.max_num_seqs, 0)},
       {"max-num-batched-tokens", int_flag(&f.max_num_batched_tokens, 0)},
       {"max-model-len", int_flag(&f.max_model_len, 0)},
@@ -140,6 +145,13 @@ absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::st
   if (f.model.empty()) return absl::InvalidArgumentError("--model: required");
   if (f.port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("--port: must be <= 65535, got ", f.port));
+  }
+  if (f.http_port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--http-port: must be <= 65535, got ", f.http_port));
+  }
+  if (!f.http_port_file.empty() && f.http_port < 0) {
+    return absl::InvalidArgumentError("--http-port-file: needs --http-port");
   }
   return f;
 }

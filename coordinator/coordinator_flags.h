@@ -21,6 +21,8 @@ struct CoordinatorFlags {
   std::string host = "127.0.0.1";
   int port = 0;  // 0: pick a free port
   std::string port_file;
+  int http_port = -1;  // OpenAI-compatible HTTP: -1 = off, 0 = pick a free port
+  std::string http_port_file;
   int max_num_seqs = 0;            // 0: the engine's default
   int max_num_batched_tokens = 0;  // 0: the engine's default
   int64_t max_model_len = 0;       // 0: the model's max_position_embeddings

@@ -1,6 +1,7 @@
 // g4-coordinator: the front door. One gRPC server serves the public Inference API, the Fleet
 // service for workers, grpc.health.v1 (SERVING while at least one replica is READY) and server
-// reflection. See docs/coordinator.md.
+// reflection; with --http-port, an OpenAI-compatible HTTP server shares the same generation path.
+// See docs/coordinator.md and docs/api.md.
 #include <pthread.h>
 #include <signal.h>
 
@@ -25,6 +26,7 @@
 #include "coordinator/fleet/fleet_manager.h"
 #include "coordinator/fleet/fleet_service.h"
 #include "coordinator/fleet/key_value_store_server.h"
+#include "coordinator/http/http_server.h"
 #include "coordinator/router/router.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -174,6 +176,28 @@ int Main(int argc, char** argv) {
       return 1;
     }
   }
+  std::unique_ptr<HttpServer> http;
+  int http_port = -1;
+  if (flags->http_port >= 0) {
+    HttpServerOptions http_options;
+    http_options.host = flags->host;
+    http_options.port = flags->http_port;
+    http = std::make_unique<HttpServer>(http_options, inference.generation());
+    absl::StatusOr<int> bound = http->Start();
+    absl::Status s = bound.status();
+    if (bound.ok()) {
+      http_port = *bound;
+      if (!flags->http_port_file.empty()) s = WritePortFile(flags->http_port_file, http_port);
+    }
+    if (!s.ok()) {
+      Log(s.ToString());
+      http.reset();
+      server->Shutdown();
+      fleet.Shutdown();
+      return 1;
+    }
+    Log(absl::StrCat("OpenAI-compatible HTTP on ", host, ":", http_port));
+  }
   Log(absl::StrCat("serving ", model_id, " on ", host, ":", port, " (tensor-parallel-size ",
                    flags->tensor_parallel_size, ", num-replicas ",
                    flags->num_replicas == 0 ? std::string("auto")
@@ -186,7 +210,8 @@ int Main(int argc, char** argv) {
   Log(absl::StrCat("signal ", signal_number, ": shutting down"));
   health->SetServingStatus(false);
   store.Shutdown();
-  inference.Shutdown();
+  inference.Shutdown();  // cancels requests in flight (HTTP ones too)
+  if (http != nullptr) http->Stop();
   server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
   fleet.Shutdown();
   server->Wait();

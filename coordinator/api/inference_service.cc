@@ -1,353 +1,44 @@
 #include "coordinator/api/inference_service.h"
 
-#include <iostream>
-#include <memory>
-#include <optional>
 #include <utility>
 
-#include "absl/container/flat_hash_set.h"
-#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/status_macros.h"
 #include "coordinator/grpc_status.h"
-#include "grpcpp/client_context.h"
-#include "worker/sampling/proto_conversion.h"
-#include "worker/sampling/sampling_params.h"
-#include "worker/sampling/stop_string_matcher.h"
 
 namespace g4 {
 namespace {
 
 namespace pb = ::g4serve::v1;
-namespace wpb = ::g4serve::worker::v1;
-
-bool HasDeadline(const grpc::ServerContext& context) {
-  return context.deadline() != std::chrono::system_clock::time_point::max();
-}
 
 }  // namespace
 
 InferenceServiceImpl::InferenceServiceImpl(InferenceOptions options, const TextCodec* codec,
                                            const FleetManager* fleet, Router* router)
-    : options_(std::move(options)),
-      codec_(codec),
-      fleet_(fleet),
-      router_(router),
-      id_prefix_(absl::StrCat("g4-", absl::Hex(absl::ToUnixMicros(absl::Now())), "-")) {
-  watcher_ = std::thread([this] { WatchCancellations(); });
-}
-
-InferenceServiceImpl::~InferenceServiceImpl() { Shutdown(); }
-
-void InferenceServiceImpl::Shutdown() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (!shutdown_) {
-      shutdown_ = true;
-      for (auto& [id, f] : in_flight_) {
-        if (f.worker != nullptr) f.worker->TryCancel();
-      }
-    }
-  }
-  if (watcher_.joinable()) watcher_.join();
-}
-
-void InferenceServiceImpl::WatchCancellations() {
-  absl::MutexLock lock(&mu_);
-  auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_; };
-  while (!mu_.AwaitWithTimeout(absl::Condition(&stop), options_.cancel_poll_interval)) {
-    for (auto& [id, f] : in_flight_) {
-      if (f.worker != nullptr && f.server->IsCancelled()) f.worker->TryCancel();
-    }
-  }
-}
-
-std::string InferenceServiceImpl::NewRequestId() {
-  return absl::StrCat(id_prefix_, next_id_.fetch_add(1));
-}
-
-int InferenceServiceImpl::InFlightRequests() const {
-  absl::MutexLock lock(&mu_);
-  return static_cast<int>(in_flight_.size());
-}
-
-absl::Status InferenceServiceImpl::CheckModel(const std::string& model) const {
-  if (!model.empty() && model != options_.model_id) {
-    return absl::NotFoundError(
-        absl::StrCat("model '", model, "' not found; this server serves '", options_.model_id, "'"));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<InferenceServiceImpl::Prepared> InferenceServiceImpl::Prepare(
-    const pb::GenerateRequest& request) const {
-  G4_RETURN_IF_ERROR(CheckModel(request.model()));
-  G4_ASSIGN_OR_RETURN(SamplingRequest sampling,
-                      ToSamplingRequest(request.sampling(), request.stopping()));
-  G4_ASSIGN_OR_RETURN(SamplingParams params,
-                      ResolveSamplingParams(sampling, options_.generation_config,
-                                            options_.vocab_size));
-  Prepared prepared;
-  prepared.stop = params.stop;
-  if (!prepared.stop.empty() && codec_ == nullptr) {
-    return absl::FailedPreconditionError("stop: stop strings need text; model has no tokenizer");
-  }
-  switch (request.prompt_case()) {
-    case pb::GenerateRequest::kText: {
-      if (codec_ == nullptr) return absl::FailedPreconditionError("model has no tokenizer");
-      G4_ASSIGN_OR_RETURN(prepared.prompt,
-                          codec_->Encode(request.text(), /*add_special_tokens=*/false));
-      break;
-    }
-    case pb::GenerateRequest::kChatJson: {
-      if (codec_ == nullptr) return absl::FailedPreconditionError("model has no tokenizer");
-      G4_ASSIGN_OR_RETURN(std::string text, codec_->RenderChat(request.chat_json()));
-      // The template emits <bos> itself.
-      G4_ASSIGN_OR_RETURN(prepared.prompt, codec_->Encode(text, /*add_special_tokens=*/false));
-      break;
-    }
-    case pb::GenerateRequest::kTokenIds: {
-      const auto& ids = request.token_ids().ids();
-      for (int i = 0; i < ids.size(); ++i) {
-        if (ids[i] < 0 || ids[i] >= options_.vocab_size) {
-          return absl::InvalidArgumentError(absl::StrCat("token_ids[", i, "]: ", ids[i],
-                                                         " is outside [0, ",
-                                                         options_.vocab_size, ")"));
-        }
-      }
-      prepared.prompt.assign(ids.begin(), ids.end());
-      break;
-    }
-    case pb::GenerateRequest::PROMPT_NOT_SET:
-      return absl::InvalidArgumentError("prompt: one of text, token_ids, chat_json is required");
-  }
-  if (prepared.prompt.empty()) return absl::InvalidArgumentError("prompt: empty (no tokens)");
-  const int64_t max_context = fleet_->MaxContext();
-  if (max_context > 0 && static_cast<int64_t>(prepared.prompt.size()) >= max_context) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prompt: ", prepared.prompt.size(), " tokens leave no room to generate within the "
-        "maximum context of ", max_context, " tokens"));
-  }
-  return prepared;
-}
-
-bool InferenceServiceImpl::SetWorkerCall(const std::string& request_id,
-                                         grpc::ClientContext* call) {
-  absl::MutexLock lock(&mu_);
-  InFlight& f = in_flight_[request_id];
-  f.worker = call;
-  return !f.aborted && !shutdown_;
-}
-
-bool InferenceServiceImpl::Aborted(const std::string& request_id) const {
-  absl::MutexLock lock(&mu_);
-  auto it = in_flight_.find(request_id);
-  return it != in_flight_.end() && it->second.aborted;
-}
+    : generation_(std::move(options), codec, fleet, router) {}
 
 grpc::Status InferenceServiceImpl::Generate(grpc::ServerContext* context,
                                             const pb::GenerateRequest* request,
                                             grpc::ServerWriter<pb::GenerateResponse>* writer) {
-  absl::StatusOr<Prepared> prepared = Prepare(*request);
-  if (!prepared.ok()) return ToGrpcStatus(prepared.status());
-  const std::string request_id =
-      request->request_id().empty() ? NewRequestId() : request->request_id();
-  {
-    absl::MutexLock lock(&mu_);
-    if (shutdown_) return ToGrpcStatus(absl::UnavailableError("coordinator is shutting down"));
-    auto [it, inserted] = in_flight_.try_emplace(request_id);
-    if (!inserted) {
-      return ToGrpcStatus(absl::AlreadyExistsError(
-          absl::StrCat("request_id: '", request_id, "' is already in flight")));
-    }
-    it->second.server = context;
+  GenerationSink sink;
+  sink.write = [writer](const pb::GenerateResponse& r) { return writer->Write(r); };
+  sink.cancelled = [context] { return context->IsCancelled(); };
+  if (context->deadline() != std::chrono::system_clock::time_point::max()) {
+    sink.deadline = absl::FromChrono(context->deadline());
   }
-  absl::Status status = Run(context, request_id, *request, *prepared, writer);
-  {
-    absl::MutexLock lock(&mu_);
-    in_flight_.erase(request_id);
-  }
-  return ToGrpcStatus(status);
-}
-
-absl::Status InferenceServiceImpl::Run(grpc::ServerContext* context,
-                                       const std::string& request_id,
-                                       const pb::GenerateRequest& request,
-                                       const Prepared& prepared,
-                                       grpc::ServerWriter<pb::GenerateResponse>* writer) {
-  wpb::WorkerGenerateRequest worker_request;
-  worker_request.set_request_id(request_id);
-  worker_request.mutable_prompt_token_ids()->Add(prepared.prompt.begin(), prepared.prompt.end());
-  *worker_request.mutable_sampling() = request.sampling();
-  *worker_request.mutable_stopping() = request.stopping();
-  worker_request.set_priority(request.priority());
-
-  const int prompt_tokens = static_cast<int>(prepared.prompt.size());
-  absl::flat_hash_set<int> tried;
-  absl::Status last_error;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    absl::StatusOr<Router::Lease> lease = router_->Acquire(tried);
-    if (!lease.ok()) return attempt == 0 ? lease.status() : last_error;
-    const ReplicaEndpoint& replica = lease->replica();
-    tried.insert(replica.index);
-
-    std::unique_ptr<StreamDecoder> decoder;
-    if (codec_ != nullptr) {
-      G4_ASSIGN_OR_RETURN(decoder, codec_->NewDecoder());
-    }
-    std::optional<StopStringMatcher> matcher;
-    if (!prepared.stop.empty()) matcher.emplace(prepared.stop);
-
-    grpc::ClientContext call;
-    if (HasDeadline(*context)) call.set_deadline(context->deadline());
-    if (!SetWorkerCall(request_id, &call)) call.TryCancel();
-    auto stub = wpb::Worker::NewStub(replica.leader);
-    std::unique_ptr<grpc::ClientReader<wpb::WorkerGenerateResponse>> reader =
-        stub->Generate(&call, worker_request);
-
-    wpb::WorkerGenerateResponse message;
-    bool got_any = false;
-    bool finished = false;    // final response written
-    bool client_gone = false;
-    int completion_tokens = 0;
-    while (!finished && reader->Read(&message)) {
-      got_any = true;
-      pb::GenerateResponse out;
-      out.set_request_id(request_id);
-      const bool worker_final = message.finish_reason() != pb::FINISH_REASON_UNSPECIFIED;
-      bool stopped = false;
-      absl::Status token_status;
-      for (int i = 0; i < message.tokens_size() && !stopped; ++i) {
-        const pb::TokenOutput& token = message.tokens(i);
-        ++completion_tokens;
-        pb::TokenOutput* t = out.add_tokens();
-        *t = token;
-        if (codec_ == nullptr) continue;
-        for (pb::TokenLogprob& alt : *t->mutable_top_logprobs()) {
-          if (alt.token().empty()) alt.set_token(codec_->TokenText(alt.token_id()));
-        }
-        // The text of the stop token that ended generation is not part of the output.
-        const bool is_stop_token = worker_final && i == message.tokens_size() - 1 &&
-                                   message.finish_reason() == pb::FINISH_REASON_STOP &&
-                                   message.matched_stop_token() == token.token_id() &&
-                                   message.matched_stop_token() != 0;
-        if (is_stop_token) continue;
-        absl::StatusOr<std::string> chunk = decoder->Feed(token.token_id());
-        if (!chunk.ok()) {
-          token_status = absl::InternalError(absl::StrCat(
-              "replica ", replica.index, " returned a bad token: ", chunk.status().message()));
-          break;
-        }
-        if (!matcher.has_value()) {
-          out.mutable_text()->append(*chunk);
-          continue;
-        }
-        StopStringMatcher::Update update = matcher->Append(*chunk);
-        out.mutable_text()->append(update.text);
-        if (update.stopped) {
-          stopped = true;
-          out.set_matched_stop(prepared.stop[*update.stop_index]);
-        }
-      }
-      if (!token_status.ok()) {
-        call.TryCancel();
-        reader->Finish();
-        SetWorkerCall(request_id, nullptr);
-        return token_status;
-      }
-      if (!stopped && worker_final && codec_ != nullptr) {
-        std::string tail = decoder->Flush();
-        if (matcher.has_value()) {
-          StopStringMatcher::Update update = matcher->Append(tail);
-          out.mutable_text()->append(update.text);
-          if (update.stopped) {
-            stopped = true;
-            out.set_matched_stop(prepared.stop[*update.stop_index]);
-          } else {
-            out.mutable_text()->append(matcher->Flush());
-          }
-        } else {
-          out.mutable_text()->append(tail);
-        }
-      }
-      if (stopped) {
-        call.TryCancel();  // the leader aborts the sequence
-        out.set_finish_reason(pb::FINISH_REASON_STOP);
-        pb::Usage* usage = out.mutable_usage();
-        usage->set_prompt_tokens(prompt_tokens);
-        usage->set_completion_tokens(completion_tokens);
-        if (worker_final) usage->set_cached_prompt_tokens(message.usage().cached_prompt_tokens());
-        finished = true;
-      } else if (worker_final) {
-        out.set_finish_reason(message.finish_reason());
-        if (message.finish_reason() == pb::FINISH_REASON_STOP &&
-            message.matched_stop_token() != 0) {
-          out.set_matched_stop(codec_ != nullptr
-                                   ? codec_->TokenText(message.matched_stop_token())
-                                   : absl::StrCat(message.matched_stop_token()));
-        }
-        *out.mutable_usage() = message.usage();
-        if (out.usage().prompt_tokens() == 0) out.mutable_usage()->set_prompt_tokens(prompt_tokens);
-        if (out.usage().completion_tokens() == 0) {
-          out.mutable_usage()->set_completion_tokens(completion_tokens);
-        }
-        finished = true;
-      }
-      if (out.tokens_size() == 0 && out.text().empty() && !finished) continue;
-      if (!writer->Write(out)) {
-        client_gone = true;
-        call.TryCancel();
-        break;
-      }
-    }
-    const grpc::Status worker_status = reader->Finish();
-    const bool aborted = !SetWorkerCall(request_id, nullptr) && Aborted(request_id);
-    if (finished) return absl::OkStatus();
-    if (client_gone || context->IsCancelled()) {
-      return absl::CancelledError("client cancelled the request");
-    }
-    if (aborted) {
-      pb::GenerateResponse out;
-      out.set_request_id(request_id);
-      if (matcher.has_value() && decoder != nullptr) {
-        out.set_text(matcher->Append(decoder->Flush()).text + matcher->Flush());
-      } else if (decoder != nullptr) {
-        out.set_text(decoder->Flush());
-      }
-      out.set_finish_reason(pb::FINISH_REASON_ABORTED);
-      out.mutable_usage()->set_prompt_tokens(prompt_tokens);
-      out.mutable_usage()->set_completion_tokens(completion_tokens);
-      writer->Write(out);
-      return absl::OkStatus();
-    }
-    if (worker_status.ok()) {
-      return absl::InternalError(absl::StrCat("replica ", replica.index,
-                                              " ended the stream without a finish_reason"));
-    }
-    absl::Status error = FromGrpcStatus(worker_status);
-    if (error.code() == absl::StatusCode::kDeadlineExceeded ||
-        error.code() == absl::StatusCode::kResourceExhausted ||
-        error.code() == absl::StatusCode::kInvalidArgument) {
-      return error;
-    }
-    last_error = Annotate(error, absl::StrCat("replica ", replica.index));
-    if (got_any || error.code() != absl::StatusCode::kUnavailable) return last_error;
-    std::cerr << "g4-coordinator: request " << request_id << ": " << last_error
-              << "; retrying on another replica" << std::endl;
-  }
-  return last_error;
+  return ToGrpcStatus(generation_.Generate(*request, sink));
 }
 
 grpc::Status InferenceServiceImpl::Tokenize(grpc::ServerContext* context,
                                             const pb::TokenizeRequest* request,
                                             pb::TokenizeResponse* response) {
-  absl::Status status = CheckModel(request->model());
+  absl::Status status = generation_.CheckModel(request->model());
   if (!status.ok()) return ToGrpcStatus(status);
-  if (codec_ == nullptr) {
+  const TextCodec* codec = generation_.codec();
+  if (codec == nullptr) {
     return ToGrpcStatus(absl::FailedPreconditionError("model has no tokenizer"));
   }
   absl::StatusOr<std::vector<int32_t>> ids =
-      codec_->Encode(request->text(), request->add_special_tokens());
+      codec->Encode(request->text(), request->add_special_tokens());
   if (!ids.ok()) return ToGrpcStatus(ids.status());
   response->mutable_token_ids()->Add(ids->begin(), ids->end());
   return grpc::Status::OK;
@@ -356,26 +47,19 @@ grpc::Status InferenceServiceImpl::Tokenize(grpc::ServerContext* context,
 grpc::Status InferenceServiceImpl::ListModels(grpc::ServerContext* context,
                                               const pb::ListModelsRequest* request,
                                               pb::ListModelsResponse* response) {
+  const FleetManager* fleet = generation_.fleet();
   pb::ModelInfo* model = response->add_models();
-  model->set_id(options_.model_id);
-  model->set_max_context(fleet_->MaxContext());
-  model->set_replicas_ready(fleet_->ReadyReplicas());
-  model->set_replicas_total(fleet_->TotalReplicas());
+  model->set_id(generation_.options().model_id);
+  model->set_max_context(fleet->MaxContext());
+  model->set_replicas_ready(fleet->ReadyReplicas());
+  model->set_replicas_total(fleet->TotalReplicas());
   return grpc::Status::OK;
 }
 
 grpc::Status InferenceServiceImpl::Abort(grpc::ServerContext* context,
                                          const pb::AbortRequest* request,
                                          pb::AbortResponse* response) {
-  absl::MutexLock lock(&mu_);
-  auto it = in_flight_.find(request->request_id());
-  if (it == in_flight_.end()) {
-    response->set_found(false);
-    return grpc::Status::OK;
-  }
-  it->second.aborted = true;
-  if (it->second.worker != nullptr) it->second.worker->TryCancel();
-  response->set_found(true);
+  response->set_found(generation_.Abort(request->request_id()));
   return grpc::Status::OK;
 }
 

@@ -56,6 +56,7 @@ class FakeWorker final : public wpb::Worker::Service {
   std::atomic<bool> health_reports_failed{false};
   std::atomic<bool> generate_unavailable{false};  // Generate fails at once with UNAVAILABLE
   std::atomic<bool> endless{false};               // Generate streams until cancelled
+  std::atomic<bool> generate_queue_full{false};   // Generate fails at once: RESOURCE_EXHAUSTED
   absl::Duration step_delay = absl::Milliseconds(5);
   // Generate streams one message per entry; the last has finish_reason (+ matched stop token).
   std::vector<std::vector<int>> script = {{10}, {11, 12}, {13}};
@@ -107,6 +108,9 @@ class FakeWorker final : public wpb::Worker::Service {
       ~Done() { *flag = true; }
     } done{&generate_done};
     if (generate_unavailable) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "rank lost");
+    if (generate_queue_full) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "queue full: 4 requests waiting");
+    }
     int completion = 0;
     for (size_t i = 0; endless || i < script.size(); ++i) {
       absl::SleepFor(step_delay);

@@ -24,6 +24,7 @@ struct ClusterOptions {
   int tensor_parallel_size = 2;
   int expert_parallel_size = 1;
   std::vector<std::string> extra_coordinator_flags;
+  bool http = false;  // also serve the OpenAI-compatible HTTP API (http_port())
 };
 
 class Cluster {
@@ -44,6 +45,10 @@ class Cluster {
                                      std::to_string(options_.expert_parallel_size),
                                      "--host", "127.0.0.1", "--port", "0", "--port-file", port_file,
                                      "--health-interval", "200ms"};
+    const std::string http_port_file = dir_ + "/coordinator.http_port";
+    if (options_.http) {
+      argv.insert(argv.end(), {"--http-port", "0", "--http-port-file", http_port_file});
+    }
     argv.insert(argv.end(), options_.extra_coordinator_flags.begin(),
                 options_.extra_coordinator_flags.end());
     if (!coordinator_.Start(argv, dir_ + "/coordinator.log")) {
@@ -52,6 +57,12 @@ class Cluster {
     const int port = WaitForPortFile(port_file, absl::Seconds(20));
     if (port <= 0) return ::testing::AssertionFailure() << "no port file\n" << coordinator_.Log();
     address_ = absl::StrCat("127.0.0.1:", port);
+    if (options_.http) {
+      http_port_ = WaitForPortFile(http_port_file, absl::Seconds(20));
+      if (http_port_ <= 0) {
+        return ::testing::AssertionFailure() << "no HTTP port file\n" << coordinator_.Log();
+      }
+    }
     for (int i = 0; i < options_.workers; ++i) StartWorker();
     channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
     stub_ = g4serve::v1::Inference::NewStub(channel_);
@@ -124,6 +135,8 @@ class Cluster {
   Process& coordinator() { return coordinator_; }
   g4serve::v1::Inference::Stub& stub() { return *stub_; }
   const std::string& address() const { return address_; }
+  int http_port() const { return http_port_; }  // with ClusterOptions::http
+  const std::string& dir() const { return dir_; }
 
   std::string Logs() {
     std::string all = "--- coordinator ---\n" + coordinator_.Log();
@@ -137,6 +150,7 @@ class Cluster {
   static inline int counter_ = 0;
   ClusterOptions options_;
   std::string dir_, address_;
+  int http_port_ = 0;
   Process coordinator_;
   std::vector<std::unique_ptr<Process>> workers_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -4,9 +4,61 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status_macros.h"
+#include "worker/kv_cache/kv_geometry.h"
 
 namespace g4 {
+namespace {
+
+// The block manager sized from the options (0 pages: max_num_seqs sequences of
+// min(max_model_len, kDefaultTokensPerSeq) tokens) and the longest sequence that fits it alone.
+struct PagedKvSetup {
+  std::unique_ptr<KvBlockManager> manager;
+  int64_t max_model_len = 0;
+};
+
+absl::StatusOr<PagedKvSetup> SetUpPagedKv(const ModelConfig& c, const EngineOptions& options,
+                                          int64_t max_model_len) {
+  G4_ASSIGN_OR_RETURN(KvGeometry geo,
+                      KvGeometryFromConfig(c, options.block_size, /*dtype_bytes=*/4));
+  const int64_t ctx = std::min(max_model_len, EngineOptions::kDefaultTokensPerSeq);
+  const int64_t seqs = std::max(1, options.scheduler.max_num_seqs);
+  KvBlockManagerOptions o;
+  o.block_size = options.block_size;
+  if (geo.global.num_layers > 0) {
+    o.num_global_pages = options.num_global_pages > 0 ? options.num_global_pages
+                                                      : seqs * geo.GlobalPagesFor(ctx);
+  }
+  if (geo.sliding.num_layers > 0) {
+    o.num_sliding_pages = options.num_sliding_pages > 0 ? options.num_sliding_pages
+                                                        : seqs * geo.SlidingPagesFor(ctx);
+    o.sliding_window = c.sliding_window;
+  }
+  o.enable_prefix_caching = options.enable_prefix_caching;
+  PagedKvSetup setup;
+  G4_ASSIGN_OR_RETURN(setup.manager, KvBlockManager::Create(o));
+  auto fits = [&](int64_t n) {
+    return (o.num_global_pages == 0 || geo.GlobalPagesFor(n) <= o.num_global_pages) &&
+           (o.num_sliding_pages == 0 || geo.SlidingPagesFor(n) <= o.num_sliding_pages);
+  };
+  if (!fits(2)) {
+    return absl::InvalidArgumentError(absl::StrCat("kv cache: pools too small for one sequence (",
+                                                   geo.DebugString(), ")"));
+  }
+  int64_t lo = 2, hi = max_model_len;  // largest length whose KV fits the pools alone
+  if (!fits(hi)) {
+    while (hi - lo > 1) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      (fits(mid) ? lo : hi) = mid;
+    }
+    hi = lo;
+  }
+  setup.max_model_len = hi;
+  return setup;
+}
+
+}  // namespace
 
 Engine::Engine(std::unique_ptr<ModelRunner> runner, Communicator* control, EngineOptions options)
     : runner_(std::move(runner)),
@@ -15,7 +67,19 @@ Engine::Engine(std::unique_ptr<ModelRunner> runner, Communicator* control, Engin
       max_model_len_(options.max_model_len > 0
                          ? std::min(options.max_model_len,
                                     runner_->model().config().max_position_embeddings)
-                         : runner_->model().config().max_position_embeddings) {}
+                         : runner_->model().config().max_position_embeddings) {
+  if (!options_.paged_kv) return;
+  absl::StatusOr<PagedKvSetup> setup = SetUpPagedKv(config(), options_, max_model_len_);
+  absl::MutexLock lock(&mu_);
+  if (!setup.ok()) {
+    failure_ = setup.status();
+    return;
+  }
+  max_model_len_ = setup->max_model_len;
+  const KvBlockManagerOptions& o = setup->manager->options();
+  kv_layout_ = StepKvLayout{o.block_size, o.num_global_pages, o.num_sliding_pages};
+  kv_ = std::move(setup->manager);
+}
 
 Engine::~Engine() { Shutdown(); }
 
@@ -78,8 +142,19 @@ bool Engine::Abort(const std::string& request_id) {
 
 EngineStats Engine::Stats() const {
   absl::MutexLock lock(&mu_);
-  return EngineStats{static_cast<int>(running_.size()), static_cast<int>(waiting_.size()), steps_,
-                     !failure_.ok()};
+  EngineStats stats;
+  stats.running = static_cast<int>(running_.size());
+  stats.waiting = static_cast<int>(waiting_.size());
+  stats.steps = steps_;
+  stats.failed = !failure_.ok();
+  if (kv_ != nullptr) {
+    stats.kv_global = kv_->Usage(KvPool::kGlobal);
+    stats.kv_sliding = kv_->Usage(KvPool::kSliding);
+  }
+  stats.prefix_queried_tokens = prefix_queried_tokens_;
+  stats.prefix_hit_tokens = prefix_hit_tokens_;
+  stats.preemptions = preemptions_;
+  return stats;
 }
 
 // Reports the end of `s` and forgets it. Its caches are dropped on every rank next step.
@@ -89,7 +164,9 @@ void Engine::Finish(Sequence* s, EngineOutput out) {
   if (s->request.on_output) s->request.on_output(out);
   running_.erase(std::remove(running_.begin(), running_.end(), s), running_.end());
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), s), waiting_.end());
-  if (s->num_computed > 0) freed_.push_back(s->seq_id);
+  const bool holds_pages = kv_ != nullptr && kv_->Contains(s->seq_id);
+  if (holds_pages) (void)kv_->Free(s->seq_id);  // at once: the pages serve the next step
+  if (s->num_computed > 0 || holds_pages) freed_.push_back(s->seq_id);
   sequences_.erase(s->request.id);
 }
 
@@ -134,7 +211,21 @@ bool Engine::Step() {
     } else {
       step.freed = std::move(freed_);
       freed_.clear();
-      chunks = ScheduleStep(options_.scheduler, running_, waiting_);
+      KvScheduleEvents events;
+      chunks = ScheduleStep(options_.scheduler, running_, waiting_, kv_.get(),
+                            kv_ != nullptr ? &events : nullptr);
+      for (const Sequence* p : events.preempted) step.freed.push_back(p->seq_id);
+      preemptions_ += events.preempted.size();
+      prefix_queried_tokens_ += events.prefix_queried_tokens;
+      prefix_hit_tokens_ += events.prefix_hit_tokens;
+      for (Sequence* f : events.failed) {
+        step.freed.push_back(f->seq_id);
+        EngineOutput out;
+        out.finish = EngineFinish::kError;
+        out.error = absl::ResourceExhaustedError("kv cache: no room for the sequence alone");
+        Finish(f, std::move(out));
+      }
+      step.kv = kv_layout_;
       step.kind = chunks.empty() && step.freed.empty() ? StepDescriptor::Kind::kHeartbeat
                                                        : StepDescriptor::Kind::kRun;
       for (const ScheduledChunk& c : chunks) {
@@ -142,7 +233,8 @@ bool Engine::Step() {
         step.chunks.push_back(StepChunk{
             c.seq->seq_id, c.begin,
             std::vector<int32_t>(c.seq->tokens.begin() + c.begin,
-                                 c.seq->tokens.begin() + c.begin + c.len)});
+                                 c.seq->tokens.begin() + c.begin + c.len),
+            kv_ != nullptr ? kv_->TakeDelta(c.seq->seq_id) : BlockTableDelta()});
       }
     }
   }
@@ -155,8 +247,12 @@ bool Engine::Step() {
     FailAll(status.ok() ? absl::CancelledError("engine shut down") : status);
     return false;
   }
+  const absl::Time forward_start = absl::Now();
   absl::StatusOr<std::vector<float>> logits =
       status.ok() ? runner_->Execute(step) : absl::StatusOr<std::vector<float>>(status);
+  if (options_.step_observer != nullptr && logits.ok() && !step.chunks.empty()) {
+    options_.step_observer->OnStep(step, absl::Now() - forward_start);
+  }
 
   absl::MutexLock lock(&mu_);
   if (!logits.ok()) {
@@ -174,6 +270,10 @@ bool Engine::Step() {
     }
     Sequence* s = it->second.get();
     s->num_computed += c.len;
+    if (kv_ != nullptr) {  // its full blocks now hold K/V on every rank: offer them for reuse
+      (void)kv_->CommitFullBlocks(s->seq_id, absl::MakeConstSpan(s->tokens.data(),
+                                                                 s->num_computed));
+    }
     if (!c.samples) continue;
     absl::StatusOr<SampleResult> r =
         Sample(absl::MakeConstSpan(logits->data() + i * vocab, vocab), *s->sampling);
@@ -210,7 +310,11 @@ absl::Status Follower::Run() {
     G4_RETURN_IF_ERROR(control_->BroadcastBytes(&bytes, /*root=*/0));
     G4_ASSIGN_OR_RETURN(StepDescriptor step, StepDescriptor::Parse(bytes));
     if (step.kind == StepDescriptor::Kind::kShutdown) return absl::OkStatus();
+    const absl::Time forward_start = absl::Now();
     G4_RETURN_IF_ERROR(runner_->Execute(step).status());
+    if (observer_ != nullptr && !step.chunks.empty()) {
+      observer_->OnStep(step, absl::Now() - forward_start);
+    }
   }
 }
 

@@ -7,6 +7,12 @@
 // bounded waits do not expire. A failed step (a dead peer) fails every request with UNAVAILABLE
 // and leaves the engine failed; Submit then returns that error.
 //
+// Paged KV (default): the leader owns a KvBlockManager (two pools, prefix caching; see
+// docs/kv_cache.md); the scheduler admits and allocates through it and preempts by recompute when
+// a pool runs out; each chunk carries its block-table delta in the step descriptor, which every
+// rank (leader included) applies to its mirrored tables. A finished, aborted or cancelled
+// sequence's pages are freed at once and its caches dropped on every rank next step.
+//
 // Thread-safe: Submit/Abort/Stats may be called from any thread.
 #ifndef G4SERVE_WORKER_ENGINE_ENGINE_H_
 #define G4SERVE_WORKER_ENGINE_ENGINE_H_
@@ -26,14 +32,39 @@
 #include "worker/engine/model_runner.h"
 #include "worker/engine/scheduler.h"
 #include "worker/engine/sequence.h"
+#include "worker/kv_cache/kv_block_manager.h"
 
 namespace g4 {
+
+// Optional metrics hook (worker metrics, docs/metrics.md): told about every run step's forward
+// on this rank. Called on the engine / follower thread; must be cheap and thread-safe.
+class StepObserver {
+ public:
+  virtual ~StepObserver() = default;
+  // `step` is a run step with at least one chunk; `forward` is the wall time of this rank's
+  // ModelRunner::Execute for it (its tensor-parallel collectives included). Heartbeat,
+  // shutdown and cache-drop-only steps are not reported.
+  virtual void OnStep(const StepDescriptor& step, absl::Duration forward) = 0;
+};
 
 struct EngineOptions {
   SchedulerOptions scheduler;
   int64_t max_model_len = 0;  // 0: the model's max_position_embeddings
   int max_queue = 1024;       // waiting requests beyond this: RESOURCE_EXHAUSTED
   absl::Duration heartbeat = absl::Milliseconds(200);
+
+  // KV cache. paged_kv false: contiguous per-sequence caches (no admission control).
+  bool paged_kv = true;
+  int block_size = 16;            // tokens per page, both pools
+  // Pages per pool; 0 sizes the pool for scheduler.max_num_seqs sequences of
+  // min(max_model_len, kDefaultTokensPerSeq) tokens each (sliding: the window's pages).
+  int64_t num_global_pages = 0;
+  int64_t num_sliding_pages = 0;
+  bool enable_prefix_caching = true;
+  static constexpr int64_t kDefaultTokensPerSeq = 2048;
+
+  // Metrics hook; not owned, must outlive the engine. Null: none.
+  StepObserver* step_observer = nullptr;
 };
 
 struct EngineStats {
@@ -41,6 +72,12 @@ struct EngineStats {
   int waiting = 0;
   uint64_t steps = 0;
   bool failed = false;
+  // Paged KV (all zero with contiguous caches).
+  PoolUsage kv_global;
+  PoolUsage kv_sliding;
+  int64_t prefix_queried_tokens = 0;  // prompt (+ output, on recompute) tokens of admissions
+  int64_t prefix_hit_tokens = 0;      // of those, adopted from the prefix cache
+  uint64_t preemptions = 0;
 };
 
 class Engine {
@@ -77,7 +114,8 @@ class Engine {
   std::unique_ptr<ModelRunner> runner_;
   Communicator* control_;
   const EngineOptions options_;
-  const int64_t max_model_len_;
+  int64_t max_model_len_;  // capped so that one sequence fits the KV pools
+  StepKvLayout kv_layout_;  // what the step descriptors announce (block_size 0: contiguous)
   std::thread thread_;
 
   mutable absl::Mutex mu_;
@@ -89,19 +127,26 @@ class Engine {
   std::vector<Sequence*> running_ ABSL_GUARDED_BY(mu_);
   std::vector<Sequence*> waiting_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> freed_ ABSL_GUARDED_BY(mu_);  // caches to drop on every rank next step
+  std::unique_ptr<KvBlockManager> kv_ ABSL_GUARDED_BY(mu_);  // null: contiguous caches
+  int64_t prefix_queried_tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t prefix_hit_tokens_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t preemptions_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // A non-leader rank: runs the leader's step descriptors until shutdown or failure.
 class Follower {
  public:
-  Follower(std::unique_ptr<ModelRunner> runner, Communicator* control)
-      : runner_(std::move(runner)), control_(control) {}
+  // `observer` (optional, not owned, must outlive Run) is told about each run step.
+  Follower(std::unique_ptr<ModelRunner> runner, Communicator* control,
+           StepObserver* observer = nullptr)
+      : runner_(std::move(runner)), control_(control), observer_(observer) {}
   // Blocks. OK after a shutdown descriptor; the error of a failed collective or step otherwise.
   absl::Status Run();
 
  private:
   std::unique_ptr<ModelRunner> runner_;
   Communicator* control_;
+  StepObserver* observer_;
 };
 
 }  // namespace g4

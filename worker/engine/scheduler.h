@@ -2,10 +2,18 @@
 // under a token budget (max_num_batched_tokens) and a sequence limit (max_num_seqs).
 //
 // Order: every running sequence that is decoding gets its one token first (latency of running
-// requests before admitting new ones), then running sequences still prefilling get chunks of
-// their prompts, then waiting requests are admitted — highest priority first, FCFS within a
-// priority — each with a first chunk of at most the remaining budget (chunked prefill). A step
-// thus mixes decodes with prefill chunks.
+// requests before admitting new ones), then running sequences still prefilling (or recomputing
+// after a preemption) get chunks, then waiting requests are admitted — highest priority first,
+// FCFS within a priority — each with a first chunk of at most the remaining budget (chunked
+// prefill). A step thus mixes decodes with prefill chunks.
+//
+// Paged KV (a KvBlockManager given): a chunk runs only once Allocate() gave it slots. A prefill
+// chunk shrinks to what fits; when not even one token fits (a decode), the most recently
+// admitted running sequence is preempted by recompute — Free()d, its num_computed reset, moved to
+// the front of `waiting` keeping its generated tokens, so it later recomputes prompt + outputs —
+// until the chunk fits or the sequence preempts itself. Admission adopts the cached prefix
+// (AddSequence: num_computed starts at P) and admits only when the whole first chunk fits; no
+// admission in a step that preempted.
 #ifndef G4SERVE_WORKER_ENGINE_SCHEDULER_H_
 #define G4SERVE_WORKER_ENGINE_SCHEDULER_H_
 
@@ -14,6 +22,7 @@
 #include <vector>
 
 #include "worker/engine/sequence.h"
+#include "worker/kv_cache/kv_block_manager.h"
 
 namespace g4 {
 
@@ -29,11 +38,22 @@ struct ScheduledChunk {
   bool samples = false;  // the chunk reaches the sequence's last known token: sample after it
 };
 
+// What a paged step did besides the chunks.
+struct KvScheduleEvents {
+  std::vector<Sequence*> preempted;  // freed, back in `waiting`; drop their caches on every rank
+  std::vector<Sequence*> failed;     // cannot fit even alone: freed, removed; the engine fails them
+  int64_t prefix_queried_tokens = 0;  // tokens of the sequences admitted this step
+  int64_t prefix_hit_tokens = 0;      // of those, adopted from the prefix cache
+};
+
 // Picks the chunks of one step. `running` is in admission order; admitted sequences are moved
-// from `waiting` to the end of `running`.
+// from `waiting` to the end of `running`. With `kv` (may be null: no paging) every chunk has
+// its slots allocated on return and `events` (required then) says what else happened.
 std::vector<ScheduledChunk> ScheduleStep(const SchedulerOptions& options,
                                          std::vector<Sequence*>& running,
-                                         std::vector<Sequence*>& waiting);
+                                         std::vector<Sequence*>& waiting,
+                                         KvBlockManager* kv = nullptr,
+                                         KvScheduleEvents* events = nullptr);
 
 }  // namespace g4
 

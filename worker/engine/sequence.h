@@ -44,11 +44,15 @@ struct Sequence {
   EngineRequest request;
   std::vector<int32_t> tokens;  // prompt then outputs
   int64_t num_computed = 0;     // tokens whose K/V are cached on every rank
+  int num_preemptions = 0;      // times its KV was freed for recompute
   std::unique_ptr<SequenceSamplingState> sampling;
   absl::Time arrival_time;
 
   int64_t num_prompt() const { return static_cast<int64_t>(request.prompt.size()); }
   bool prefilling() const { return num_computed < num_prompt(); }
+  // More than the one token of a decode step still to compute (prefill, or recompute after a
+  // preemption).
+  bool needs_chunk() const { return static_cast<int64_t>(tokens.size()) - num_computed > 1; }
 };
 
 }  // namespace g4

@@ -56,7 +56,7 @@ std::vector<float> RopeInvFreq(const RopeConfig& rope, int head_dim) {
 
 struct Gemma4Model::Batch {
   struct Seq {
-    SequenceKvCache* cache;
+    KvCacheView* cache;
     int64_t offset;  // first token's row in the batch
     int64_t len;
     int64_t start;   // position of the first token
@@ -114,12 +114,21 @@ absl::Status Gemma4Model::AllReduce(float* data, int64_t count) {
   return comm_->AllReduceSum(data, count);
 }
 
-std::unique_ptr<SequenceKvCache> Gemma4Model::NewSequence() const {
+std::vector<int> Gemma4Model::LocalKvHeads() const {
   std::vector<int> kv_heads(config_.num_layers);
   for (int l = 0; l < config_.num_layers; ++l) {
     kv_heads[l] = static_cast<int>(layout_.attention(l).kv_heads.size());
   }
-  return std::make_unique<SequenceKvCache>(config_, kv_heads);
+  return kv_heads;
+}
+
+std::unique_ptr<SequenceKvCache> Gemma4Model::NewSequence() const {
+  return std::make_unique<SequenceKvCache>(config_, LocalKvHeads());
+}
+
+absl::StatusOr<std::unique_ptr<PagedKvStorage>> Gemma4Model::NewPagedStorage(
+    const PagedKvOptions& options) const {
+  return PagedKvStorage::Create(config_, LocalKvHeads(), options);
 }
 
 absl::StatusOr<std::vector<float>> Gemma4Model::Forward(absl::Span<const SequenceChunk> chunks,
@@ -127,7 +136,7 @@ absl::StatusOr<std::vector<float>> Gemma4Model::Forward(absl::Span<const Sequenc
   const ModelConfig& c = config_;
   // Validate everything before touching any cache.
   if (chunks.empty()) return absl::InvalidArgumentError("forward: no sequences");
-  absl::flat_hash_set<const SequenceKvCache*> seen;
+  absl::flat_hash_set<const KvCacheView*> seen;
   Batch b;
   for (size_t i = 0; i < chunks.size(); ++i) {
     const SequenceChunk& ch = chunks[i];
@@ -147,6 +156,10 @@ absl::StatusOr<std::vector<float>> Gemma4Model::Forward(absl::Span<const Sequenc
         return absl::InvalidArgumentError(absl::StrCat("sequence ", i, ": token id ", id,
                                                        " outside [0, ", c.vocab_size, ")"));
       }
+    }
+    if (absl::Status st = ch.cache->CanReserve(static_cast<int64_t>(ch.tokens.size()));
+        !st.ok()) {
+      return absl::Status(st.code(), absl::StrCat("sequence ", i, ": ", st.message()));
     }
     b.seqs.push_back({ch.cache, b.tokens, static_cast<int64_t>(ch.tokens.size()), start});
     for (size_t t = 0; t < ch.tokens.size(); ++t) {
@@ -267,16 +280,13 @@ absl::Status Gemma4Model::Attention(int l, const Batch& b, const float* a, float
     ops_->Rope(k.data(), b.positions.data(), inv_freq, T, hkv, d, kv_width);
     ops_->RmsNorm(v.data(), v.data(), nullptr, T * hkv, d, eps);  // v_norm has no weight
     for (const Batch::Seq& s : b.seqs) {
-      SequenceKvCache::LayerRows rows = s.cache->Rows(l);
-      const int64_t first_new = rows.rows - s.len;
-      std::memcpy(rows.k + first_new * kv_width, &k[s.offset * kv_width], s.len * kv_width * 4);
-      std::memcpy(rows.v + first_new * kv_width, &v[s.offset * kv_width], s.len * kv_width * 4);
+      s.cache->Write(l, &k[s.offset * kv_width], &v[s.offset * kv_width]);
     }
   }
 
   std::vector<float>& attn = Scratch(ws_.attn, T * q_width);
   for (const Batch::Seq& s : b.seqs) {
-    const SequenceKvCache::LayerRows rows = s.cache->Rows(l);  // the donor's for shared layers
+    const KvCacheView::Keys rows = s.cache->Read(l);  // the donor's for shared layers
     AttentionShape shape;
     shape.num_queries = static_cast<int>(s.len);
     shape.q_pos0 = s.start;

@@ -27,13 +27,14 @@
 #include "kernels/ops.h"
 #include "worker/comm/communicator.h"
 #include "worker/model/kv_cache.h"
+#include "worker/model/paged_kv_cache.h"
 #include "worker/model/shard_layout.h"
 #include "worker/model/weights.h"
 
 namespace g4 {
 
 struct SequenceChunk {
-  SequenceKvCache* cache = nullptr;
+  KvCacheView* cache = nullptr;  // contiguous (SequenceKvCache) or paged (PagedSequenceKv)
   absl::Span<const int32_t> tokens;
 };
 
@@ -60,11 +61,17 @@ class Gemma4Model {
   // Generation stops after these ids (generation_config.json eos_token_id; default 1, 106, 50).
   const std::vector<int>& stop_token_ids() const { return stop_token_ids_; }
   std::unique_ptr<SequenceKvCache> NewSequence() const;
+  // This rank's KV heads of every layer (all of them unsharded).
+  std::vector<int> LocalKvHeads() const;
+  // Paged KV storage for this rank's KV heads (see paged_kv_cache.h).
+  absl::StatusOr<std::unique_ptr<PagedKvStorage>> NewPagedStorage(
+      const PagedKvOptions& options) const;
 
   // Runs the chunks, appends their K/V to their caches, and returns logits (after the final
   // softcap) as rows of vocab_size floats. Errors (InvalidArgument) for out-of-range token ids,
-  // empty chunks, a sequence listed twice, or positions beyond max_position_embeddings; on error
-  // no cache is changed. A failed collective (a dead peer) returns its status; the caches of the
+  // empty chunks, a sequence listed twice, or positions beyond max_position_embeddings
+  // (FailedPrecondition for a paged cache whose block table lacks the slots); on error no cache
+  // is changed. A failed collective (a dead peer) returns its status; the caches of the
   // batch are then left mid-step and must be dropped.
   absl::StatusOr<std::vector<float>> Forward(absl::Span<const SequenceChunk> chunks,
                                              LogitsFor which);

@@ -60,6 +60,19 @@ SequenceKvCache::LayerRows SequenceKvCache::Rows(int layer) {
   return LayerRows{L.k.data(), L.v.data(), L.pos0, L.rows + reserved_, L.row_width};
 }
 
+void SequenceKvCache::Write(int layer, const float* k, const float* v) {
+  LayerKv& L = layers_[layer];
+  G4_CHECK(L.row_width > 0);
+  const int64_t first_new = L.rows;
+  std::memcpy(L.k.data() + first_new * L.row_width, k, reserved_ * L.row_width * sizeof(float));
+  std::memcpy(L.v.data() + first_new * L.row_width, v, reserved_ * L.row_width * sizeof(float));
+}
+
+KvCacheView::Keys SequenceKvCache::Read(int layer) {
+  const LayerRows r = Rows(layer);
+  return Keys{r.k, r.v, r.pos0, r.rows, r.row_width};
+}
+
 void SequenceKvCache::Commit(int64_t n) {
   G4_CHECK(n == reserved_);
   for (LayerKv& L : layers_) L.rows += (L.row_width > 0 ? n : 0);

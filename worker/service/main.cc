@@ -3,6 +3,11 @@
 //
 //   g4-worker --coordinator HOST:PORT [--host 127.0.0.1] [--port 0] [--threads N]
 //             [--register-timeout 60s] [--gloo-interface IFACE]
+//             [--metrics-port -1] [--metrics-host ADDR] [--metrics-prefix g4serve_]
+//             [--served-model-name NAME]
+//
+// --metrics-port N serves Prometheus metrics at http://HOST:N/metrics (0 picks a free port, -1,
+// the default, disables them) and logs "g4-worker metrics on HOST:PORT". docs/metrics.md.
 #include <signal.h>
 #include <unistd.h>
 
@@ -24,7 +29,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: g4-worker --coordinator HOST:PORT [--host ADDR] [--port N] [--threads N] "
-    "[--register-timeout DURATION] [--gloo-interface IFACE]\n";
+    "[--register-timeout DURATION] [--gloo-interface IFACE] [--metrics-port N] "
+    "[--metrics-host ADDR] [--metrics-prefix PREFIX] [--served-model-name NAME]\n";
 
 // Self-pipe: the signal handler writes the signal number, a watcher thread reads it. (Blocking
 // the signals and sigwait()ing does not work here: OpenBLAS starts its threads before main.)
@@ -80,6 +86,22 @@ int main(int argc, char** argv) {
       }
     } else if (name == "--gloo-interface") {
       options.gloo_interface = value;
+    } else if (name == "--metrics-port") {
+      if (!absl::SimpleAtoi(value, &options.metrics_port) || options.metrics_port < -1 ||
+          options.metrics_port > 65535) {
+        UsageError(absl::StrCat(
+            "--metrics-port: expected -1 (disabled) or an integer in [0, 65535], got '", value,
+            "'"));
+      }
+    } else if (name == "--metrics-host") {
+      options.metrics_host = value;
+    } else if (name == "--metrics-prefix") {
+      if (absl::Status s = g4::ValidateMetricsPrefix(value); !s.ok()) {
+        UsageError(absl::StrCat("--metrics-prefix: ", s.message()));
+      }
+      options.metrics_prefix = value;
+    } else if (name == "--served-model-name") {
+      options.metrics_model_name = value;
     } else {
       UsageError(absl::StrCat("unknown flag ", name));
     }
@@ -105,6 +127,9 @@ int main(int argc, char** argv) {
   }
   g4::WorkerServer* s = server->get();
   std::fprintf(stderr, "g4-worker listening on %s\n", s->address().c_str());
+  if (s->metrics() != nullptr) {
+    std::fprintf(stderr, "g4-worker metrics on %s\n", s->metrics()->address().c_str());
+  }
 
   std::thread signal_thread([s] {
     char c = 0;

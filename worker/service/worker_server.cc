@@ -64,8 +64,21 @@ absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(WorkerServerOp
     return absl::InvalidArgumentError(absl::StrCat("port must be in [0, 65535], got ",
                                                    options.port));
   }
+  if (options.metrics_port < -1 || options.metrics_port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics_port must be -1 (disabled) or in [0, 65535], got ", options.metrics_port));
+  }
+  if (absl::Status st = ValidateMetricsPrefix(options.metrics_prefix); !st.ok()) return st;
   std::unique_ptr<WorkerServer> s(new WorkerServer(std::move(options)));
   const WorkerServerOptions& o = s->options_;
+
+  std::unique_ptr<MetricsServer> metrics;
+  if (o.metrics_port >= 0) {
+    absl::StatusOr<std::unique_ptr<MetricsServer>> m = MetricsServer::Start(
+        o.metrics_host.empty() ? o.host : o.metrics_host, o.metrics_port);
+    if (!m.ok()) return m.status();
+    metrics = std::move(*m);
+  }
 
   grpc::ChannelArguments channel_args;
   channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
@@ -79,7 +92,15 @@ absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(WorkerServerOp
   so.gloo_hostname = o.host;
   so.gloo_interface = o.gloo_interface;
   so.log = o.log;
+  if (metrics != nullptr) so.metrics_registry = metrics->registry();
+  so.metrics_prefix = o.metrics_prefix;
+  so.metrics_model_name = o.metrics_model_name;
   s->service_ = std::make_unique<WorkerServiceImpl>(std::move(so));
+  if (metrics != nullptr) {
+    WorkerServiceImpl* service = s->service_.get();
+    metrics->AddScrapeCallback([service] { service->RefreshMetrics(); });
+    s->metrics_ = std::move(metrics);
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

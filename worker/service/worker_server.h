@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/metrics/metrics_server.h"
 #include "g4serve/worker/v1/worker.grpc.pb.h"
 #include "worker/service/grpc_key_value_store.h"
 #include "worker/service/worker_service.h"
@@ -26,6 +27,12 @@ struct WorkerServerOptions {
   absl::Duration register_timeout = absl::Seconds(60);
   int max_receive_message_bytes = 64 << 20;
   bool log = true;
+  // Prometheus /metrics (docs/metrics.md): -1 disabled, 0 any free port (metrics_port()).
+  int metrics_port = -1;
+  std::string metrics_host;  // empty: `host`
+  std::string metrics_prefix = kDefaultMetricsPrefix;
+  // The model_name label; empty: the loaded checkpoint directory's base name.
+  std::string metrics_model_name;
 };
 
 // This machine as the coordinator sees it: kind "cpu", the model name from /proc/cpuinfo, total
@@ -46,6 +53,10 @@ class WorkerServer {
   // host:port as advertised to the coordinator.
   std::string address() const { return JoinHostPort(options_.host, port_); }
   WorkerServiceImpl& service() { return *service_; }
+  // The metrics endpoint; null when metrics_port is -1.
+  MetricsServer* metrics() { return metrics_.get(); }
+  // The bound metrics port; -1 when disabled.
+  int metrics_port() const { return metrics_ != nullptr ? metrics_->port() : -1; }
 
   // Fleet.Register(address, LocalCpuDeviceInfo()), retried with exponential backoff (100 ms to
   // 2 s) until the coordinator answers or register_timeout passes (then the last error, as
@@ -68,6 +79,8 @@ class WorkerServer {
   std::unique_ptr<GrpcKeyValueStore> store_;
   std::unique_ptr<WorkerServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
+  // Declared after service_: destroyed first (its scrape callback uses the service).
+  std::unique_ptr<MetricsServer> metrics_;
   int port_ = 0;
   std::atomic<bool> shutting_down_{false};
   absl::Mutex shutdown_mu_;

@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "common/checkpoint.h"
 #include "common/generation_config.h"
+#include "common/metrics/worker_metrics.h"
 #include "common/status_macros.h"
 #include "kernels/ops.h"
 #include "worker/comm/communicator.h"
@@ -25,13 +26,33 @@
 #include "worker/model/gemma4_model.h"
 #include "worker/sampling/proto_conversion.h"
 #include "worker/sampling/sampling_params.h"
+#include "worker/service/instrumented_communicator.h"
 #include "worker/service/status_util.h"
 
 namespace g4 {
 
 namespace wv1 = ::g4serve::worker::v1;
 
+namespace {
+
+// Step durations into WorkerMetrics.
+class MetricsStepObserver final : public StepObserver {
+ public:
+  explicit MetricsStepObserver(WorkerMetrics* metrics) : metrics_(metrics) {}
+  void OnStep(const StepDescriptor&, absl::Duration forward) override {
+    metrics_->ObserveStep(absl::ToDoubleSeconds(forward));
+  }
+
+ private:
+  WorkerMetrics* metrics_;
+};
+
+}  // namespace
+
 struct WorkerServiceImpl::Replica {
+  // Declared first, destroyed last: the communicators, engine and follower report into them.
+  std::unique_ptr<WorkerMetrics> metrics;  // null without a metrics registry
+  std::unique_ptr<StepObserver> step_observer;
   std::string model_dir;
   int rank = 0;
   int world_size = 1;
@@ -172,6 +193,13 @@ void WorkerServiceImpl::Shutdown(absl::Duration follower_wait) {
   TearDown(replica, follower_wait);
 }
 
+void WorkerServiceImpl::RefreshMetrics() {
+  // Under the lock (a /proc read, microseconds): a copied reference could end up the replica's
+  // last one and tear it down on the metrics server's thread.
+  absl::MutexLock lock(&mu_);
+  if (replica_ != nullptr && replica_->metrics != nullptr) replica_->metrics->RefreshMemory();
+}
+
 wv1::WorkerState WorkerServiceImpl::state() const {
   absl::MutexLock lock(&mu_);
   const_cast<WorkerServiceImpl*>(this)->RefreshStateLocked();
@@ -218,6 +246,27 @@ absl::StatusOr<std::shared_ptr<WorkerServiceImpl::Replica>> WorkerServiceImpl::L
   replica->model_dir = request.model_dir();
   replica->rank = rank;
   replica->world_size = world;
+  if (options_.metrics_registry != nullptr) {
+    WorkerMetricsOptions mo;
+    mo.prefix = options_.metrics_prefix;
+    mo.model_name = options_.metrics_model_name;
+    if (mo.model_name.empty()) {
+      mo.model_name = std::filesystem::path(request.model_dir()).lexically_normal().string();
+      while (mo.model_name.size() > 1 && mo.model_name.back() == '/') mo.model_name.pop_back();
+      mo.model_name = std::filesystem::path(mo.model_name).filename().string();
+      if (mo.model_name.empty()) mo.model_name = request.model_dir();
+    }
+    mo.rank = rank;
+    mo.replica = request.replica();
+    absl::StatusOr<std::unique_ptr<WorkerMetrics>> m =
+        WorkerMetrics::Create(*options_.metrics_registry, mo);
+    if (m.ok()) {
+      replica->metrics = std::move(*m);
+      replica->step_observer = std::make_unique<MetricsStepObserver>(replica->metrics.get());
+    } else {
+      Log(options_.log, absl::StrCat("metrics disabled for this replica: ", m.status().ToString()));
+    }
+  }
   {
     absl::StatusOr<std::unique_ptr<Checkpoint>> checkpoint = Checkpoint::Open(request.model_dir());
     if (!checkpoint.ok()) {
@@ -244,7 +293,10 @@ absl::StatusOr<std::shared_ptr<WorkerServiceImpl::Replica>> WorkerServiceImpl::L
         return Annotate(c.status(), absl::StrCat("joining the replica's ", name,
                                                  " communicator (rank ", rank, " of ", world, ")"));
       }
-      *comm = std::move(*c);
+      *comm = replica->metrics != nullptr
+                  ? std::make_unique<InstrumentedCommunicator>(std::move(*c),
+                                                               replica->metrics.get(), name)
+                  : std::move(*c);
     }
   }
 
@@ -267,13 +319,15 @@ absl::StatusOr<std::shared_ptr<WorkerServiceImpl::Replica>> WorkerServiceImpl::L
     }
     if (e.max_model_len() > 0) eo.max_model_len = e.max_model_len();
     if (e.max_queue() > 0) eo.max_queue = e.max_queue();
+    eo.step_observer = replica->step_observer.get();
     replica->engine = std::make_unique<Engine>(std::move(runner), replica->control.get(), eo);
     replica->engine->Start();
   } else {
     Replica* r = replica.get();
     const bool log = options_.log;
     r->follower = std::thread([r, log, runner = std::move(runner)]() mutable {
-      absl::Status status = Follower(std::move(runner), r->control.get()).Run();
+      absl::Status status =
+          Follower(std::move(runner), r->control.get(), r->step_observer.get()).Run();
       if (!status.ok()) Log(log, absl::StrCat("follower loop failed: ", status.ToString()));
       absl::MutexLock lock(&r->mu);
       r->follower_status = std::move(status);
@@ -331,6 +385,10 @@ grpc::Status WorkerServiceImpl::Load(grpc::ServerContext* context, const wv1::Lo
       state_ = wv1::WORKER_STATE_READY;
       response->set_weight_bytes(weight_bytes);
       response->set_load_seconds(seconds);
+      if (replica_->metrics != nullptr) {
+        replica_->metrics->SetWeightsLoaded(weight_bytes, seconds);
+        replica_->metrics->RefreshMemory();
+      }
       Log(options_.log, absl::StrCat("loaded ", request->model_dir(), " as rank ",
                                      replica_->rank, " of ", replica_->world_size, " in ",
                                      absl::SixDigits(seconds), " s"));

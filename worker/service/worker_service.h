@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/metrics/metrics_server.h"
 #include "g4serve/worker/v1/worker.grpc.pb.h"
 #include "worker/comm/key_value_store.h"
 
@@ -43,6 +44,12 @@ struct WorkerServiceOptions {
   absl::Duration poll_interval = absl::Milliseconds(50);
   // Log load / failure lines to stderr.
   bool log = true;
+  // Worker metrics (docs/metrics.md): each loaded replica registers its series here (labels
+  // model_name, rank, replica) and removes them when torn down. Null: no metrics.
+  std::shared_ptr<prometheus::Registry> metrics_registry;
+  std::string metrics_prefix = kDefaultMetricsPrefix;
+  // The model_name label; empty: the base name of LoadRequest.model_dir.
+  std::string metrics_model_name;
 };
 
 class WorkerServiceImpl final : public g4serve::worker::v1::Worker::Service {
@@ -78,6 +85,9 @@ class WorkerServiceImpl final : public g4serve::worker::v1::Worker::Service {
   void Shutdown(absl::Duration follower_wait = absl::Seconds(5));
 
   g4serve::worker::v1::WorkerState state() const;
+  // Refreshes scrape-time metrics (resident memory) of the loaded replica; no-op without one.
+  // Called by the metrics server before each scrape.
+  void RefreshMetrics();
   // Generate streams that ended because the client cancelled or the deadline passed.
   int64_t cancelled_streams() const { return cancelled_streams_.load(); }
 

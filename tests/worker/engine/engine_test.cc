@@ -140,6 +140,7 @@ struct Replica {
   std::unique_ptr<Engine> engine;
   std::thread follower;
   absl::Status follower_status;
+  EngineOptions options;
 
   absl::Status Start(const std::string& variant, int world, int ep, bool run_follower = true) {
     control.resize(world);
@@ -181,7 +182,7 @@ struct Replica {
     }
     for (auto& t : load) t.join();
     for (auto& s : st) if (!s.ok()) return s;
-    engine = std::make_unique<Engine>(std::move(runners[0]), control[0].get(), EngineOptions{});
+    engine = std::make_unique<Engine>(std::move(runners[0]), control[0].get(), options);
     engine->Start();
     if (!run_follower) return absl::OkStatus();
     follower = std::thread([this, runner = std::move(runners[1])]() mutable {
@@ -231,6 +232,103 @@ TEST(EngineTest, UnresponsiveFollowerFailsRequestsInBoundedTime) {
   EXPECT_EQ(replica.engine->Submit(EngineRequest{"y", {2}, Greedy(1), 0, nullptr}).code(),
             absl::StatusCode::kUnavailable);
   replica.engine->Shutdown();
+}
+
+}  // namespace
+}  // namespace g4
+
+namespace g4 {
+namespace {
+
+// Paging options whose pools hold one greedy request (plus a block) but not four.
+EngineOptions TinyPages(const testing::GoldenReference& ref) {
+  EngineOptions options;
+  options.block_size = 4;
+  const int64_t len = static_cast<int64_t>(ref.greedy_prompt.size() + ref.greedy_tokens.size());
+  options.num_global_pages = (len + 3) / 4 + 1;
+  options.num_sliding_pages = 4;
+  options.scheduler.max_num_batched_tokens = 6;
+  return options;
+}
+
+void SubmitGreedy(Engine& engine, const testing::GoldenReference& ref, int n,
+                  std::vector<std::unique_ptr<Collector>>* collectors, const std::string& tag) {
+  for (int i = 0; i < n; ++i) {
+    collectors->push_back(std::make_unique<Collector>());
+    EngineRequest r{absl::StrCat(tag, i), ref.greedy_prompt,
+                    Greedy(static_cast<int>(ref.greedy_tokens.size())), 0,
+                    collectors->back()->Callback()};
+    ASSERT_TRUE(engine.Submit(std::move(r)).ok());
+  }
+}
+
+// Four requests that cannot all hold their KV at once: decodes preempt the most recent one, which
+// recomputes prompt + outputs later; every request still gets the golden greedy tokens, and every
+// page is returned at the end.
+TEST(EnginePagedTest, PreemptionUnderTinyPageBudgetKeepsGoldenTokens) {
+  for (const char* variant : {"dense", "efeat"}) {
+    const auto ref = testing::LoadGoldenReference(variant);
+    EngineOptions options = TinyPages(ref);
+    options.enable_prefix_caching = false;  // every admission needs fresh pages
+    Engine engine(Runner(variant), nullptr, options);
+    engine.Start();
+    std::vector<std::unique_ptr<Collector>> collectors;
+    SubmitGreedy(engine, ref, 4, &collectors, "p");
+    for (auto& c : collectors) {
+      ASSERT_TRUE(c->done.WaitForNotificationWithTimeout(absl::Seconds(60))) << variant;
+      EXPECT_EQ(c->finish, EngineFinish::kLength) << variant;
+      EXPECT_EQ(c->tokens, ref.greedy_tokens) << variant;
+    }
+    const EngineStats stats = engine.Stats();
+    EXPECT_GT(stats.preemptions, 0u) << variant;
+    EXPECT_EQ(stats.kv_global.total, options.num_global_pages);
+    EXPECT_EQ(stats.kv_global.used, 0) << variant;
+    EXPECT_EQ(stats.kv_sliding.used, 0) << variant;
+  }
+}
+
+// The same prompt again: the second request adopts the cached full blocks (stats show the hit)
+// and produces the same golden tokens.
+TEST(EnginePagedTest, PrefixCacheHitOnRepeatedPrompt) {
+  const auto ref = testing::LoadGoldenReference("dense");
+  EngineOptions options;
+  options.block_size = 2;
+  Engine engine(Runner("dense"), nullptr, options);
+  engine.Start();
+  std::vector<std::unique_ptr<Collector>> first, second;
+  SubmitGreedy(engine, ref, 1, &first, "a");
+  ASSERT_TRUE(first[0]->done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(engine.Stats().prefix_hit_tokens, 0);
+  SubmitGreedy(engine, ref, 1, &second, "b");
+  ASSERT_TRUE(second[0]->done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  EXPECT_EQ(first[0]->tokens, ref.greedy_tokens);
+  EXPECT_EQ(second[0]->tokens, ref.greedy_tokens);
+  const EngineStats stats = engine.Stats();
+  const int64_t prompt = static_cast<int64_t>(ref.greedy_prompt.size());
+  EXPECT_EQ(stats.prefix_queried_tokens, 2 * prompt);
+  EXPECT_EQ(stats.prefix_hit_tokens, (prompt - 1) / 2 * 2);  // whole blocks, last token recomputed
+  EXPECT_GT(stats.prefix_hit_tokens, 0);
+  EXPECT_EQ(stats.kv_global.used, 0);
+  EXPECT_GT(stats.kv_global.cached, 0);
+}
+
+// A 2-rank replica under the tiny page budget with prefix caching: the follower mirrors block
+// tables from the descriptors (including preemptions and adopted prefixes).
+TEST(EnginePagedTest, TwoRankReplicaWithPagingMatchesTransformers) {
+  const auto ref = testing::LoadGoldenReference("dense");
+  Replica replica;
+  replica.options = TinyPages(ref);
+  ASSERT_TRUE(replica.Start("dense", 2, 1).ok());
+  std::vector<std::unique_ptr<Collector>> collectors;
+  SubmitGreedy(*replica.engine, ref, 4, &collectors, "r");
+  for (auto& c : collectors) {
+    ASSERT_TRUE(c->done.WaitForNotificationWithTimeout(absl::Seconds(60)));
+    EXPECT_EQ(c->tokens, ref.greedy_tokens);
+  }
+  EXPECT_GT(replica.engine->Stats().preemptions, 0u);
+  replica.engine->Shutdown();
+  replica.follower.join();
+  EXPECT_TRUE(replica.follower_status.ok()) << replica.follower_status;
 }
 
 }  // namespace

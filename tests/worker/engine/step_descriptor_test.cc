@@ -26,6 +26,29 @@ TEST(StepDescriptorTest, RoundTrips) {
   EXPECT_EQ(back->chunks[0].tokens, (std::vector<int32_t>{2, 3, 4}));
 }
 
+TEST(StepDescriptorTest, RoundTripsKvLayoutAndBlockTableDeltas) {
+  StepDescriptor d;
+  d.kv = StepKvLayout{16, 1000, 300};
+  StepChunk c{5, 32, {1, 2}};
+  c.table.global_append = {7, 8, 9};
+  c.table.sliding_first_block = 3;
+  c.table.sliding_append = {42};
+  d.chunks.push_back(c);
+  d.chunks.push_back({6, 0, {3}});
+  const std::string bytes = d.Serialize();
+  auto back = StepDescriptor::Parse(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->kv, d.kv);
+  ASSERT_EQ(back->chunks.size(), 2u);
+  EXPECT_EQ(back->chunks[0].table.global_append, c.table.global_append);
+  EXPECT_EQ(back->chunks[0].table.sliding_first_block, 3);
+  EXPECT_EQ(back->chunks[0].table.sliding_append, c.table.sliding_append);
+  EXPECT_TRUE(back->chunks[1].table.empty());
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(StepDescriptor::Parse(bytes.substr(0, n)).ok()) << n;
+  }
+}
+
 TEST(StepDescriptorTest, HeartbeatIsSmall) {
   StepDescriptor d;
   d.kind = StepDescriptor::Kind::kHeartbeat;

@@ -1,0 +1,357 @@
+#include "coordinator/api/generation.h"
+
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "coordinator/grpc_status.h"
+#include "grpcpp/client_context.h"
+#include "worker/sampling/proto_conversion.h"
+#include "worker/sampling/sampling_params.h"
+#include "worker/sampling/stop_string_matcher.h"
+#include "g4serve/worker/v1/worker.grpc.pb.h"
+
+namespace g4 {
+namespace {
+
+namespace pb = ::g4serve::v1;
+namespace wpb = ::g4serve::worker::v1;
+
+bool SinkCancelled(const GenerationSink& sink) { return sink.cancelled && sink.cancelled(); }
+
+}  // namespace
+
+GenerationService::GenerationService(InferenceOptions options, const TextCodec* codec,
+                                     const FleetManager* fleet, Router* router)
+    : options_(std::move(options)),
+      codec_(codec),
+      fleet_(fleet),
+      router_(router),
+      id_prefix_(absl::StrCat("g4-", absl::Hex(absl::ToUnixMicros(absl::Now())), "-")) {
+  watcher_ = std::thread([this] { WatchCancellations(); });
+}
+
+GenerationService::~GenerationService() { Shutdown(); }
+
+void GenerationService::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!shutdown_) {
+      shutdown_ = true;
+      for (auto& [id, f] : in_flight_) {
+        if (f.worker != nullptr) f.worker->TryCancel();
+      }
+    }
+  }
+  if (watcher_.joinable()) watcher_.join();
+}
+
+void GenerationService::WatchCancellations() {
+  absl::MutexLock lock(&mu_);
+  auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_; };
+  while (!mu_.AwaitWithTimeout(absl::Condition(&stop), options_.cancel_poll_interval)) {
+    for (auto& [id, f] : in_flight_) {
+      if (f.worker != nullptr && SinkCancelled(*f.sink)) f.worker->TryCancel();
+    }
+  }
+}
+
+std::string GenerationService::NewRequestId() {
+  return absl::StrCat(id_prefix_, next_id_.fetch_add(1));
+}
+
+int GenerationService::InFlightRequests() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(in_flight_.size());
+}
+
+absl::Status GenerationService::CheckModel(const std::string& model) const {
+  if (!model.empty() && model != options_.model_id) {
+    return absl::NotFoundError(
+        absl::StrCat("model '", model, "' not found; this server serves '", options_.model_id, "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<GenerationService::Prepared> GenerationService::Prepare(
+    const pb::GenerateRequest& request) const {
+  G4_RETURN_IF_ERROR(CheckModel(request.model()));
+  G4_ASSIGN_OR_RETURN(SamplingRequest sampling,
+                      ToSamplingRequest(request.sampling(), request.stopping()));
+  G4_ASSIGN_OR_RETURN(SamplingParams params,
+                      ResolveSamplingParams(sampling, options_.generation_config,
+                                            options_.vocab_size));
+  if (request.stopping().stop_size() > kMaxStopStrings) {
+    return absl::InvalidArgumentError(absl::StrCat("stop: at most ", kMaxStopStrings,
+                                                   " stop strings, got ",
+                                                   request.stopping().stop_size()));
+  }
+  Prepared prepared;
+  prepared.stop = params.stop;
+  if (!prepared.stop.empty() && codec_ == nullptr) {
+    return absl::FailedPreconditionError("stop: stop strings need text; model has no tokenizer");
+  }
+  switch (request.prompt_case()) {
+    case pb::GenerateRequest::kText: {
+      if (codec_ == nullptr) return absl::FailedPreconditionError("model has no tokenizer");
+      G4_ASSIGN_OR_RETURN(prepared.prompt,
+                          codec_->Encode(request.text(), /*add_special_tokens=*/false));
+      break;
+    }
+    case pb::GenerateRequest::kChatJson: {
+      if (codec_ == nullptr) return absl::FailedPreconditionError("model has no tokenizer");
+      G4_ASSIGN_OR_RETURN(std::string text, codec_->RenderChat(request.chat_json()));
+      // The template emits <bos> itself.
+      G4_ASSIGN_OR_RETURN(prepared.prompt, codec_->Encode(text, /*add_special_tokens=*/false));
+      break;
+    }
+    case pb::GenerateRequest::kTokenIds: {
+      const auto& ids = request.token_ids().ids();
+      for (int i = 0; i < ids.size(); ++i) {
+        if (ids[i] < 0 || ids[i] >= options_.vocab_size) {
+          return absl::InvalidArgumentError(absl::StrCat("token_ids[", i, "]: ", ids[i],
+                                                         " is outside [0, ",
+                                                         options_.vocab_size, ")"));
+        }
+      }
+      prepared.prompt.assign(ids.begin(), ids.end());
+      break;
+    }
+    case pb::GenerateRequest::PROMPT_NOT_SET:
+      return absl::InvalidArgumentError("prompt: one of text, token_ids, chat_json is required");
+  }
+  if (prepared.prompt.empty()) return absl::InvalidArgumentError("prompt: empty (no tokens)");
+  const int64_t max_context = fleet_->MaxContext();
+  if (max_context > 0 && static_cast<int64_t>(prepared.prompt.size()) >= max_context) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prompt: ", prepared.prompt.size(), " tokens leave no room to generate within the "
+        "maximum context of ", max_context, " tokens"));
+  }
+  return prepared;
+}
+
+bool GenerationService::SetWorkerCall(const std::string& request_id,
+                                         grpc::ClientContext* call) {
+  absl::MutexLock lock(&mu_);
+  InFlight& f = in_flight_[request_id];
+  f.worker = call;
+  return !f.aborted && !shutdown_;
+}
+
+bool GenerationService::Aborted(const std::string& request_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = in_flight_.find(request_id);
+  return it != in_flight_.end() && it->second.aborted;
+}
+
+absl::Status GenerationService::Generate(const pb::GenerateRequest& request,
+                                         const GenerationSink& sink) {
+  G4_ASSIGN_OR_RETURN(Prepared prepared, Prepare(request));
+  return Generate(request, prepared, sink);
+}
+
+absl::Status GenerationService::Generate(const pb::GenerateRequest& request,
+                                         const Prepared& prepared, const GenerationSink& sink,
+                                         std::string* assigned_id) {
+  const std::string request_id =
+      request.request_id().empty() ? NewRequestId() : request.request_id();
+  if (assigned_id != nullptr) *assigned_id = request_id;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return absl::UnavailableError("coordinator is shutting down");
+    auto [it, inserted] = in_flight_.try_emplace(request_id);
+    if (!inserted) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("request_id: '", request_id, "' is already in flight"));
+    }
+    it->second.sink = &sink;
+  }
+  absl::Status status = Run(request_id, request, prepared, sink);
+  {
+    absl::MutexLock lock(&mu_);
+    in_flight_.erase(request_id);
+  }
+  return status;
+}
+
+absl::Status GenerationService::Run(const std::string& request_id,
+                                    const pb::GenerateRequest& request, const Prepared& prepared,
+                                    const GenerationSink& sink) {
+  wpb::WorkerGenerateRequest worker_request;
+  worker_request.set_request_id(request_id);
+  worker_request.mutable_prompt_token_ids()->Add(prepared.prompt.begin(), prepared.prompt.end());
+  *worker_request.mutable_sampling() = request.sampling();
+  *worker_request.mutable_stopping() = request.stopping();
+  worker_request.set_priority(request.priority());
+
+  const int prompt_tokens = static_cast<int>(prepared.prompt.size());
+  absl::flat_hash_set<int> tried;
+  absl::Status last_error;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    absl::StatusOr<Router::Lease> lease = router_->Acquire(tried);
+    if (!lease.ok()) return attempt == 0 ? lease.status() : last_error;
+    const ReplicaEndpoint& replica = lease->replica();
+    tried.insert(replica.index);
+
+    std::unique_ptr<StreamDecoder> decoder;
+    if (codec_ != nullptr) {
+      G4_ASSIGN_OR_RETURN(decoder, codec_->NewDecoder());
+    }
+    std::optional<StopStringMatcher> matcher;
+    if (!prepared.stop.empty()) matcher.emplace(prepared.stop);
+
+    grpc::ClientContext call;
+    if (sink.deadline.has_value()) call.set_deadline(absl::ToChronoTime(*sink.deadline));
+    if (!SetWorkerCall(request_id, &call)) call.TryCancel();
+    auto stub = wpb::Worker::NewStub(replica.leader);
+    std::unique_ptr<grpc::ClientReader<wpb::WorkerGenerateResponse>> reader =
+        stub->Generate(&call, worker_request);
+
+    wpb::WorkerGenerateResponse message;
+    bool got_any = false;
+    bool finished = false;    // final response written
+    bool client_gone = false;
+    int completion_tokens = 0;
+    while (!finished && reader->Read(&message)) {
+      got_any = true;
+      pb::GenerateResponse out;
+      out.set_request_id(request_id);
+      const bool worker_final = message.finish_reason() != pb::FINISH_REASON_UNSPECIFIED;
+      bool stopped = false;
+      absl::Status token_status;
+      for (int i = 0; i < message.tokens_size() && !stopped; ++i) {
+        const pb::TokenOutput& token = message.tokens(i);
+        ++completion_tokens;
+        pb::TokenOutput* t = out.add_tokens();
+        *t = token;
+        if (codec_ == nullptr) continue;
+        for (pb::TokenLogprob& alt : *t->mutable_top_logprobs()) {
+          if (alt.token().empty()) alt.set_token(codec_->TokenText(alt.token_id()));
+        }
+        // The text of the stop token that ended generation is not part of the output.
+        const bool is_stop_token = worker_final && i == message.tokens_size() - 1 &&
+                                   message.finish_reason() == pb::FINISH_REASON_STOP &&
+                                   message.matched_stop_token() == token.token_id() &&
+                                   message.matched_stop_token() != 0;
+        if (is_stop_token) continue;
+        absl::StatusOr<std::string> chunk = decoder->Feed(token.token_id());
+        if (!chunk.ok()) {
+          token_status = absl::InternalError(absl::StrCat(
+              "replica ", replica.index, " returned a bad token: ", chunk.status().message()));
+          break;
+        }
+        if (!matcher.has_value()) {
+          out.mutable_text()->append(*chunk);
+          continue;
+        }
+        StopStringMatcher::Update update = matcher->Append(*chunk);
+        out.mutable_text()->append(update.text);
+        if (update.stopped) {
+          stopped = true;
+          out.set_matched_stop(prepared.stop[*update.stop_index]);
+        }
+      }
+      if (!token_status.ok()) {
+        call.TryCancel();
+        reader->Finish();
+        SetWorkerCall(request_id, nullptr);
+        return token_status;
+      }
+      if (!stopped && worker_final && codec_ != nullptr) {
+        std::string tail = decoder->Flush();
+        if (matcher.has_value()) {
+          StopStringMatcher::Update update = matcher->Append(tail);
+          out.mutable_text()->append(update.text);
+          if (update.stopped) {
+            stopped = true;
+            out.set_matched_stop(prepared.stop[*update.stop_index]);
+          } else {
+            out.mutable_text()->append(matcher->Flush());
+          }
+        } else {
+          out.mutable_text()->append(tail);
+        }
+      }
+      if (stopped) {
+        call.TryCancel();  // the leader aborts the sequence
+        out.set_finish_reason(pb::FINISH_REASON_STOP);
+        pb::Usage* usage = out.mutable_usage();
+        usage->set_prompt_tokens(prompt_tokens);
+        usage->set_completion_tokens(completion_tokens);
+        if (worker_final) usage->set_cached_prompt_tokens(message.usage().cached_prompt_tokens());
+        finished = true;
+      } else if (worker_final) {
+        out.set_finish_reason(message.finish_reason());
+        if (message.finish_reason() == pb::FINISH_REASON_STOP &&
+            message.matched_stop_token() != 0) {
+          out.set_matched_stop(codec_ != nullptr
+                                   ? codec_->TokenText(message.matched_stop_token())
+                                   : absl::StrCat(message.matched_stop_token()));
+        }
+        *out.mutable_usage() = message.usage();
+        if (out.usage().prompt_tokens() == 0) out.mutable_usage()->set_prompt_tokens(prompt_tokens);
+        if (out.usage().completion_tokens() == 0) {
+          out.mutable_usage()->set_completion_tokens(completion_tokens);
+        }
+        finished = true;
+      }
+      if (out.tokens_size() == 0 && out.text().empty() && !finished) continue;
+      if (!sink.write(out)) {
+        client_gone = true;
+        call.TryCancel();
+        break;
+      }
+    }
+    const grpc::Status worker_status = reader->Finish();
+    const bool aborted = !SetWorkerCall(request_id, nullptr) && Aborted(request_id);
+    if (finished) return absl::OkStatus();
+    if (client_gone || SinkCancelled(sink)) {
+      return absl::CancelledError("client cancelled the request");
+    }
+    if (aborted) {
+      pb::GenerateResponse out;
+      out.set_request_id(request_id);
+      if (matcher.has_value() && decoder != nullptr) {
+        out.set_text(matcher->Append(decoder->Flush()).text + matcher->Flush());
+      } else if (decoder != nullptr) {
+        out.set_text(decoder->Flush());
+      }
+      out.set_finish_reason(pb::FINISH_REASON_ABORTED);
+      out.mutable_usage()->set_prompt_tokens(prompt_tokens);
+      out.mutable_usage()->set_completion_tokens(completion_tokens);
+      sink.write(out);
+      return absl::OkStatus();
+    }
+    if (worker_status.ok()) {
+      return absl::InternalError(absl::StrCat("replica ", replica.index,
+                                              " ended the stream without a finish_reason"));
+    }
+    absl::Status error = FromGrpcStatus(worker_status);
+    if (error.code() == absl::StatusCode::kDeadlineExceeded ||
+        error.code() == absl::StatusCode::kResourceExhausted ||
+        error.code() == absl::StatusCode::kInvalidArgument) {
+      return error;
+    }
+    last_error = Annotate(error, absl::StrCat("replica ", replica.index));
+    if (got_any || error.code() != absl::StatusCode::kUnavailable) return last_error;
+    std::cerr << "g4-coordinator: request " << request_id << ": " << last_error
+              << "; retrying on another replica" << std::endl;
+  }
+  return last_error;
+}
+
+bool GenerationService::Abort(const std::string& request_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = in_flight_.find(request_id);
+  if (it == in_flight_.end()) return false;
+  it->second.aborted = true;
+  if (it->second.worker != nullptr) it->second.worker->TryCancel();
+  return true;
+}
+
+}  // namespace g4

@@ -1,0 +1,128 @@
+// The transport-neutral generation path shared by the gRPC Inference service and the
+// OpenAI-compatible HTTP server: validation (model name, prompt, sampling/stopping via
+// ToSamplingRequest + ResolveSamplingParams, stop-string count, prompt length against the maximum
+// context) → tokenization (text: Encode without special tokens; token_ids: as given; chat_json:
+// chat template, then Encode) → routing to the least-loaded READY replica's leader
+// (Worker.Generate) → relay of each streamed worker message as one g4serve.v1.GenerateResponse:
+// tokens, incrementally detokenized text (special tokens kept), stop strings applied (on a match
+// the worker call is cancelled and the final response has finish_reason STOP, matched_stop and the
+// text cut before the stop). A sink that reports the client gone (write returns false, or
+// cancelled() turns true) cancels the worker call (the leader aborts the sequence); so do Abort()
+// and the deadline. A worker stream that fails with UNAVAILABLE before any message is retried once
+// on another replica. Details and decisions: docs/coordinator.md, docs/api.md.
+#ifndef G4SERVE_COORDINATOR_API_GENERATION_H_
+#define G4SERVE_COORDINATOR_API_GENERATION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/generation_config.h"
+#include "coordinator/api/text_codec.h"
+#include "coordinator/fleet/fleet_manager.h"
+#include "coordinator/router/router.h"
+#include "g4serve/v1/inference.pb.h"
+#include "grpcpp/client_context.h"
+
+namespace g4 {
+
+// Most stop strings one request may carry (both APIs; OpenAI allows 4, vLLM has no limit).
+inline constexpr int kMaxStopStrings = 16;
+
+struct InferenceOptions {
+  std::string model_id;         // the served model name
+  int64_t vocab_size = 0;       // token ids must be in [0, vocab_size)
+  GenerationConfig generation_config;
+  absl::Duration cancel_poll_interval = absl::Milliseconds(20);
+};
+
+// Where one request's responses go. Callbacks run on the thread that called Generate, except
+// `cancelled`, which is also polled from the service's watcher thread (it must be thread-safe).
+struct GenerationSink {
+  // Receives each response in order; returns false when the client is gone (cancels the request).
+  std::function<bool(const g4serve::v1::GenerateResponse&)> write;
+  // True once the client went away or cancelled. Optional.
+  std::function<bool()> cancelled;
+  // Deadline of the whole request (the worker call gets it). Optional.
+  std::optional<absl::Time> deadline;
+};
+
+class GenerationService {
+ public:
+  struct Prepared {
+    std::vector<int32_t> prompt;
+    std::vector<std::string> stop;
+  };
+
+  // `codec` may be null (no tokenizer: token-id prompts only). All pointers must outlive the
+  // service.
+  GenerationService(InferenceOptions options, const TextCodec* codec, const FleetManager* fleet,
+                    Router* router);
+  ~GenerationService();  // Shutdown()
+
+  // Cancels every worker call in flight and stops the cancellation watcher. Idempotent.
+  void Shutdown();
+
+  // NOT_FOUND unless `model` is empty or the served model.
+  absl::Status CheckModel(const std::string& model) const;
+  // Validates and tokenizes; INVALID_ARGUMENT names the field.
+  absl::StatusOr<Prepared> Prepare(const g4serve::v1::GenerateRequest& request) const;
+  // Runs a prepared request to the end, writing its responses to `sink`. The request id is
+  // request.request_id() or, when empty, a new one (stored in *assigned_id when not null).
+  // OK when a final response (with finish_reason) was written; otherwise the error (CANCELLED
+  // when the client went away).
+  absl::Status Generate(const g4serve::v1::GenerateRequest& request, const Prepared& prepared,
+                        const GenerationSink& sink, std::string* assigned_id = nullptr);
+  // Prepare + Generate.
+  absl::Status Generate(const g4serve::v1::GenerateRequest& request, const GenerationSink& sink);
+
+  // Aborts a request in flight; false when no such request.
+  bool Abort(const std::string& request_id);
+
+  // Requests currently in flight.
+  int InFlightRequests() const;
+
+  const InferenceOptions& options() const { return options_; }
+  const TextCodec* codec() const { return codec_; }
+  const FleetManager* fleet() const { return fleet_; }
+
+ private:
+  struct InFlight {
+    const GenerationSink* sink = nullptr;
+    grpc::ClientContext* worker = nullptr;  // the current worker call, null between attempts
+    bool aborted = false;                   // Abort() was called
+  };
+
+  absl::Status Run(const std::string& request_id, const g4serve::v1::GenerateRequest& request,
+                   const Prepared& prepared, const GenerationSink& sink);
+  // Sets (or clears, with null) the worker call of `request_id`; false when it was aborted.
+  bool SetWorkerCall(const std::string& request_id, grpc::ClientContext* call);
+  bool Aborted(const std::string& request_id) const;
+  std::string NewRequestId();
+  void WatchCancellations();
+
+  const InferenceOptions options_;
+  const TextCodec* const codec_;
+  const FleetManager* const fleet_;
+  Router* const router_;
+  const std::string id_prefix_;
+  std::atomic<uint64_t> next_id_{0};
+
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread watcher_;
+};
+
+}  // namespace g4
+
+#endif  // G4SERVE_COORDINATOR_API_GENERATION_H_

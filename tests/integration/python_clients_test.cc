@@ -1,0 +1,116 @@
+// Starts a real cluster (g4-coordinator with the HTTP API + 2 g4-workers, tensor-parallel 2, on
+// loopback) and runs the Python client tests against it with the venv that tools/test.sh creates
+// (build/pyvenv, packages from tests/integration/requirements.txt): the official `openai` client
+// (openai_client_test.py) and a grpcio client with stubs generated here from proto/
+// (grpc_client_test.py). Also checks that a streaming HTTP client that disconnects mid-stream
+// frees its sequence.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "tests/integration/cluster.h"
+
+namespace g4::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string VenvPython() {
+  const char* venv = std::getenv("G4_PYVENV");
+  return absl::StrCat(venv != nullptr ? venv : G4_DEFAULT_PYVENV, "/bin/python");
+}
+
+class PythonClientsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    python_ = VenvPython();
+    if (!std::filesystem::exists(python_)) {
+      GTEST_SKIP() << python_ << " not found: run tools/test.sh (creates build/pyvenv)";
+    }
+    ClusterOptions o;
+    o.http = true;
+    cluster_ = std::make_unique<Cluster>(o);
+    ASSERT_TRUE(cluster_->Start(1));
+  }
+
+  int RunPytest(const std::string& file) {
+    const std::string stubs = cluster_->dir() + "/pystubs";
+    std::filesystem::create_directories(stubs);
+    const std::string protoc = absl::StrCat(
+        python_, " -m grpc_tools.protoc -I proto --python_out=", stubs,
+        " --grpc_python_out=", stubs, " proto/g4serve/v1/inference.proto");
+    if (std::system(protoc.c_str()) != 0) return -1;
+    const std::string cmd = absl::StrCat(
+        "G4_HTTP_URL=http://127.0.0.1:", cluster_->http_port(),
+        " G4_GRPC_ADDR=", cluster_->address(), " G4_PY_STUBS=", stubs,
+        " G4_MODEL=dense timeout 300 ", python_, " -m pytest -q -p no:cacheprovider ", file);
+    return std::system(cmd.c_str());
+  }
+
+  std::string python_;
+  std::unique_ptr<Cluster> cluster_;
+};
+
+TEST_F(PythonClientsTest, OpenAiClient) {
+  EXPECT_EQ(RunPytest("tests/integration/openai_client_test.py"), 0) << cluster_->Logs();
+}
+
+TEST_F(PythonClientsTest, GrpcClient) {
+  EXPECT_EQ(RunPytest("tests/integration/grpc_client_test.py"), 0) << cluster_->Logs();
+}
+
+int InFlight(httplib::Client& client) {
+  auto r = client.Get("/health");
+  if (!r || r->status != 200) return -1;
+  return nlohmann::json::parse(r->body)["requests_in_flight"].get<int>();
+}
+
+// Not Python, but needs the same cluster: a client that drops a long stream after the first
+// chunk frees its sequence, and the cluster keeps serving.
+TEST_F(PythonClientsTest, ClientDisconnectMidStreamFreesTheSequence) {
+  httplib::Client client("127.0.0.1", cluster_->http_port());
+  client.set_read_timeout(std::chrono::seconds(30));
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(cluster_->http_port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string body =
+      R"({"prompt":"Tell me a long story","stream":true,"max_tokens":400,"ignore_eos":true})";
+  const std::string request =
+      absl::StrCat("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   "Content-Length: ", body.size(), "\r\n\r\n", body);
+  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  char buf[4096];
+  std::string got;
+  while (got.find("data: ") == std::string::npos) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    ASSERT_GT(n, 0);
+    got.append(buf, n);
+  }
+  EXPECT_THAT(got, HasSubstr("200"));
+  close(fd);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (InFlight(client) != 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_EQ(InFlight(client), 0) << cluster_->Logs();
+  auto r = client.Post("/v1/completions", R"({"prompt":"Hi","max_tokens":3})",
+                       "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+}  // namespace
+}  // namespace g4::testing
