@@ -2,7 +2,10 @@
 // broadcasts a step descriptor over the Gloo CPU channel and the ranks synchronize — for 2 and 4
 // ranks as separate processes (as workers run). Prints a table of per-step latency.
 //
-//   g4-bench-step-control [--ranks 2,4] [--steps 2000] [--seqs 64]
+//   g4-bench-step-control [--ranks 2,4] [--steps 2000] [--seqs 64] [--broadcast-only]
+//
+// --broadcast-only leaves out the barrier: what the engine pays per step (the followers' first
+// collective of the forward synchronizes anyway).
 //
 // `--seqs` decode sequences per step (one token each) set the descriptor size.
 #include <sys/wait.h>
@@ -25,6 +28,7 @@
 namespace {
 
 struct Options {
+  bool barrier = true;  // synchronize every step (off: the broadcast alone)
   std::vector<int> ranks = {2, 4};
   int steps = 2000;
   int seqs = 64;
@@ -68,7 +72,7 @@ int RunRank(int rank, int size, const std::string& dir, const Options& o,
     }
     if (!(*comm)->BroadcastBytes(&bytes, 0).ok()) return 1;
     if (rank != 0 && !g4::StepDescriptor::Parse(bytes).ok()) return 1;
-    if (!(*comm)->Barrier().ok()) return 1;
+    if (o.barrier && !(*comm)->Barrier().ok()) return 1;
     if (s >= warmup) micros.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
   }
   if (rank == 0) {
@@ -93,15 +97,19 @@ int main(int argc, char** argv) {
     const bool has_value = i + 1 < argc;
     if (a == "--ranks" && has_value && ParseInts(argv[++i], &o.ranks)) continue;
     if (a == "--steps" && has_value && absl::SimpleAtoi(argv[++i], &o.steps) && o.steps > 0) continue;
+    if (a == "--broadcast-only") {
+      o.barrier = false;
+      continue;
+    }
     if (a == "--seqs" && has_value && absl::SimpleAtoi(argv[++i], &o.seqs) && o.seqs >= 0) continue;
-    std::fprintf(stderr, "g4-bench-step-control: bad flag \"%s\" (usage: [--ranks 2,4] [--steps N] [--seqs N])\n",
+    std::fprintf(stderr, "g4-bench-step-control: bad flag \"%s\" (usage: [--ranks 2,4] [--steps N] [--seqs N] [--broadcast-only])\n",
                  a.c_str());
     return 2;
   }
   g4::StepDescriptor probe;
   for (int i = 0; i < o.seqs; ++i) probe.chunks.push_back({static_cast<uint64_t>(i + 1), 100, {7}});
-  std::printf("per-step control overhead: descriptor broadcast (%zu bytes, %d decode sequences) + barrier, Gloo TCP on loopback, ranks as processes\n",
-              probe.Serialize().size(), o.seqs);
+  std::printf("per-step control overhead: descriptor broadcast (%zu bytes, %d decode sequences)%s, Gloo TCP on loopback, ranks as processes\n",
+              probe.Serialize().size(), o.seqs, o.barrier ? " + barrier" : "");
   std::printf("%-6s %10s %10s %10s %10s\n", "ranks", "p50 us", "p90 us", "p99 us", "mean us");
   for (int size : o.ranks) {
     char tmpl[] = "/tmp/g4-bench-step-XXXXXX";
