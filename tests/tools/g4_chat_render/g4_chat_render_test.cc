@@ -8,38 +8,20 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/run_binary.h"
 #include "nlohmann/json.hpp"
 
 namespace {
 
 using ::testing::HasSubstr;
 
-struct Result {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
+using Result = ::g4::testing::RunResult;
 
 std::string TempPath(const std::string& tag) {
   return "/tmp/g4_chat_render_test_" + std::to_string(getpid()) + "_" + tag;
 }
 
-Result RunCli(const std::string& args) {
-  const std::string err_path = TempPath("stderr");
-  const std::string cmd = std::string(G4_CHAT_RENDER) + " " + args + " 2>" + err_path;
-  Result r{-1, "", ""};
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream e(err_path);
-  r.err.assign(std::istreambuf_iterator<char>(e), std::istreambuf_iterator<char>());
-  std::remove(err_path.c_str());
-  return r;
-}
+Result RunCli(const std::string& args) { return ::g4::testing::RunBinary(G4_CHAT_RENDER, args); }
 
 std::string WriteTemp(const std::string& tag, const std::string& content) {
   std::string path = TempPath(tag);

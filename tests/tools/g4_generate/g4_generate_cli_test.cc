@@ -12,37 +12,17 @@
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/run_binary.h"
 #include "nlohmann/json.hpp"
 
 namespace {
 
 using ::testing::HasSubstr;
 
-struct Result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using Result = ::g4::testing::RunResult;
 
 Result RunGenerate(const std::string& args) {
-  // ctest runs tests of this file as parallel processes: a file per process and call.
-  static int calls = 0;
-  const std::string err_file = ::testing::TempDir() + "/g4_generate_stderr." +
-                               std::to_string(getpid()) + "." + std::to_string(calls++);
-  const std::string cmd = std::string(G4_GENERATE_BIN) + " " + args + " 2>" + err_file;
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream e(err_file);
-  std::stringstream ss;
-  ss << e.rdbuf();
-  r.err = ss.str();
-  std::remove(err_file.c_str());
-  return r;
+  return ::g4::testing::RunBinary(G4_GENERATE_BIN, args);
 }
 
 std::string LastLine(const std::string& s) {

@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/run_binary.h"
 #include "nlohmann/json.hpp"
 
 namespace {
@@ -16,31 +17,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct Result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using Result = ::g4::testing::RunResult;
 
-Result RunPlan(const std::string& args) {
-  static int calls = 0;  // ctest runs each test as its own process: a file per process and call
-  const std::string err_file = ::testing::TempDir() + "/g4_plan_stderr." +
-                               std::to_string(getpid()) + "." + std::to_string(calls++);
-  const std::string cmd = std::string(G4_PLAN_BIN) + " " + args + " 2>" + err_file;
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream e(err_file);
-  std::stringstream ss;
-  ss << e.rdbuf();
-  r.err = ss.str();
-  std::remove(err_file.c_str());
-  return r;
-}
+Result RunPlan(const std::string& args) { return ::g4::testing::RunBinary(G4_PLAN_BIN, args); }
 
 int Lines(const std::string& s) {
   int n = 0;

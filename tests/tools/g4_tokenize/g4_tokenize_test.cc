@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/run_binary.h"
 
 namespace {
 
@@ -16,10 +17,7 @@ using ::testing::HasSubstr;
 
 constexpr char kTok[] = "tests/data/tokenizer/tokenizer.json.xz";
 
-struct Result {
-  int exit_code;
-  std::string out, err;
-};
+using Result = ::g4::testing::RunResult;
 
 // Unique per process and call: ctest runs test cases in parallel processes.
 std::string TempPath(const std::string& tag) {
@@ -33,21 +31,7 @@ std::string Slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-Result RunTool(const std::string& args) {
-  const std::string err_path = TempPath("stderr");
-  const std::string cmd = absl::StrCat(G4_TOKENIZE_BIN, " ", args, " 2>", err_path);
-  FILE* p = popen(cmd.c_str(), "r");
-  Result r{-1, "", ""};
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = Slurp(err_path);
-  std::remove(err_path.c_str());
-  return r;
-}
+Result RunTool(const std::string& args) { return ::g4::testing::RunBinary(G4_TOKENIZE_BIN, args); }
 
 TEST(G4Tokenize, Text) {
   Result r = RunTool(absl::StrCat("--tokenizer ", kTok, " --text 'Hello world!'"));
