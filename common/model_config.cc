@@ -191,7 +191,8 @@ absl::Status ParseTextConfig(const Fields& f, ModelConfig& c) {
   c.num_kv_heads = static_cast<int>(kv_heads);
   G4_ASSIGN_OR_RETURN(int64_t head_dim, f.PositiveInt("head_dim"));
   c.head_dim = static_cast<int>(head_dim);
-  G4_ASSIGN_OR_RETURN(c.attention_k_eq_v, f.BoolOr("attention_k_eq_v", false));
+  // Required: released models differ (31B/26B true, E2B/E4B false), so no default is right.
+  G4_ASSIGN_OR_RETURN(c.attention_k_eq_v, f.Bool("attention_k_eq_v"));
   G4_ASSIGN_OR_RETURN(int64_t window, f.PositiveInt("sliding_window"));
   c.sliding_window = static_cast<int>(window);
   G4_ASSIGN_OR_RETURN(c.max_position_embeddings, f.PositiveInt("max_position_embeddings"));

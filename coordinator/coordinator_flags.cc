@@ -60,6 +60,17 @@ std::string CoordinatorUsage() {
   --max-num-batched-tokens N     engine: tokens per step (default: engine's)
   --max-model-len N              maximum context (default: the model's)
   --max-queue N                  engine: waiting requests before RESOURCE_EXHAUSTED
+  --block-size N                 engine: KV cache page size in tokens (default: engine's, 16)
+  --num-global-pages N           engine: pages of the global KV pool (default: sized for
+                                 max-num-seqs sequences)
+  --num-sliding-pages N          engine: pages of the sliding-window KV pool (default: likewise)
+  --enable-prefix-caching        engine: reuse cached prompt prefixes (the default)
+  --no-enable-prefix-caching     engine: no prefix caching
+  --metrics-port N               Prometheus /metrics port; 0 = pick a free one, -1 = off
+                                 (default -1)
+  --metrics-host HOST            metrics listen address (default: --host)
+  --metrics-prefix P             metric name prefix (default g4serve_; vllm: for vLLM's names)
+  --metrics-port-file PATH       write the bound metrics port here once serving
   --collective-timeout DUR       collective timeout on workers (default 30s)
   --health-interval DUR          worker health-check period (default 1s)
   --health-timeout DUR           worker health-check deadline (default 2s)
@@ -105,6 +116,13 @@ absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::st
       {"max-num-batched-tokens", int_flag(&f.max_num_batched_tokens, 0)},
       {"max-model-len", int_flag(&f.max_model_len, 0)},
       {"max-queue", int_flag(&f.max_queue, 0)},
+      {"block-size", int_flag(&f.block_size, 0)},
+      {"num-global-pages", int_flag(&f.num_global_pages, 0)},
+      {"num-sliding-pages", int_flag(&f.num_sliding_pages, 0)},
+      {"metrics-port", int_flag(&f.metrics_port, -1)},
+      {"metrics-host", string_flag(&f.metrics_host)},
+      {"metrics-prefix", string_flag(&f.metrics_prefix)},
+      {"metrics-port-file", string_flag(&f.metrics_port_file)},
       {"collective-timeout", duration_flag(&f.collective_timeout)},
       {"health-interval", duration_flag(&f.health_interval)},
       {"health-timeout", duration_flag(&f.health_timeout)},
@@ -129,6 +147,20 @@ absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::st
     }
     // Accept vLLM's underscore spelling too.
     for (char& c : name) c = c == '_' ? '-' : c;
+    // Boolean flags (vLLM's BooleanOptionalAction): no value; --flag=true|false also works.
+    if (name == "enable-prefix-caching" || name == "no-enable-prefix-caching") {
+      bool on = name == "enable-prefix-caching";
+      if (has_value) {
+        bool v = false;
+        if (!absl::SimpleAtob(value, &v)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--", name, ": expected true or false, got '", value, "'"));
+        }
+        on = on == v;
+      }
+      f.enable_prefix_caching = on;
+      continue;
+    }
     auto it = setters.find(name);
     if (it == setters.end()) {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
@@ -149,6 +181,13 @@ absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::st
   if (f.http_port > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("--http-port: must be <= 65535, got ", f.http_port));
+  }
+  if (f.metrics_port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics-port: must be <= 65535, got ", f.metrics_port));
+  }
+  if (!f.metrics_port_file.empty() && f.metrics_port < 0) {
+    return absl::InvalidArgumentError("--metrics-port-file: needs --metrics-port");
   }
   if (!f.http_port_file.empty() && f.http_port < 0) {
     return absl::InvalidArgumentError("--http-port-file: needs --http-port");

@@ -4,6 +4,7 @@
 #define G4SERVE_COORDINATOR_COORDINATOR_FLAGS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,16 @@ struct CoordinatorFlags {
   int max_num_batched_tokens = 0;  // 0: the engine's default
   int64_t max_model_len = 0;       // 0: the model's max_position_embeddings
   int max_queue = 0;               // 0: the engine's default
+  // Paged KV cache (LoadRequest.engine); 0 / unset: the engine's default.
+  int block_size = 0;                          // --block-size
+  int64_t num_global_pages = 0;                // --num-global-pages
+  int64_t num_sliding_pages = 0;               // --num-sliding-pages
+  std::optional<bool> enable_prefix_caching;   // --[no-]enable-prefix-caching
+  // Prometheus metrics (docs/metrics.md): -1 = off, 0 = pick a free port.
+  int metrics_port = -1;
+  std::string metrics_host;  // empty: --host
+  std::string metrics_prefix = "g4serve_";
+  std::string metrics_port_file;
   absl::Duration collective_timeout = absl::Seconds(30);
   absl::Duration health_interval = absl::Seconds(1);
   absl::Duration health_timeout = absl::Seconds(2);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -19,6 +20,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/generation_config.h"
+#include "common/metrics/coordinator_metrics.h"
+#include "common/metrics/metrics_server.h"
 #include "common/model_config.h"
 #include "coordinator/api/inference_service.h"
 #include "coordinator/api/text_codec.h"
@@ -27,6 +30,7 @@
 #include "coordinator/fleet/fleet_service.h"
 #include "coordinator/fleet/key_value_store_server.h"
 #include "coordinator/http/http_server.h"
+#include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/router/router.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -127,10 +131,65 @@ int Main(int argc, char** argv) {
   fleet_options.engine.set_max_num_batched_tokens(flags->max_num_batched_tokens);
   fleet_options.engine.set_max_model_len(flags->max_model_len);
   fleet_options.engine.set_max_queue(flags->max_queue);
+  fleet_options.engine.set_block_size(flags->block_size);
+  fleet_options.engine.set_num_global_pages(flags->num_global_pages);
+  fleet_options.engine.set_num_sliding_pages(flags->num_sliding_pages);
+  if (flags->enable_prefix_caching.has_value()) {
+    fleet_options.engine.set_enable_prefix_caching(*flags->enable_prefix_caching);
+  }
   fleet_options.collective_timeout = flags->collective_timeout;
   fleet_options.load_timeout = flags->load_timeout;
   fleet_options.health_interval = flags->health_interval;
   fleet_options.health_timeout = flags->health_timeout;
+
+  // Metrics first: the fleet's health loop and the generation path report into them.
+  std::unique_ptr<MetricsServer> metrics_server;
+  std::unique_ptr<CoordinatorMetrics> metrics;
+  std::unique_ptr<FleetMetrics> fleet_metrics;
+  if (flags->metrics_port >= 0) {
+    const std::string metrics_host =
+        flags->metrics_host.empty() ? flags->host : flags->metrics_host;
+    absl::StatusOr<std::unique_ptr<MetricsServer>> ms =
+        MetricsServer::Start(metrics_host, flags->metrics_port);
+    if (!ms.ok()) {
+      Log(absl::StrCat("--metrics-port: ", ms.status().ToString()));
+      return 1;
+    }
+    metrics_server = *std::move(ms);
+    CoordinatorMetricsOptions mo;
+    mo.prefix = flags->metrics_prefix;
+    mo.model_name = model_id;
+    mo.max_model_len = flags->max_model_len > 0 ? flags->max_model_len
+                                                : config->max_position_embeddings;
+    absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> m =
+        CoordinatorMetrics::Create(*metrics_server->registry(), mo);
+    if (!m.ok()) {
+      Log(absl::StrCat("--metrics-prefix: ", m.status().ToString()));
+      return 1;
+    }
+    metrics = *std::move(m);
+    std::map<std::string, std::string> cache_info = {
+        {"block_size", absl::StrCat(flags->block_size > 0 ? flags->block_size : 16)},
+        {"cache_dtype", "float32"},
+        {"enable_prefix_caching",
+         flags->enable_prefix_caching.value_or(true) ? "True" : "False"},
+        {"tp_size", absl::StrCat(flags->tensor_parallel_size)},
+    };
+    metrics->SetCacheConfigInfo(cache_info);
+    fleet_metrics = std::make_unique<FleetMetrics>(metrics.get());
+    fleet_options.health_observer = [fm = fleet_metrics.get()](
+                                        const std::vector<WorkerHealth>& round) {
+      fm->Observe(round);
+    };
+    if (!flags->metrics_port_file.empty()) {
+      absl::Status s = WritePortFile(flags->metrics_port_file, metrics_server->port());
+      if (!s.ok()) {
+        Log(s.ToString());
+        return 1;
+      }
+    }
+    Log(absl::StrCat("metrics on ", metrics_server->address()));
+  }
 
   KeyValueStoreServer store;
   FleetManager fleet(fleet_options, &store);
@@ -139,6 +198,7 @@ int Main(int argc, char** argv) {
   inference_options.model_id = model_id;
   inference_options.vocab_size = config->vocab_size;
   inference_options.generation_config = generation_config;
+  inference_options.metrics = metrics.get();
   InferenceServiceImpl inference(inference_options, codec->get(), &fleet, &router);
   FleetServiceImpl fleet_service(&fleet, &store);
 

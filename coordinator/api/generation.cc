@@ -24,6 +24,32 @@ namespace wpb = ::g4serve::worker::v1;
 
 bool SinkCancelled(const GenerationSink& sink) { return sink.cancelled && sink.cancelled(); }
 
+// request_failure_total's reason label: a small fixed set derived from the status code.
+const char* FailureReason(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return "invalid_argument";
+    case absl::StatusCode::kNotFound:
+      return "not_found";
+    case absl::StatusCode::kAlreadyExists:
+      return "already_exists";
+    case absl::StatusCode::kResourceExhausted:
+      return "resource_exhausted";
+    case absl::StatusCode::kFailedPrecondition:
+      return "failed_precondition";
+    case absl::StatusCode::kUnavailable:
+      return "unavailable";
+    case absl::StatusCode::kDeadlineExceeded:
+      return "deadline_exceeded";
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+      return "internal";
+    default:
+      return "other";
+  }
+}
+
 }  // namespace
 
 GenerationService::GenerationService(InferenceOptions options, const TextCodec* codec,
@@ -171,7 +197,10 @@ absl::Status GenerationService::Generate(const pb::GenerateRequest& request,
     }
     it->second.sink = &sink;
   }
-  absl::Status status = Run(request_id, request, prepared, sink);
+  Trace trace;
+  trace.arrival = sink.arrival.value_or(absl::Now());
+  absl::Status status = Run(request_id, request, prepared, sink, &trace);
+  RecordEnd(trace, status, static_cast<int64_t>(prepared.prompt.size()));
   {
     absl::MutexLock lock(&mu_);
     in_flight_.erase(request_id);
@@ -179,9 +208,54 @@ absl::Status GenerationService::Generate(const pb::GenerateRequest& request,
   return status;
 }
 
+void GenerationService::OnTokensRelayed(Trace* trace, int tokens, int64_t prompt_tokens) {
+  if (tokens <= 0) return;
+  const absl::Time now = absl::Now();
+  CoordinatorMetrics* m = options_.metrics;
+  if (!trace->first_token.has_value()) {
+    trace->first_token = now;
+    if (m != nullptr) {
+      m->ObserveTtft(absl::ToDoubleSeconds(now - trace->arrival));
+      m->AddPromptTokens(prompt_tokens);  // prefilled
+    }
+  } else if (m != nullptr) {
+    // Per relayed chunk (vLLM: per engine iteration of the request).
+    m->ObserveInterTokenLatency(absl::ToDoubleSeconds(now - trace->last_token));
+  }
+  trace->last_token = now;
+  trace->generation_tokens += tokens;
+  if (m != nullptr) m->AddGenerationTokens(tokens);
+}
+
+void GenerationService::RecordEnd(const Trace& trace, const absl::Status& status,
+                                  int64_t prompt_tokens) {
+  CoordinatorMetrics* m = options_.metrics;
+  if (m == nullptr) return;
+  const bool cancelled = status.code() == absl::StatusCode::kCancelled;
+  if (!status.ok() && !cancelled) {
+    m->RequestFailed(FailureReason(status.code()));
+    return;
+  }
+  // A client that went away counts as an abort, as in vLLM.
+  FinishedReason reason = FinishedReason::kAbort;
+  if (status.ok() && trace.finish == pb::FINISH_REASON_STOP) reason = FinishedReason::kStop;
+  if (status.ok() && trace.finish == pb::FINISH_REASON_LENGTH) reason = FinishedReason::kLength;
+  m->RequestFinished(reason);
+  m->ObserveE2e(absl::ToDoubleSeconds(absl::Now() - trace.arrival));
+  m->ObserveRequestPromptTokens(prompt_tokens);
+  m->ObserveRequestGenerationTokens(trace.generation_tokens);
+  if (trace.first_token.has_value()) {
+    const double decode = absl::ToDoubleSeconds(trace.last_token - *trace.first_token);
+    m->ObserveDecodeTime(decode);
+    if (trace.generation_tokens > 1) {
+      m->ObserveTimePerOutputToken(decode / static_cast<double>(trace.generation_tokens - 1));
+    }
+  }
+}
+
 absl::Status GenerationService::Run(const std::string& request_id,
                                     const pb::GenerateRequest& request, const Prepared& prepared,
-                                    const GenerationSink& sink) {
+                                    const GenerationSink& sink, Trace* trace) {
   wpb::WorkerGenerateRequest worker_request;
   worker_request.set_request_id(request_id);
   worker_request.mutable_prompt_token_ids()->Add(prepared.prompt.begin(), prepared.prompt.end());
@@ -219,6 +293,12 @@ absl::Status GenerationService::Run(const std::string& request_id,
     int completion_tokens = 0;
     while (!finished && reader->Read(&message)) {
       got_any = true;
+      if (message.has_queue_seconds() && !trace->queue_observed) {
+        trace->queue_observed = true;
+        if (options_.metrics != nullptr) {
+          options_.metrics->ObserveQueueTime(message.queue_seconds());
+        }
+      }
       pb::GenerateResponse out;
       out.set_request_id(request_id);
       const bool worker_final = message.finish_reason() != pb::FINISH_REASON_UNSPECIFIED;
@@ -301,6 +381,8 @@ absl::Status GenerationService::Run(const std::string& request_id,
         finished = true;
       }
       if (out.tokens_size() == 0 && out.text().empty() && !finished) continue;
+      if (finished) trace->finish = out.finish_reason();
+      OnTokensRelayed(trace, out.tokens_size(), prompt_tokens);
       if (!sink.write(out)) {
         client_gone = true;
         call.TryCancel();
@@ -322,6 +404,7 @@ absl::Status GenerationService::Run(const std::string& request_id,
         out.set_text(decoder->Flush());
       }
       out.set_finish_reason(pb::FINISH_REASON_ABORTED);
+      trace->finish = pb::FINISH_REASON_ABORTED;
       out.mutable_usage()->set_prompt_tokens(prompt_tokens);
       out.mutable_usage()->set_completion_tokens(completion_tokens);
       sink.write(out);

@@ -27,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/generation_config.h"
+#include "common/metrics/coordinator_metrics.h"
 #include "coordinator/api/text_codec.h"
 #include "coordinator/fleet/fleet_manager.h"
 #include "coordinator/router/router.h"
@@ -43,6 +44,9 @@ struct InferenceOptions {
   int64_t vocab_size = 0;       // token ids must be in [0, vocab_size)
   GenerationConfig generation_config;
   absl::Duration cancel_poll_interval = absl::Milliseconds(20);
+  // Serving metrics (docs/metrics.md), recorded for every request that reaches Generate with a
+  // prepared prompt (both APIs). Not owned; must outlive the service. Null: none.
+  CoordinatorMetrics* metrics = nullptr;
 };
 
 // Where one request's responses go. Callbacks run on the thread that called Generate, except
@@ -54,6 +58,9 @@ struct GenerationSink {
   std::function<bool()> cancelled;
   // Deadline of the whole request (the worker call gets it). Optional.
   std::optional<absl::Time> deadline;
+  // When the request arrived at the front door (before parsing and tokenization): the start of
+  // its time_to_first_token / e2e latency. Optional; default: when Generate was called.
+  std::optional<absl::Time> arrival;
 };
 
 class GenerationService {
@@ -102,8 +109,22 @@ class GenerationService {
     bool aborted = false;                   // Abort() was called
   };
 
+  // What one request's metrics need, filled in by Run.
+  struct Trace {
+    absl::Time arrival;
+    std::optional<absl::Time> first_token;  // first token relayed to the sink
+    absl::Time last_token;
+    int64_t generation_tokens = 0;          // tokens relayed
+    bool queue_observed = false;
+    g4serve::v1::FinishReason finish = g4serve::v1::FINISH_REASON_UNSPECIFIED;
+  };
+
   absl::Status Run(const std::string& request_id, const g4serve::v1::GenerateRequest& request,
-                   const Prepared& prepared, const GenerationSink& sink);
+                   const Prepared& prepared, const GenerationSink& sink, Trace* trace);
+  // A response with `tokens` tokens is about to be relayed: TTFT / inter-token latency, tokens.
+  void OnTokensRelayed(Trace* trace, int tokens, int64_t prompt_tokens);
+  // The request ended with `status` (Run's result): success / failure counters, latencies.
+  void RecordEnd(const Trace& trace, const absl::Status& status, int64_t prompt_tokens);
   // Sets (or clears, with null) the worker call of `request_id`; false when it was aborted.
   bool SetWorkerCall(const std::string& request_id, grpc::ClientContext* call);
   bool Aborted(const std::string& request_id) const;

@@ -20,6 +20,7 @@ grpc::Status InferenceServiceImpl::Generate(grpc::ServerContext* context,
                                             const pb::GenerateRequest* request,
                                             grpc::ServerWriter<pb::GenerateResponse>* writer) {
   GenerationSink sink;
+  sink.arrival = absl::Now();
   sink.write = [writer](const pb::GenerateResponse& r) { return writer->Write(r); };
   sink.cancelled = [context] { return context->IsCancelled(); };
   if (context->deadline() != std::chrono::system_clock::time_point::max()) {

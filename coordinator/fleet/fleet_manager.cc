@@ -273,6 +273,7 @@ void FleetManager::HealthLoop() {
 void FleetManager::CheckHealthOnce() {
   struct Check {
     int replica;
+    int rank;
     std::shared_ptr<Worker> worker;
     grpc::ClientContext ctx;
     wpb::HealthRequest request;
@@ -285,9 +286,11 @@ void FleetManager::CheckHealthOnce() {
     if (shutdown_) return;
     for (const auto& r : replicas_) {
       if (r->status.state != ReplicaState::kReady) continue;
-      for (const auto& w : r->workers) {
+      for (size_t rank = 0; rank < r->workers.size(); ++rank) {
+        const auto& w = r->workers[rank];
         auto c = std::make_unique<Check>();
         c->replica = r->status.index;
+        c->rank = static_cast<int>(rank);
         c->worker = w;
         c->ctx.set_deadline(DeadlineAfter(options_.health_timeout));
         calls_.insert(&c->ctx);
@@ -295,7 +298,10 @@ void FleetManager::CheckHealthOnce() {
       }
     }
   }
-  if (checks.empty()) return;
+  if (checks.empty()) {
+    if (options_.health_observer) options_.health_observer({});
+    return;
+  }
   absl::BlockingCounter done(static_cast<int>(checks.size()));
   for (auto& c : checks) {
     Check* raw = c.get();
@@ -310,6 +316,7 @@ void FleetManager::CheckHealthOnce() {
     absl::MutexLock lock(&mu_);
     for (auto& c : checks) calls_.erase(&c->ctx);
   }
+  absl::flat_hash_set<int> unhealthy;
   for (auto& c : checks) {
     const WorkerInfo& w = c->worker->info;
     std::string error;
@@ -321,8 +328,23 @@ void FleetManager::CheckHealthOnce() {
                            wpb::WorkerState_Name(c->response.state()),
                            c->response.error().empty() ? "" : ": ", c->response.error());
     }
-    if (!error.empty()) SetState(c->replica, ReplicaState::kUnavailable, error);
+    if (!error.empty()) {
+      SetState(c->replica, ReplicaState::kUnavailable, error);
+      unhealthy.insert(c->replica);
+    }
   }
+  if (!options_.health_observer) return;
+  std::vector<WorkerHealth> healthy;
+  for (auto& c : checks) {
+    if (unhealthy.contains(c->replica)) continue;
+    WorkerHealth h;
+    h.replica = c->replica;
+    h.rank = c->rank;
+    h.worker_id = c->worker->info.id;
+    h.response = std::move(c->response);
+    healthy.push_back(std::move(h));
+  }
+  options_.health_observer(healthy);
 }
 
 std::vector<ReplicaStatus> FleetManager::Replicas() const {

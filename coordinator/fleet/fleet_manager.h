@@ -40,6 +40,14 @@ namespace g4 {
 enum class ReplicaState { kLoading, kReady, kFailed, kUnavailable };
 absl::string_view ReplicaStateName(ReplicaState state);  // "LOADING", "READY", ...
 
+// One worker's answer to a health round (see FleetOptions::health_observer).
+struct WorkerHealth {
+  int replica = 0;
+  int rank = 0;
+  std::string worker_id;
+  g4serve::worker::v1::HealthResponse response;
+};
+
 struct FleetOptions {
   std::string model_dir;   // sent to workers in LoadRequest.model_dir
   std::string model_name;  // PlanRequest.model_name
@@ -57,6 +65,11 @@ struct FleetOptions {
   int64_t default_memory_bytes = 0;
   // Called with one line per replica state change and per registration (default: stderr).
   std::function<void(const std::string&)> log;
+  // Called on the health thread after every health round with the answers of the workers of
+  // replicas that are still READY after the round (every worker of such a replica answered
+  // READY); an empty vector when no replica is READY. Must not call back into the manager
+  // while blocking it for long. Optional (the coordinator's metrics, docs/metrics.md).
+  std::function<void(const std::vector<WorkerHealth>&)> health_observer;
 };
 
 struct WorkerInfo {

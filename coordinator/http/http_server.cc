@@ -140,6 +140,7 @@ void HttpServer::HandleHealth(httplib::Response& res) {
 }
 
 void HttpServer::HandleGenerate(const httplib::Request& req, httplib::Response& res, bool chat) {
+  const absl::Time arrival = absl::Now();
   absl::StatusOr<OpenAiRequest> parsed =
       chat ? ParseChatRequest(req.body) : ParseCompletionRequest(req.body);
   if (!parsed.ok()) return SendError(res, parsed.status());
@@ -180,6 +181,7 @@ void HttpServer::HandleGenerate(const httplib::Request& req, httplib::Response& 
   if (!parsed->stream) {
     OpenAiResponder responder(ro);
     GenerationSink sink;
+    sink.arrival = arrival;
     sink.write = [&responder](const pb::GenerateResponse& r) {
       responder.Accumulate(r);
       return true;
@@ -190,10 +192,11 @@ void HttpServer::HandleGenerate(const httplib::Request& req, httplib::Response& 
   }
 
   auto state = std::make_shared<StreamState>();
-  state->thread = std::thread([this, state, ro, request = std::move(request),
+  state->thread = std::thread([this, state, ro, arrival, request = std::move(request),
                                prepared = *std::move(prepared)]() mutable {
     OpenAiResponder responder(ro);
     GenerationSink sink;
+    sink.arrival = arrival;
     sink.write = [&](const pb::GenerateResponse& r) {
       state->Push(responder.StreamEvents(r));
       return !state->client_gone.load();

@@ -322,11 +322,12 @@ TEST(ModelConfigTest, DefaultsForOptionalKeys) {
   Json j = TinyDenseJson();
   for (const char* key :
        {"rms_norm_eps", "tie_word_embeddings", "attention_bias", "hidden_activation",
-        "attention_k_eq_v", "num_global_key_value_heads", "enable_moe_block",
+        "num_global_key_value_heads", "enable_moe_block",
         "num_kv_shared_layers", "use_double_wide_mlp", "pad_token_id", "bos_token_id",
         "eos_token_id", "use_bidirectional_attention"}) {
     j.erase(key);
   }
+  j["attention_k_eq_v"] = false;  // required (released models differ); false needs no global KV count
   auto c = ParseModelConfig(j.dump());
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->rms_norm_eps, 1e-6);
@@ -338,6 +339,12 @@ TEST(ModelConfigTest, DefaultsForOptionalKeys) {
   EXPECT_EQ(c->pad_token_id, 0);
   EXPECT_EQ(c->bos_token_id, 2);
   EXPECT_TRUE(c->eos_token_ids.empty());
+}
+
+TEST(ModelConfigTest, AttentionKEqVIsRequired) {
+  Json j = TinyDenseJson();
+  j.erase("attention_k_eq_v");
+  EXPECT_THAT(ParseModelConfig(j.dump()).status().message(), HasSubstr("attention_k_eq_v"));
 }
 
 // ---------------------------------------------------------------- real configs

@@ -24,6 +24,52 @@ TEST(CoordinatorFlagsTest, ParsesVllmStyleFlags) {
   EXPECT_EQ(f->host, "127.0.0.1");
 }
 
+TEST(CoordinatorFlagsTest, PagedKvAndMetricsFlags) {
+  absl::StatusOr<CoordinatorFlags> f = ParseCoordinatorFlags({"--model", "m"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->block_size, 0);
+  EXPECT_FALSE(f->enable_prefix_caching.has_value());
+  EXPECT_EQ(f->metrics_port, -1);
+  EXPECT_EQ(f->metrics_prefix, "g4serve_");
+
+  f = ParseCoordinatorFlags({"--model", "m", "--block-size", "32", "--num-global-pages=1000",
+                             "--num_sliding_pages", "200", "--no-enable-prefix-caching",
+                             "--metrics-port", "0", "--metrics-host", "0.0.0.0",
+                             "--metrics-prefix", "vllm:", "--metrics-port-file", "/tmp/mp"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->block_size, 32);
+  EXPECT_EQ(f->num_global_pages, 1000);
+  EXPECT_EQ(f->num_sliding_pages, 200);
+  EXPECT_EQ(f->enable_prefix_caching, std::optional<bool>(false));
+  EXPECT_EQ(f->metrics_port, 0);
+  EXPECT_EQ(f->metrics_host, "0.0.0.0");
+  EXPECT_EQ(f->metrics_prefix, "vllm:");
+  EXPECT_EQ(f->metrics_port_file, "/tmp/mp");
+
+  f = ParseCoordinatorFlags({"--model", "m", "--no-enable-prefix-caching",
+                             "--enable-prefix-caching"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->enable_prefix_caching, std::optional<bool>(true));
+  f = ParseCoordinatorFlags({"--model", "m", "--enable-prefix-caching=false"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->enable_prefix_caching, std::optional<bool>(false));
+
+  EXPECT_THAT(ParseCoordinatorFlags({"--model", "m", "--enable-prefix-caching=maybe"})
+                  .status()
+                  .message(),
+              HasSubstr("--enable-prefix-caching"));
+  EXPECT_THAT(ParseCoordinatorFlags({"--model", "m", "--block-size", "-1"}).status().message(),
+              HasSubstr("--block-size"));
+  EXPECT_THAT(ParseCoordinatorFlags({"--model", "m", "--metrics-port", "70000"})
+                  .status()
+                  .message(),
+              HasSubstr("--metrics-port"));
+  EXPECT_THAT(ParseCoordinatorFlags({"--model", "m", "--metrics-port-file", "/tmp/x"})
+                  .status()
+                  .message(),
+              HasSubstr("--metrics-port-file"));
+}
+
 TEST(CoordinatorFlagsTest, RejectsBadFlagsNamingThem) {
   EXPECT_THAT(ParseCoordinatorFlags({}).status().message(), HasSubstr("--model"));
   EXPECT_THAT(ParseCoordinatorFlags({"--model", "m", "--bogus", "1"}).status().message(),

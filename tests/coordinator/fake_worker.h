@@ -62,6 +62,14 @@ class FakeWorker final : public wpb::Worker::Service {
   std::vector<std::vector<int>> script = {{10}, {11, 12}, {13}};
   g4serve::v1::FinishReason finish = g4serve::v1::FINISH_REASON_LENGTH;
   int matched_stop_token = 0;
+  // Set on the first Generate message (WorkerGenerateResponse.queue_seconds); negative: unset.
+  double queue_seconds = 0.25;
+
+  // Engine stats Health reports while READY (running, waiting, kv usage, cumulative counters).
+  void SetHealthStats(const wpb::HealthResponse& stats) {
+    absl::MutexLock lock(&mu);
+    health_stats_ = stats;
+  }
 
   // --- observations ---
   std::atomic<int> generate_calls{0};
@@ -91,6 +99,10 @@ class FakeWorker final : public wpb::Worker::Service {
       response->set_state(wpb::WORKER_STATE_FAILED);
       response->set_error("gloo: peer lost");
     } else {
+      {
+        absl::MutexLock lock(&mu);
+        *response = health_stats_;
+      }
       response->set_state(wpb::WORKER_STATE_READY);
     }
     return grpc::Status::OK;
@@ -122,6 +134,7 @@ class FakeWorker final : public wpb::Worker::Service {
       const std::vector<int> ids = endless ? std::vector<int>{10} : script[i];
       for (int id : ids) m.add_tokens()->set_token_id(id);
       completion += static_cast<int>(ids.size());
+      if (i == 0 && queue_seconds >= 0) m.set_queue_seconds(queue_seconds);
       const bool last = !endless && i + 1 == script.size();
       if (last) {
         m.set_finish_reason(finish);
@@ -140,6 +153,7 @@ class FakeWorker final : public wpb::Worker::Service {
  private:
   int port_ = 0;
   std::atomic<bool> stopping_{false};
+  wpb::HealthResponse health_stats_ ABSL_GUARDED_BY(mu);
   std::unique_ptr<grpc::Server> server_;
 };
 

@@ -25,6 +25,9 @@ struct ClusterOptions {
   int expert_parallel_size = 1;
   std::vector<std::string> extra_coordinator_flags;
   bool http = false;  // also serve the OpenAI-compatible HTTP API (http_port())
+  // Prometheus metrics on picked ports: the coordinator (metrics_port()) and every worker
+  // (WorkerMetricsAddress(i)), all with --metrics-port 0.
+  bool metrics = false;
 };
 
 class Cluster {
@@ -49,6 +52,10 @@ class Cluster {
     if (options_.http) {
       argv.insert(argv.end(), {"--http-port", "0", "--http-port-file", http_port_file});
     }
+    const std::string metrics_port_file = dir_ + "/coordinator.metrics_port";
+    if (options_.metrics) {
+      argv.insert(argv.end(), {"--metrics-port", "0", "--metrics-port-file", metrics_port_file});
+    }
     argv.insert(argv.end(), options_.extra_coordinator_flags.begin(),
                 options_.extra_coordinator_flags.end());
     if (!coordinator_.Start(argv, dir_ + "/coordinator.log")) {
@@ -63,6 +70,12 @@ class Cluster {
         return ::testing::AssertionFailure() << "no HTTP port file\n" << coordinator_.Log();
       }
     }
+    if (options_.metrics) {
+      metrics_port_ = WaitForPortFile(metrics_port_file, absl::Seconds(20));
+      if (metrics_port_ <= 0) {
+        return ::testing::AssertionFailure() << "no metrics port file\n" << coordinator_.Log();
+      }
+    }
     for (int i = 0; i < options_.workers; ++i) StartWorker();
     channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
     stub_ = g4serve::v1::Inference::NewStub(channel_);
@@ -75,9 +88,26 @@ class Cluster {
   void StartWorker() {
     const int i = static_cast<int>(workers_.size());
     workers_.push_back(std::make_unique<Process>());
-    workers_.back()->Start({G4_WORKER_BIN, "--coordinator", address_, "--host", "127.0.0.1",
-                            "--port", "0", "--threads", "1"},
-                           absl::StrCat(dir_, "/worker", i, ".log"));
+    std::vector<std::string> argv = {G4_WORKER_BIN, "--coordinator", address_, "--host",
+                                     "127.0.0.1",   "--port",      "0",      "--threads", "1"};
+    if (options_.metrics) argv.insert(argv.end(), {"--metrics-port", "0"});
+    workers_.back()->Start(argv, absl::StrCat(dir_, "/worker", i, ".log"));
+  }
+
+  // With ClusterOptions::metrics: "host:port" of worker i's /metrics (from its log line
+  // "metrics on HOST:PORT"); empty if it does not appear within `timeout`.
+  std::string WorkerMetricsAddress(int i, absl::Duration timeout = absl::Seconds(10)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (true) {
+      const std::string log = workers_[i]->Log();
+      const size_t at = log.find("metrics on ");
+      if (at != std::string::npos) {
+        const size_t end = log.find_first_of(" \n", at + 11);
+        if (end != std::string::npos) return log.substr(at + 11, end - at - 11);
+      }
+      if (absl::Now() > deadline) return "";
+      absl::SleepFor(absl::Milliseconds(20));
+    }
   }
 
   bool WaitForReplicas(int ready, absl::Duration timeout) {
@@ -136,6 +166,7 @@ class Cluster {
   g4serve::v1::Inference::Stub& stub() { return *stub_; }
   const std::string& address() const { return address_; }
   int http_port() const { return http_port_; }  // with ClusterOptions::http
+  int metrics_port() const { return metrics_port_; }  // with ClusterOptions::metrics
   const std::string& dir() const { return dir_; }
 
   std::string Logs() {
@@ -151,6 +182,7 @@ class Cluster {
   ClusterOptions options_;
   std::string dir_, address_;
   int http_port_ = 0;
+  int metrics_port_ = 0;
   Process coordinator_;
   std::vector<std::unique_ptr<Process>> workers_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -161,13 +161,23 @@ EngineStats Engine::Stats() const {
 void Engine::Finish(Sequence* s, EngineOutput out) {
   out.prompt_tokens = static_cast<int32_t>(s->num_prompt());
   out.completion_tokens = static_cast<int32_t>(s->tokens.size() - s->num_prompt());
-  if (s->request.on_output) s->request.on_output(out);
+  Report(s, out);
   running_.erase(std::remove(running_.begin(), running_.end(), s), running_.end());
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), s), waiting_.end());
   const bool holds_pages = kv_ != nullptr && kv_->Contains(s->seq_id);
   if (holds_pages) (void)kv_->Free(s->seq_id);  // at once: the pages serve the next step
   if (s->num_computed > 0 || holds_pages) freed_.push_back(s->seq_id);
   sequences_.erase(s->request.id);
+}
+
+void Engine::Report(Sequence* s, EngineOutput& out) {
+  if (!s->reported) {
+    s->reported = true;
+    // Never scheduled (aborted or failed while queued): it waited until now.
+    const absl::Time scheduled = s->first_scheduled.value_or(absl::Now());
+    out.queue_seconds = std::max(0.0, absl::ToDoubleSeconds(scheduled - s->arrival_time));
+  }
+  if (s->request.on_output) s->request.on_output(out);
 }
 
 void Engine::FailAll(const absl::Status& error) {
@@ -228,7 +238,9 @@ bool Engine::Step() {
       step.kv = kv_layout_;
       step.kind = chunks.empty() && step.freed.empty() ? StepDescriptor::Kind::kHeartbeat
                                                        : StepDescriptor::Kind::kRun;
+      const absl::Time now = absl::Now();
       for (const ScheduledChunk& c : chunks) {
+        if (!c.seq->first_scheduled.has_value()) c.seq->first_scheduled = now;
         chunk_ids.push_back(c.seq->request.id);
         step.chunks.push_back(StepChunk{
             c.seq->seq_id, c.begin,
@@ -298,7 +310,7 @@ bool Engine::Step() {
     } else {
       out.prompt_tokens = static_cast<int32_t>(s->num_prompt());
       out.completion_tokens = static_cast<int32_t>(s->tokens.size() - s->num_prompt());
-      if (s->request.on_output) s->request.on_output(out);
+      Report(s, out);
     }
   }
   return true;

@@ -109,6 +109,8 @@ class Engine {
   bool Step();
   absl::Status Broadcast(StepDescriptor& step);
   void Finish(Sequence* s, EngineOutput out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands `out` to the request's callback; the first output gets queue_seconds.
+  void Report(Sequence* s, EngineOutput& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FailAll(const absl::Status& error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::unique_ptr<ModelRunner> runner_;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,8 @@ struct EngineOutput {
   absl::Status error;  // for kError
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
+  // Set on a request's first output only: seconds from Submit to its first scheduled step.
+  std::optional<double> queue_seconds;
 };
 
 // Called on the engine thread; must not block (hand the output to another thread).
@@ -47,6 +50,8 @@ struct Sequence {
   int num_preemptions = 0;      // times its KV was freed for recompute
   std::unique_ptr<SequenceSamplingState> sampling;
   absl::Time arrival_time;
+  std::optional<absl::Time> first_scheduled;  // when its first chunk was scheduled
+  bool reported = false;                      // an output was reported already
 
   int64_t num_prompt() const { return static_cast<int64_t>(request.prompt.size()); }
   bool prefilling() const { return num_computed < num_prompt(); }

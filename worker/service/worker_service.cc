@@ -319,6 +319,15 @@ absl::StatusOr<std::shared_ptr<WorkerServiceImpl::Replica>> WorkerServiceImpl::L
     }
     if (e.max_model_len() > 0) eo.max_model_len = e.max_model_len();
     if (e.max_queue() > 0) eo.max_queue = e.max_queue();
+    if (e.block_size() < 0 || e.num_global_pages() < 0 || e.num_sliding_pages() < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "engine: block_size, num_global_pages and num_sliding_pages must be >= 0, got ",
+          e.block_size(), ", ", e.num_global_pages(), ", ", e.num_sliding_pages()));
+    }
+    if (e.block_size() > 0) eo.block_size = e.block_size();
+    if (e.num_global_pages() > 0) eo.num_global_pages = e.num_global_pages();
+    if (e.num_sliding_pages() > 0) eo.num_sliding_pages = e.num_sliding_pages();
+    if (e.has_enable_prefix_caching()) eo.enable_prefix_caching = e.enable_prefix_caching();
     eo.step_observer = replica->step_observer.get();
     replica->engine = std::make_unique<Engine>(std::move(runner), replica->control.get(), eo);
     replica->engine->Start();
@@ -413,6 +422,11 @@ grpc::Status WorkerServiceImpl::Health(grpc::ServerContext* context,
     const EngineStats stats = replica->engine->Stats();
     response->set_running(stats.running);
     response->set_waiting(stats.waiting);
+    response->set_kv_usage_global(stats.kv_global.usage());
+    response->set_kv_usage_sliding(stats.kv_sliding.usage());
+    response->set_prefix_cache_queried_tokens(stats.prefix_queried_tokens);
+    response->set_prefix_cache_hit_tokens(stats.prefix_hit_tokens);
+    response->set_preemptions(static_cast<int64_t>(stats.preemptions));
   }
   return grpc::Status::OK;
 }
@@ -482,6 +496,7 @@ grpc::Status WorkerServiceImpl::Generate(
     wv1::WorkerGenerateResponse response;
     bool finished = false;
     for (const EngineOutput& out : batch) {
+      if (out.queue_seconds.has_value()) response.set_queue_seconds(*out.queue_seconds);
       for (const SampleResult& token : out.tokens) ToProto(token, response.add_tokens());
       if (out.finish == EngineFinish::kNone) continue;
       if (out.finish == EngineFinish::kError) {

@@ -113,7 +113,8 @@ class WorkerServiceTest : public ::testing::Test {
   }
 
   // Loads all workers as one replica, concurrently (they rendezvous through the fake store).
-  std::vector<grpc::Status> LoadReplica(const std::string& dir) {
+  std::vector<grpc::Status> LoadReplica(const std::string& dir,
+                                        const wv1::EngineOptions& engine = {}) {
     std::vector<grpc::Status> statuses(kWorkers);
     std::vector<std::thread> threads;
     const int counter = ++load_counter_;
@@ -121,6 +122,7 @@ class WorkerServiceTest : public ::testing::Test {
       threads.emplace_back([&, r] {
         wv1::LoadRequest req = MakeLoad(dir, r, kWorkers);
         req.set_store_prefix(absl::StrCat("replica0/load", counter));
+        *req.mutable_engine() = engine;
         grpc::ClientContext ctx;
         SetDeadline(&ctx, absl::Seconds(60));
         wv1::LoadResponse resp;
@@ -232,6 +234,64 @@ TEST_F(WorkerServiceTest, GreedyGenerateMatchesTheGoldenTokens) {
     EXPECT_EQ(r.responses[i].finish_reason(), g4serve::v1::FINISH_REASON_UNSPECIFIED);
   }
   EXPECT_TRUE(WaitIdle(absl::Seconds(5)));
+}
+
+// Queue time on the first message only; Health carries the leader's engine stats; the paged-KV
+// engine options reach the engine (block_size 4 so that the prompt has full, reusable blocks).
+TEST_F(WorkerServiceTest, HealthReportsEngineStatsAndFirstMessageHasQueueTime) {
+  wv1::EngineOptions engine;
+  engine.set_block_size(4);
+  engine.set_num_global_pages(256);
+  engine.set_num_sliding_pages(256);
+  for (const grpc::Status& s : LoadReplica(testing::GoldenDir("dense"), engine)) {
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  const testing::GoldenReference ref = testing::LoadGoldenReference("dense");
+  const int64_t prompt = static_cast<int64_t>(ref.greedy_prompt.size());
+  for (const char* id : {"first", "second"}) {
+    const StreamResult r = RunGenerate(*stubs_[0], GreedyRequest(id, ref));
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+    ASSERT_FALSE(r.responses.empty());
+    EXPECT_TRUE(r.responses[0].has_queue_seconds());
+    EXPECT_GE(r.responses[0].queue_seconds(), 0.0);
+    EXPECT_LT(r.responses[0].queue_seconds(), 30.0);
+    for (size_t i = 1; i < r.responses.size(); ++i) {
+      EXPECT_FALSE(r.responses[i].has_queue_seconds()) << i;
+    }
+  }
+  ASSERT_TRUE(WaitIdle(absl::Seconds(5)));
+  const wv1::HealthResponse h = Health(0);
+  EXPECT_GE(h.prefix_cache_queried_tokens(), 2 * prompt);
+  if (prompt > 4) {
+    EXPECT_GT(h.prefix_cache_hit_tokens(), 0);
+  }
+  EXPECT_LE(h.prefix_cache_hit_tokens(), h.prefix_cache_queried_tokens());
+  EXPECT_EQ(h.preemptions(), 0);
+  EXPECT_GE(h.kv_usage_global(), 0.0);
+  EXPECT_LE(h.kv_usage_global(), 1.0);
+  EXPECT_GE(h.kv_usage_sliding(), 0.0);
+  EXPECT_LE(h.kv_usage_sliding(), 1.0);
+  // Followers run no engine: zeros.
+  const wv1::HealthResponse f = Health(1);
+  EXPECT_EQ(f.prefix_cache_queried_tokens(), 0);
+  EXPECT_EQ(f.kv_usage_global(), 0.0);
+}
+
+TEST_F(WorkerServiceTest, PrefixCachingCanBeDisabled) {
+  wv1::EngineOptions engine;
+  engine.set_block_size(4);
+  engine.set_enable_prefix_caching(false);
+  for (const grpc::Status& s : LoadReplica(testing::GoldenDir("dense"), engine)) {
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  const testing::GoldenReference ref = testing::LoadGoldenReference("dense");
+  for (const char* id : {"first", "second"}) {
+    const StreamResult r = RunGenerate(*stubs_[0], GreedyRequest(id, ref));
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+    EXPECT_EQ(r.tokens, ref.greedy_tokens);
+  }
+  ASSERT_TRUE(WaitIdle(absl::Seconds(5)));
+  EXPECT_EQ(Health(0).prefix_cache_hit_tokens(), 0);
 }
 
 TEST_F(WorkerServiceTest, LogprobsAreStreamed) {

@@ -1,0 +1,119 @@
+// A real Prometheus server (the Debian `prometheus` package) on loopback scrapes a real cluster
+// (g4-coordinator + 2 g4-workers, each with --metrics-port 0) and the test reads metrics back
+// through Prometheus' HTTP API: the coordinator's generation tokens and a worker's step
+// histogram. Bounded to ~60 s; skipped when prometheus is not installed.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/common/metrics/test_util.h"
+#include "tests/integration/cluster.h"
+#include "tests/integration/process.h"
+
+namespace g4 {
+namespace {
+
+using testing::Cluster;
+using testing::ClusterOptions;
+
+// The first sample's value of an instant query, or "" (no sample yet / Prometheus not up).
+std::string QueryFirstValue(int port, const std::string& promql) {
+  std::string encoded;
+  for (unsigned char c : promql) {
+    if (isalnum(c) || c == '_' || c == '.' || c == '-') {
+      encoded += static_cast<char>(c);
+    } else {
+      encoded += absl::StrCat("%", absl::Hex(c, absl::kZeroPad2));
+    }
+  }
+  absl::StatusOr<testing::HttpResponse> r =
+      testing::HttpGet(port, absl::StrCat("/api/v1/query?query=", encoded));
+  if (!r.ok() || r->status != 200) return "";
+  const nlohmann::json j = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || j.value("status", "") != "success") return "";
+  const auto& result = j["data"]["result"];
+  if (!result.is_array() || result.empty()) return "";
+  return result[0]["value"][1].get<std::string>();
+}
+
+double ToDouble(const std::string& s) { return s.empty() ? -1 : std::atof(s.c_str()); }
+
+TEST(PrometheusClusterTest, PrometheusScrapesCoordinatorAndWorkers) {
+  const std::string prometheus =
+      testing::FindExecutable({"/usr/bin/prometheus", "/usr/local/bin/prometheus"});
+  if (prometheus.empty()) GTEST_SKIP() << "prometheus not installed (tools/setup.sh installs it)";
+
+  ClusterOptions o;
+  o.workers = 2;
+  o.tensor_parallel_size = 2;
+  o.metrics = true;
+  Cluster cluster(o);
+  ASSERT_TRUE(cluster.Start(1));
+  const std::string coordinator_target = absl::StrCat("127.0.0.1:", cluster.metrics_port());
+  std::vector<std::string> worker_targets;
+  for (int i = 0; i < 2; ++i) {
+    worker_targets.push_back(cluster.WorkerMetricsAddress(i));
+    ASSERT_FALSE(worker_targets.back().empty()) << cluster.Logs();
+  }
+
+  // A few tokens so that the counters move.
+  g4serve::v1::GenerateRequest req;
+  for (int32_t id : {2, 100, 200, 300}) req.mutable_token_ids()->add_ids(id);
+  req.mutable_sampling()->set_temperature(0);
+  req.mutable_stopping()->set_max_tokens(4);
+  req.mutable_stopping()->set_ignore_eos(true);
+  const Cluster::Result result = cluster.Generate(req);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message() << cluster.Logs();
+  ASSERT_EQ(result.tokens.size(), 4u);
+
+  const std::filesystem::path dir = cluster.dir() + "/prometheus";
+  std::filesystem::create_directories(dir / "data");
+  std::ofstream(dir / "prometheus.yml")
+      << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+      << "scrape_configs:\n"
+      << "  - job_name: coordinator\n    static_configs:\n      - targets: ['"
+      << coordinator_target << "']\n"
+      << "  - job_name: worker\n    static_configs:\n      - targets: ['" << worker_targets[0]
+      << "', '" << worker_targets[1] << "']\n";
+  const int port = testing::FreeLoopbackPort();
+  ASSERT_GT(port, 0);
+  testing::Process prom;
+  ASSERT_TRUE(
+      prom.Start({prometheus, absl::StrCat("--config.file=", (dir / "prometheus.yml").string()),
+                  absl::StrCat("--storage.tsdb.path=", (dir / "data").string()),
+                  absl::StrCat("--web.listen-address=127.0.0.1:", port)},
+                 (dir / "prometheus.log").string()));
+
+  std::string tokens, steps, workers_up, coordinator_up;
+  const absl::Time deadline = absl::Now() + absl::Seconds(40);
+  while (absl::Now() < deadline) {
+    tokens = QueryFirstValue(port, "sum(g4serve_generation_tokens_total)");
+    steps = QueryFirstValue(port, "sum(g4serve_worker_step_duration_seconds_count)");
+    workers_up = QueryFirstValue(port, "sum(up{job=\"worker\"})");
+    coordinator_up = QueryFirstValue(port, "up{job=\"coordinator\"}");
+    if (ToDouble(tokens) >= 4 && ToDouble(steps) > 0 && workers_up == "2" &&
+        coordinator_up == "1") {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  EXPECT_EQ(coordinator_up, "1") << prom.Log();
+  EXPECT_EQ(workers_up, "2") << prom.Log();
+  EXPECT_EQ(ToDouble(tokens), 4) << prom.Log();
+  EXPECT_GT(ToDouble(steps), 0) << prom.Log();
+  EXPECT_EQ(QueryFirstValue(port, "g4serve_time_to_first_token_seconds_count"), "1");
+  EXPECT_EQ(QueryFirstValue(
+                port, "g4serve_request_success_total{finished_reason=\"length\"}"),
+            "1");
+  prom.Kill(SIGTERM);
+}
+
+}  // namespace
+}  // namespace g4
