@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
-#include "coordinator/grpc_status.h"
+#include "proto/grpc_status.h"
 #include "grpcpp/client_context.h"
 #include "worker/sampling/proto_conversion.h"
 #include "worker/sampling/sampling_params.h"

@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/time/clock.h"
-#include "coordinator/grpc_status.h"
+#include "proto/grpc_status.h"
 
 namespace g4 {
 namespace {

@@ -10,7 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "common/status_macros.h"
-#include "coordinator/grpc_status.h"
+#include "proto/grpc_status.h"
 #include "coordinator/planner/planner.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "coordinator/grpc_status.h"
+#include "proto/grpc_status.h"
 
 namespace g4 {
 

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "worker/service/status_util.h"
+#include "proto/grpc_status.h"
 
 namespace g4 {
 

@@ -27,7 +27,7 @@
 #include "worker/sampling/proto_conversion.h"
 #include "worker/sampling/sampling_params.h"
 #include "worker/service/instrumented_communicator.h"
-#include "worker/service/status_util.h"
+#include "proto/grpc_status.h"
 
 namespace g4 {
 

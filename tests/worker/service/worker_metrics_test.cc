@@ -22,7 +22,7 @@
 #include "tests/common/metrics/test_util.h"
 #include "tests/worker/model/golden_reference.h"
 #include "worker/comm/key_value_store.h"
-#include "worker/service/status_util.h"
+#include "proto/grpc_status.h"
 #include "worker/service/worker_server.h"
 
 namespace g4 {

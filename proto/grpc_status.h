@@ -1,7 +1,8 @@
 // Conversions between absl::Status (used everywhere inside g4serve) and grpc::Status (the wire).
-// The codes are the same canonical codes with the same numbers.
-#ifndef G4SERVE_COORDINATOR_GRPC_STATUS_H_
-#define G4SERVE_COORDINATOR_GRPC_STATUS_H_
+// The codes are the same canonical codes with the same numbers. One place for both directions:
+// the coordinator and the worker both convert at their gRPC boundaries.
+#ifndef G4SERVE_PROTO_GRPC_STATUS_H_
+#define G4SERVE_PROTO_GRPC_STATUS_H_
 
 #include <string>
 
@@ -22,4 +23,4 @@ inline absl::Status FromGrpcStatus(const grpc::Status& status) {
 
 }  // namespace g4
 
-#endif  // G4SERVE_COORDINATOR_GRPC_STATUS_H_
+#endif  // G4SERVE_PROTO_GRPC_STATUS_H_
