@@ -44,3 +44,4 @@ set -x
   --max-tokens 24 --print-tokens
 ./build/tools/g4_client/g4-client --server "$ADDR" --prompt "<bos>The capital of France is" \
   --max-tokens 16 --temperature 0.8 --seed 7
+set +x

@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
   }
   const grpc::Status status = reader->Finish();
   std::fputs("\n", stdout);
+  std::fflush(stdout);  // before anything on stderr
   if (!status.ok()) {
     std::fprintf(stderr, "g4-client: %s: %s\n",
                  absl::StrCat("rpc failed (code ", status.error_code(), ")").c_str(),
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (print_tokens) std::printf("tokens: [%s]\n", absl::StrJoin(ids, ",").c_str());
+  std::fflush(stdout);
   std::fprintf(stderr, "finish: %s, prompt tokens %d, completion tokens %d\n", finish.c_str(),
                usage.prompt_tokens(), usage.completion_tokens());
   return 0;
