@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev liblzma-dev libcpp-httplib-dev
   prometheus  # promtool + server for the metrics tests; its service is not needed (docs/metrics.md)
   python3 python3-venv
+  python3-yaml yamllint  # tests/deploy/validate.sh (kubectl, when present, renders the overlays too)
 )
 
 missing=()

@@ -1,0 +1,442 @@
+#!/usr/bin/env python3
+"""Structural checks of the rendered g4serve Kubernetes manifests (tests/deploy/validate.sh).
+
+Usage: check_manifests.py --repo ROOT [--rendered OVERLAY=FILE ...]
+Overlays without a rendered file (no kubectl) are rendered here by a minimal kustomize that
+supports exactly what deploy/ uses: resources, namespace, labels, images, and patches that are
+either a JSON6902 list of add/replace ops or a strategic-merge map (merged as a JSON merge patch).
+Prints one line per problem and exits 1 if there is any.
+"""
+import argparse
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+
+problems = []
+
+
+def problem(where, msg):
+    problems.append(f"{where}: {msg}")
+
+
+# ---------------------------------------------------------------- minimal kustomize (fallback)
+def merge(dst, src):
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            merge(dst[k], v)
+        elif v is None:
+            dst.pop(k, None)
+        else:
+            dst[k] = copy.deepcopy(v)
+
+
+def json_patch(doc, ops):
+    for op in ops:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+        parent = doc
+        for p in parts[:-1]:
+            parent = parent[int(p)] if isinstance(parent, list) else parent[p]
+        last = parts[-1]
+        if op["op"] in ("replace", "add"):
+            if isinstance(parent, list):
+                idx = len(parent) if last == "-" else int(last)
+                if op["op"] == "add":
+                    parent.insert(idx, op["value"])
+                else:
+                    parent[idx] = op["value"]
+            else:
+                parent[last] = op["value"]
+        elif op["op"] == "remove":
+            del parent[int(last) if isinstance(parent, list) else last]
+        else:
+            raise ValueError(f"unsupported JSON patch op {op['op']}")
+
+
+def matches(doc, target):
+    for key in ("kind", "name"):
+        want = target.get(key)
+        have = doc.get("kind") if key == "kind" else doc.get("metadata", {}).get("name")
+        if want and want != have:
+            return False
+    if target.get("group") and not doc.get("apiVersion", "").startswith(target["group"] + "/"):
+        return False
+    return True
+
+
+def pod_specs_paths(doc):
+    kind = doc.get("kind")
+    spec = doc.get("spec", {})
+    if kind in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
+        return [spec.get("template", {})]
+    if kind == "LeaderWorkerSet":
+        lwt = spec.get("leaderWorkerTemplate", {})
+        return [t for t in (lwt.get("leaderTemplate"), lwt.get("workerTemplate")) if t]
+    return []
+
+
+def render(kdir):
+    with open(os.path.join(kdir, "kustomization.yaml")) as f:
+        k = yaml.safe_load(f)
+    docs = []
+    for r in k.get("resources", []):
+        path = os.path.normpath(os.path.join(kdir, r))
+        if os.path.isdir(path):
+            docs += render(path)
+        else:
+            with open(path) as f:
+                docs += [d for d in yaml.safe_load_all(f) if d]
+    for gen in k.get("configMapGenerator", []):
+        data = {}
+        for fname in gen.get("files", []):
+            with open(os.path.join(kdir, fname)) as f:
+                data[os.path.basename(fname)] = f.read()
+        md = {"name": gen["name"]}
+        if gen.get("options", {}).get("labels"):
+            md["labels"] = dict(gen["options"]["labels"])
+        docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": md, "data": data})
+    for p in k.get("patches", []):
+        body = yaml.safe_load(p["patch"]) if "patch" in p else None
+        for d in docs:
+            if matches(d, p.get("target", {})):
+                if isinstance(body, list):
+                    json_patch(d, body)
+                else:
+                    merge(d, body)
+    for lab in k.get("labels", []):
+        for d in docs:
+            d.setdefault("metadata", {}).setdefault("labels", {}).update(lab["pairs"])
+            if lab.get("includeTemplates"):
+                for t in pod_specs_paths(d):
+                    t.setdefault("metadata", {}).setdefault("labels", {}).update(lab["pairs"])
+    for img in k.get("images", []):
+        for d in docs:
+            for t in pod_specs_paths(d):
+                for c in t.get("spec", {}).get("containers", []):
+                    name = c["image"].split(":")[0]
+                    if name == img["name"]:
+                        c["image"] = f"{img.get('newName', name)}:{img.get('newTag', 'latest')}"
+    if k.get("namespace"):
+        for d in docs:
+            if d.get("kind") != "Namespace":
+                d.setdefault("metadata", {})["namespace"] = k["namespace"]
+    return docs
+
+
+# ---------------------------------------------------------------- flags the binaries accept
+def accepted_flags(repo):
+    flags = {}
+    for binary, rel, docs in (
+        ("g4-coordinator", "build/coordinator/g4-coordinator", ["docs/coordinator.md"]),
+        ("g4-worker", "build/worker/service/g4-worker", ["docs/worker.md", "docs/metrics.md"]),
+    ):
+        text, source = "", ""
+        path = os.path.join(repo, rel)
+        if os.access(path, os.X_OK):
+            try:
+                r = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=10)
+                text, source = r.stdout + r.stderr, f"{rel} --help"
+            except (OSError, subprocess.TimeoutExpired):
+                text = ""
+        if "--" not in text:
+            text = "".join(open(os.path.join(repo, d)).read() for d in docs)
+            source = " + ".join(docs)
+        flags[binary] = (set(re.findall(r"(--[a-z][a-z0-9-]*)", text)) - {"--help"}, source)
+    return flags
+
+
+# ---------------------------------------------------------------- checks
+def container_ports(container):
+    return {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+
+
+def port_ok(container, port):
+    ports = container_ports(container)
+    return port in ports if isinstance(port, str) else port in ports.values()
+
+
+def labels_match(selector, labels):
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def check_overlay(name, docs, flags):
+    where = f"[{name}]"
+    by_kind = {}
+    for d in docs:
+        for key in ("apiVersion", "kind"):
+            if not d.get(key):
+                problem(where, f"a document without {key}: {str(d)[:80]}")
+        if not d.get("metadata", {}).get("name"):
+            problem(where, f"{d.get('kind')} without metadata.name")
+        by_kind.setdefault(d.get("kind"), []).append(d)
+    expected_api = {"Deployment": "apps/v1", "Service": "v1", "ConfigMap": "v1",
+                    "LeaderWorkerSet": "leaderworkerset.x-k8s.io/v1",
+                    "PodMonitor": "monitoring.coreos.com/v1",
+                    "PodDisruptionBudget": "policy/v1", "Namespace": "v1"}
+    for kind, api in expected_api.items():
+        for d in by_kind.get(kind, []):
+            if d["apiVersion"] != api:
+                problem(where, f"{kind} {d['metadata']['name']}: apiVersion {d['apiVersion']}, want {api}")
+    for kind in ("Deployment", "Service", "ConfigMap", "LeaderWorkerSet", "PodMonitor"):
+        if kind not in by_kind:
+            problem(where, f"no {kind} rendered")
+    namespaces = {d["metadata"].get("namespace") for d in docs if d.get("kind") != "Namespace"}
+    if len(namespaces) != 1:
+        problem(where, f"resources span namespaces {sorted(map(str, namespaces))}")
+
+    configmaps = {d["metadata"]["name"]: d.get("data", {}) for d in by_kind.get("ConfigMap", [])}
+    # Pod templates: (owner, template)
+    pods = []
+    for d in by_kind.get("Deployment", []) + by_kind.get("LeaderWorkerSet", []):
+        for t in pod_specs_paths(d):
+            pods.append((f"{d['kind']} {d['metadata']['name']}", d, t))
+    for d in by_kind.get("Deployment", []):
+        sel = d["spec"].get("selector", {}).get("matchLabels", {})
+        if not labels_match(sel, d["spec"]["template"].get("metadata", {}).get("labels", {})):
+            problem(where, f"Deployment {d['metadata']['name']}: selector does not match its template labels")
+
+    def env_of(c):
+        env = {}
+        for ef in c.get("envFrom", []):
+            ref = ef.get("configMapRef", {}).get("name")
+            if ref is not None:
+                if ref not in configmaps:
+                    problem(where, f"container {c['name']}: envFrom ConfigMap {ref} not rendered")
+                env.update(configmaps.get(ref, {}))
+        for e in c.get("env", []):
+            vf = e.get("valueFrom", {})
+            if "configMapKeyRef" in vf:
+                ref = vf["configMapKeyRef"]
+                if ref.get("key") not in configmaps.get(ref.get("name"), {}):
+                    problem(where, f"env {e['name']}: ConfigMap key {ref} not rendered")
+                env[e["name"]] = configmaps.get(ref.get("name"), {}).get(ref.get("key"), "")
+            else:
+                env[e["name"]] = e.get("value", f"<{list(vf)}>")
+        return env
+
+    effective = {}  # binary -> {flag: value}
+    mounts = {}
+    for owner, d, t in pods:
+        spec = t.get("spec", {})
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        if "terminationGracePeriodSeconds" not in spec:
+            problem(where, f"{owner}: no terminationGracePeriodSeconds")
+        for c in spec.get("containers", []):
+            cw = f"{owner} container {c['name']}"
+            env = env_of(c)
+            binary = (c.get("command") or [""])[0]
+            if binary not in flags:
+                problem(where, f"{cw}: command {c.get('command')} is not g4-coordinator or g4-worker")
+                continue
+            accepted, source = flags[binary]
+            values = {}
+            for a in c.get("args", []):
+                for ref in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", a):
+                    if ref not in env:
+                        problem(where, f"{cw}: arg {a} references ${ref} which is not in its environment")
+                    a = a.replace(f"$({ref})", str(env.get(ref, "")))
+                if a.startswith("--"):
+                    flag, _, value = a.partition("=")
+                    if flag.replace("_", "-") not in accepted:
+                        problem(where, f"{cw}: {binary} does not accept {flag} (flags from {source})")
+                    values[flag] = value
+            effective[binary] = values
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                p = c.get(probe)
+                if not p:
+                    problem(where, f"{cw}: no {probe}")
+                    continue
+                for handler in ("httpGet", "tcpSocket", "grpc"):
+                    if handler in p:
+                        port = p[handler].get("port")
+                        if handler == "grpc" and not isinstance(port, int):
+                            problem(where, f"{cw}: {probe}.grpc.port must be a number, got {port!r}")
+                        elif not port_ok(c, port):
+                            problem(where, f"{cw}: {probe} port {port!r} is not a container port")
+            for m in c.get("volumeMounts", []):
+                if m["name"] not in volumes:
+                    problem(where, f"{cw}: volumeMount {m['name']} has no volume")
+                elif "persistentVolumeClaim" in volumes[m["name"]] or "hostPath" in volumes[m["name"]]:
+                    mounts[binary] = m
+                    if not m.get("readOnly"):
+                        problem(where, f"{cw}: model volume mount is not readOnly")
+            if "metrics" not in container_ports(c):
+                problem(where, f"{cw}: no container port named metrics")
+            if binary == "g4-worker":
+                lim = c.get("resources", {}).get("limits", {})
+                if str(lim.get("nvidia.com/gpu")) != "1":
+                    problem(where, f"{cw}: limits nvidia.com/gpu is {lim.get('nvidia.com/gpu')}, want 1 (one g4-worker per GPU)")
+                if not any(m.get("mountPath") == "/dev/shm" for m in c.get("volumeMounts", [])):
+                    problem(where, f"{cw}: no /dev/shm mount")
+                if values.get("--host") and not any(
+                        e["name"] == "POD_IP" and e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "status.podIP"
+                        for e in c.get("env", [])):
+                    problem(where, f"{cw}: --host is not the pod IP from the downward API")
+
+    # The model directory is the same path in every pod, under the model volume.
+    coord, work = effective.get("g4-coordinator", {}), effective.get("g4-worker", {})
+    if "g4-coordinator" not in effective or "g4-worker" not in effective:
+        problem(where, "need one g4-coordinator and one g4-worker container")
+        return
+    if set(mounts) != {"g4-coordinator", "g4-worker"}:
+        problem(where, f"the model volume is mounted only in {sorted(mounts)}")
+    elif mounts["g4-coordinator"]["mountPath"] != mounts["g4-worker"]["mountPath"]:
+        problem(where, "the model volume is mounted at different paths on coordinator and workers")
+    elif not coord.get("--model", "").startswith(mounts["g4-coordinator"]["mountPath"].rstrip("/") + "/"):
+        problem(where, f"--model {coord.get('--model')} is not under the model volume")
+
+    # Services: selectors match pods, target ports exist; workers dial a Service that publishes
+    # not-ready addresses.
+    services = {d["metadata"]["name"]: d for d in by_kind.get("Service", [])}
+    for sname, s in services.items():
+        sel = s["spec"].get("selector", {})
+        selected = [(o, t) for o, _, t in pods if labels_match(sel, t.get("metadata", {}).get("labels", {}))]
+        if not selected:
+            problem(where, f"Service {sname}: selector {sel} matches no pod template")
+        for sp in s["spec"].get("ports", []):
+            tp = sp.get("targetPort", sp["port"])
+            for o, t in selected:
+                if not any(port_ok(c, tp) for c in t["spec"]["containers"]):
+                    problem(where, f"Service {sname}: targetPort {tp!r} is not a port of {o}")
+    host, _, port = work.get("--coordinator", "").partition(":")
+    svc = services.get(host.split(".")[0])
+    if not svc:
+        problem(where, f"g4-worker --coordinator {host} is not a rendered Service")
+    else:
+        if not svc["spec"].get("publishNotReadyAddresses"):
+            problem(where, f"Service {host}: workers register before the coordinator is ready; set publishNotReadyAddresses")
+        if not any(str(p["port"]) == port for p in svc["spec"].get("ports", [])):
+            problem(where, f"Service {host} has no port {port}")
+        if port != coord.get("--port"):
+            problem(where, f"workers dial port {port}, the coordinator listens on {coord.get('--port')}")
+    for flag, portname in (("--port", "grpc"), ("--http-port", "http"), ("--metrics-port", "metrics")):
+        for o, d, t in pods:
+            for c in t["spec"]["containers"]:
+                if c["command"][0] == "g4-coordinator" and str(container_ports(c).get(portname)) != coord.get(flag):
+                    problem(where, f"coordinator {flag}={coord.get(flag)} but container port {portname} is {container_ports(c).get(portname)}")
+                if c["command"][0] == "g4-worker" and flag != "--http-port" and str(container_ports(c).get(portname)) != work.get(flag):
+                    problem(where, f"worker {flag}={work.get(flag)} but container port {portname} is {container_ports(c).get(portname)}")
+
+    # PodMonitor selects both pods and scrapes a named port they have; PDB selects the LWS.
+    for pm in by_kind.get("PodMonitor", []):
+        sel = pm["spec"].get("selector", {}).get("matchLabels", {})
+        selected = [(o, t) for o, _, t in pods if labels_match(sel, t.get("metadata", {}).get("labels", {}))]
+        if len(selected) != len(pods):
+            problem(where, f"PodMonitor {pm['metadata']['name']}: selects {len(selected)} of {len(pods)} pod templates")
+        for ep in pm["spec"].get("podMetricsEndpoints", []):
+            for o, t in selected:
+                if not any(ep.get("port") in container_ports(c) for c in t["spec"]["containers"]):
+                    problem(where, f"PodMonitor: port {ep.get('port')!r} is not a named port of {o}")
+    lws = by_kind.get("LeaderWorkerSet", [{}])[0]
+    for pdb in by_kind.get("PodDisruptionBudget", []):
+        sel = pdb["spec"].get("selector", {}).get("matchLabels", {})
+        if sel.get("leaderworkerset.sigs.k8s.io/name") != lws.get("metadata", {}).get("name"):
+            problem(where, f"PodDisruptionBudget {pdb['metadata']['name']}: does not select the LeaderWorkerSet's pods")
+
+    # Parallel degrees: one group = one replica.
+    lwt = lws.get("spec", {}).get("leaderWorkerTemplate", {})
+    size, groups = lwt.get("size", 1), lws.get("spec", {}).get("replicas", 1)
+    tp = int(coord.get("--tensor-parallel-size") or 1)
+    ep = int(coord.get("--expert-parallel-size") or 1)
+    nrep = int(coord.get("--num-replicas") or 0)
+    if size != tp:
+        problem(where, f"LeaderWorkerSet size {size} != --tensor-parallel-size {tp}")
+    if nrep != groups:
+        problem(where, f"LeaderWorkerSet replicas {groups} != --num-replicas {nrep}")
+    if ep < 1 or tp % ep:
+        problem(where, f"--expert-parallel-size {ep} does not divide the ranks per replica {tp}")
+    if lwt.get("restartPolicy") != "RecreateGroupOnPodRestart":
+        problem(where, "LeaderWorkerSet restartPolicy should be RecreateGroupOnPodRestart")
+    print(f"{where} ok: {len(docs)} objects, TP {tp}, EP {ep}, {groups} replica(s) x {size} GPU(s), "
+          f"model {coord.get('--model')}" if not problems else f"{where} checked")
+
+
+def exported_metrics(repo):
+    text = open(os.path.join(repo, "docs/metrics.md")).read()
+    names = set()
+    for line in text.splitlines():
+        m = re.match(r"\|\s*`([a-z0-9_]+)`\s*\|\s*(counter|gauge|histogram)", line)
+        if m:
+            names.add((m.group(1), m.group(2)))
+    return names
+
+
+def check_metric_names(where, text, exported):
+    known = {n for n, _ in exported}
+    histos = {n for n, t in exported if t == "histogram"}
+    used = set(re.findall(r"g4serve_([a-zA-Z0-9_]+)", text))
+    if not used:
+        problem(where, "uses no g4serve_ metric")
+    for u in sorted(used):
+        base = re.sub(r"_(bucket|sum|count)$", "", u)
+        if u in known and u not in histos:
+            continue
+        if base in histos and base != u:
+            continue
+        problem(where, f"g4serve_{u} is not a metric in docs/metrics.md"
+                + (" (a histogram: use _bucket/_sum/_count)" if u in histos else ""))
+    return used
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repo", required=True)
+    ap.add_argument("--rendered", action="append", default=[], help="OVERLAY=FILE from kubectl kustomize")
+    ap.add_argument("--rules-out", help="write the PrometheusRule's spec here for promtool")
+    args = ap.parse_args()
+    repo = args.repo
+    rendered = dict(r.split("=", 1) for r in args.rendered)
+    flags = accepted_flags(repo)
+    for b, (f, src) in flags.items():
+        print(f"flags of {b}: {len(f)} from {src}")
+    overlays_dir = os.path.join(repo, "deploy/overlays")
+    overlays = sorted(os.listdir(overlays_dir))
+    for o in overlays:
+        if o in rendered:
+            with open(rendered[o]) as f:
+                docs = [d for d in yaml.safe_load_all(f) if d]
+        else:
+            docs = render(os.path.join(overlays_dir, o))
+        check_overlay(o, docs, flags)
+
+    exported = exported_metrics(repo)
+    if len(exported) < 20:
+        problem("docs/metrics.md", f"found only {len(exported)} metric rows; the table format changed?")
+    mon = os.path.join(repo, "deploy/monitoring")
+    try:
+        with open(os.path.join(mon, "g4serve-dashboard.json")) as f:
+            dash = json.load(f)
+        exprs = [t.get("expr", "") for p in dash.get("panels", []) for t in p.get("targets", [])]
+        if not exprs:
+            problem("dashboard", "no panel queries")
+        used = check_metric_names("deploy/monitoring/g4serve-dashboard.json", "\n".join(exprs), exported)
+        print(f"[dashboard] {len(dash['panels'])} panels, {len(exprs)} queries, {len(used)} metric names")
+    except (OSError, ValueError) as e:
+        problem("deploy/monitoring/g4serve-dashboard.json", f"does not parse: {e}")
+    mondocs = render(mon)
+    rules = [d for d in mondocs if d.get("kind") == "PrometheusRule"]
+    if not rules:
+        problem("deploy/monitoring", "no PrometheusRule")
+    else:
+        exprs = [r.get("expr", "") for g in rules[0]["spec"]["groups"] for r in g["rules"]]
+        used = check_metric_names("deploy/monitoring/prometheusrule.yaml", "\n".join(exprs), exported)
+        alerts = [r.get("alert") for g in rules[0]["spec"]["groups"] for r in g["rules"]]
+        print(f"[alerts] {len(alerts)} rules: {', '.join(alerts)}")
+        if args.rules_out:
+            with open(args.rules_out, "w") as f:
+                yaml.safe_dump(rules[0]["spec"], f)
+    dash_cm = [d for d in mondocs if d.get("kind") == "ConfigMap"]
+    if not dash_cm or "g4serve-dashboard.json" not in dash_cm[0].get("data", {}):
+        problem("deploy/monitoring", "the dashboard ConfigMap is not generated")
+
+    for p in problems:
+        print("FAIL " + p, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
