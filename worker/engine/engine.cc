@@ -161,6 +161,7 @@ EngineStats Engine::Stats() const {
 void Engine::Finish(Sequence* s, EngineOutput out) {
   out.prompt_tokens = static_cast<int32_t>(s->num_prompt());
   out.completion_tokens = static_cast<int32_t>(s->tokens.size() - s->num_prompt());
+  out.cached_prompt_tokens = static_cast<int32_t>(s->num_cached_prompt);
   Report(s, out);
   running_.erase(std::remove(running_.begin(), running_.end(), s), running_.end());
   waiting_.erase(std::remove(waiting_.begin(), waiting_.end(), s), waiting_.end());

@@ -157,6 +157,9 @@ std::vector<ScheduledChunk> ScheduleStep(const SchedulerOptions& options,
       G4_CHECK(kv->Allocate(s->seq_id, len).ok());
       events->prefix_queried_tokens += static_cast<int64_t>(s->tokens.size());
       events->prefix_hit_tokens += *cached;
+      // Usage reports the first admission's hit (a recompute after preemption is not a hit the
+      // client asked about).
+      if (s->num_preemptions == 0) s->num_cached_prompt = std::min(*cached, s->num_prompt());
     }
     ++admitted;
     running.push_back(s);

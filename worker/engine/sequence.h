@@ -26,6 +26,7 @@ struct EngineOutput {
   absl::Status error;  // for kError
   int32_t prompt_tokens = 0;
   int32_t completion_tokens = 0;
+  int32_t cached_prompt_tokens = 0;  // prompt tokens served from the prefix cache at admission
   // Set on a request's first output only: seconds from Submit to its first scheduled step.
   std::optional<double> queue_seconds;
 };
@@ -48,6 +49,7 @@ struct Sequence {
   std::vector<int32_t> tokens;  // prompt then outputs
   int64_t num_computed = 0;     // tokens whose K/V are cached on every rank
   int num_preemptions = 0;      // times its KV was freed for recompute
+  int64_t num_cached_prompt = 0;  // prompt tokens adopted from the prefix cache (first admission)
   std::unique_ptr<SequenceSamplingState> sampling;
   absl::Time arrival_time;
   std::optional<absl::Time> first_scheduled;  // when its first chunk was scheduled

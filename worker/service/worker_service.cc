@@ -510,6 +510,7 @@ grpc::Status WorkerServiceImpl::Generate(
       }
       response.mutable_usage()->set_prompt_tokens(out.prompt_tokens);
       response.mutable_usage()->set_completion_tokens(out.completion_tokens);
+      response.mutable_usage()->set_cached_prompt_tokens(out.cached_prompt_tokens);
       finished = true;
       break;
     }

@@ -31,6 +31,7 @@ struct Collector {
   std::vector<int32_t> tokens;
   EngineFinish finish = EngineFinish::kNone;
   absl::Status error;
+  int32_t cached_prompt_tokens = -1;  // from the final output
   absl::Notification done;
 
   OutputCallback Callback() {
@@ -40,6 +41,7 @@ struct Collector {
       if (out.finish != EngineFinish::kNone) {
         finish = out.finish;
         error = out.error;
+        cached_prompt_tokens = out.cached_prompt_tokens;
         done.Notify();
       }
     };
@@ -308,6 +310,9 @@ TEST(EnginePagedTest, PrefixCacheHitOnRepeatedPrompt) {
   EXPECT_EQ(stats.prefix_queried_tokens, 2 * prompt);
   EXPECT_EQ(stats.prefix_hit_tokens, (prompt - 1) / 2 * 2);  // whole blocks, last token recomputed
   EXPECT_GT(stats.prefix_hit_tokens, 0);
+  // Usage: the second request reports its cached prompt tokens, the first none.
+  EXPECT_EQ(first[0]->cached_prompt_tokens, 0);
+  EXPECT_EQ(second[0]->cached_prompt_tokens, stats.prefix_hit_tokens);
   EXPECT_EQ(stats.kv_global.used, 0);
   EXPECT_GT(stats.kv_global.cached, 0);
 }
