@@ -224,7 +224,13 @@ int Main(int argc, char** argv) {
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
-  fleet.SetStateListener([&fleet, health] { health->SetServingStatus(fleet.ReadyReplicas() > 0); });
+  // Replica formation and state changes: readiness and the replicas_ready/_total gauges.
+  fleet.SetStateListener([&fleet, health, m = metrics.get()] {
+    const int ready = fleet.ReadyReplicas();
+    health->SetServingStatus(ready > 0);
+    if (m != nullptr) m->SetReplicas(ready, fleet.TotalReplicas());
+  });
+  if (metrics != nullptr) metrics->SetReplicas(fleet.ReadyReplicas(), fleet.TotalReplicas());
   fleet.Start();
 
   if (!flags->port_file.empty()) {

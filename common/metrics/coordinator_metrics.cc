@@ -164,6 +164,12 @@ void CoordinatorMetrics::Register() {
                   ->Add(labels);
   kv_usage_ = &gauge("kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.")
                    ->Add(labels);
+  replicas_ready_ =
+      &gauge("replicas_ready", "Number of serving replicas that are READY.")->Add(labels);
+  // Not "replicas_total": Prometheus reserves _total for counters (promtool check metrics).
+  replicas_total_ = &gauge("replicas",
+                           "Number of serving replicas: formed, or configured when more.")
+                         ->Add(labels);
   kv_pool_family_ = gauge("kv_cache_pool_usage_perc",
                           "KV-cache usage of one pool. 1 means 100 percent usage.");
   cache_config_family_ = gauge("cache_config_info", "Information of the LLMEngine CacheConfig.");
@@ -219,6 +225,11 @@ void CoordinatorMetrics::RequestFailed(absl::string_view reason) {
 void CoordinatorMetrics::SetRunning(int64_t n) { running_->Set(static_cast<double>(n)); }
 void CoordinatorMetrics::SetWaiting(int64_t n) { waiting_->Set(static_cast<double>(n)); }
 void CoordinatorMetrics::SetKvUsage(double fraction) { kv_usage_->Set(fraction); }
+
+void CoordinatorMetrics::SetReplicas(int64_t ready, int64_t total) {
+  replicas_ready_->Set(static_cast<double>(std::max<int64_t>(ready, 0)));
+  replicas_total_->Set(static_cast<double>(std::max<int64_t>(total, 0)));
+}
 
 void CoordinatorMetrics::SetKvPoolUsage(absl::string_view pool, double fraction) {
   absl::MutexLock lock(&mu_);

@@ -115,6 +115,10 @@ class CoordinatorMetrics {
   // Usage of one KV pool in [0, 1] (kv_cache_pool_usage_perc{pool}). `pool` must come from a
   // small fixed set (e.g. "full", "sliding").
   void SetKvPoolUsage(absl::string_view pool, double fraction);
+  // Replicas READY (replicas_ready) and replicas in total (replicas: formed, or the configured
+  // --num-replicas when larger; not "replicas_total", a suffix Prometheus reserves for
+  // counters); g4serve's own. Negative values are clamped to 0.
+  void SetReplicas(int64_t ready, int64_t total);
   // cache_config_info = 1 with these labels (e.g. block_size, cache_dtype,
   // enable_prefix_caching, tp_size); replaces the previous set. Invalid label names are dropped.
   void SetCacheConfigInfo(const std::map<std::string, std::string>& labels);
@@ -146,6 +150,8 @@ class CoordinatorMetrics {
   prometheus::Gauge* running_ = nullptr;
   prometheus::Gauge* waiting_ = nullptr;
   prometheus::Gauge* kv_usage_ = nullptr;
+  prometheus::Gauge* replicas_ready_ = nullptr;
+  prometheus::Gauge* replicas_total_ = nullptr;
   prometheus::Family<prometheus::Counter>* failure_family_ = nullptr;
   prometheus::Family<prometheus::Gauge>* kv_pool_family_ = nullptr;
   prometheus::Family<prometheus::Gauge>* cache_config_family_ = nullptr;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -88,57 +89,159 @@ void FleetManager::SetStateListener(std::function<void()> listener) {
 
 absl::StatusOr<std::string> FleetManager::Register(const wpb::RegisterRequest& request) {
   if (request.address().empty()) return absl::InvalidArgumentError("address: required");
+  if (request.has_replica_rank() && request.replica_group().empty()) {
+    return absl::InvalidArgumentError("replica_rank: needs a replica_group");
+  }
   auto worker = std::make_shared<Worker>();
   worker->info.address = request.address();
   worker->info.device = request.device();
+  worker->info.replica_group = request.replica_group();
+  worker->info.replica_rank = request.has_replica_rank() ? request.replica_rank() : -1;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   worker->channel = grpc::CreateCustomChannel(request.address(),
                                               grpc::InsecureChannelCredentials(), args);
   worker->stub = wpb::Worker::NewStub(worker->channel);
   std::string id;
+  std::function<void()> listener;
   {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return absl::UnavailableError("coordinator is shutting down");
     id = absl::StrCat("w", next_worker_id_++);
     worker->info.id = id;
-    // A worker that restarted on the same address replaces its stale free entry.
-    free_.erase(std::remove_if(free_.begin(), free_.end(),
-                               [&](const std::shared_ptr<Worker>& w) {
-                                 return w->info.address == request.address();
-                               }),
-                free_.end());
-    free_.push_back(worker);
+    // A worker that restarted on the same address replaces its stale free entry (grouped or not).
+    auto same_address = [&](const std::shared_ptr<Worker>& w) {
+      return w->info.address == request.address();
+    };
+    free_.erase(std::remove_if(free_.begin(), free_.end(), same_address), free_.end());
+    for (auto it = free_groups_.begin(); it != free_groups_.end();) {
+      auto& members = it->second;
+      members.erase(std::remove_if(members.begin(), members.end(), same_address), members.end());
+      it = members.empty() ? free_groups_.erase(it) : std::next(it);
+    }
+    if (worker->info.replica_group.empty()) {
+      free_.push_back(worker);
+    } else {
+      free_groups_[worker->info.replica_group].push_back(worker);
+    }
+    std::string where;
+    if (!worker->info.replica_group.empty()) {
+      where = absl::StrCat(", group ", worker->info.replica_group);
+      if (worker->info.replica_rank >= 0) absl::StrAppend(&where, " rank ", worker->info.replica_rank);
+    }
     Log(absl::StrCat("worker ", id, " registered: ", request.address(), " (",
-                     request.device().kind().empty() ? "?" : request.device().kind(), ")"));
-    FormReplicasLocked();
+                     request.device().kind().empty() ? "?" : request.device().kind(), where,
+                     ")"));
+    if (FormReplicasLocked()) listener = listener_;  // a new replica: counts changed
   }
+  if (listener) listener();
   return id;
 }
 
-void FleetManager::FormReplicasLocked() {
-  const int world = std::max(1, options_.tensor_parallel_size);
-  while (static_cast<int>(free_.size()) >= world &&
-         (options_.num_replicas <= 0 ||
-          static_cast<int>(replicas_.size()) < options_.num_replicas)) {
-    auto replica = std::make_unique<Replica>();
-    replica->status.index = static_cast<int>(replicas_.size());
-    replica->status.state = ReplicaState::kLoading;
-    replica->status.store_prefix =
-        absl::StrCat("replica", replica->status.index, "/load", load_generation_++, "/");
-    replica->workers.assign(free_.begin(), free_.begin() + world);
-    free_.erase(free_.begin(), free_.begin() + world);
-    std::vector<std::string> ids;
-    for (const auto& w : replica->workers) {
-      replica->status.workers.push_back(w->info);
-      ids.push_back(w->info.id);
-    }
-    const int index = replica->status.index;
-    Log(absl::StrCat("replica ", index, ": LOADING on ", absl::StrJoin(ids, ","), " (leader ",
-                     replica->workers[0]->info.address, ")"));
-    replicas_.push_back(std::move(replica));
-    load_threads_.emplace_back([this, index] { LoadReplica(index); });
+bool FleetManager::HasReplicaSlotLocked() const {
+  if (options_.num_replicas <= 0) return true;
+  // FAILED and UNAVAILABLE replicas are never reloaded: they free their slot, so a restarted
+  // group (or fresh workers) can form a replacement.
+  int live = 0;
+  for (const auto& r : replicas_) {
+    live += r->status.state == ReplicaState::kLoading || r->status.state == ReplicaState::kReady;
   }
+  return live < options_.num_replicas;
+}
+
+bool FleetManager::FormReplicasLocked() {
+  const int world = std::max(1, options_.tensor_parallel_size);
+  bool formed = false;
+  // Complete groups first (in group-name order), then ungrouped workers.
+  for (auto it = free_groups_.begin(); it != free_groups_.end() && HasReplicaSlotLocked();) {
+    std::vector<std::shared_ptr<Worker>>& members = it->second;
+    if (static_cast<int>(members.size()) < world) {
+      ++it;
+      continue;
+    }
+    std::vector<std::shared_ptr<Worker>> workers(members.begin(), members.begin() + world);
+    members.erase(members.begin(), members.begin() + world);
+    const std::string group = it->first;
+    it = members.empty() ? free_groups_.erase(it) : std::next(it);
+
+    // Rank order: by replica_rank when every worker carries one, else registration order.
+    std::string error;
+    int with_rank = 0;
+    for (const auto& w : workers) with_rank += w->info.replica_rank >= 0 ? 1 : 0;
+    auto describe = [&workers] {
+      std::vector<std::string> parts;
+      for (const auto& w : workers) {
+        parts.push_back(absl::StrCat(w->info.id, " (", w->info.address, ") rank ",
+                                     w->info.replica_rank >= 0
+                                         ? absl::StrCat(w->info.replica_rank)
+                                         : std::string("unset")));
+      }
+      return absl::StrJoin(parts, ", ");
+    };
+    if (with_rank == world) {
+      std::vector<std::shared_ptr<Worker>> by_rank(world);
+      for (const auto& w : workers) {
+        const int rank = w->info.replica_rank;
+        if (rank >= world) {
+          error = absl::StrCat("replica group '", group, "': replica_rank ", rank,
+                               " is out of range [0, ", world, ") (tensor_parallel_size ", world,
+                               "); workers: ", describe());
+          break;
+        }
+        if (by_rank[rank] != nullptr) {
+          error = absl::StrCat("replica group '", group, "': duplicate replica_rank ", rank,
+                               " (", by_rank[rank]->info.id, " and ", w->info.id,
+                               "); workers: ", describe());
+          break;
+        }
+        by_rank[rank] = w;
+      }
+      if (error.empty()) workers = std::move(by_rank);
+    } else if (with_rank > 0) {
+      error = absl::StrCat("replica group '", group, "': replica_rank is set on ", with_rank,
+                           " of ", world, " workers (set it on all or none); workers: ",
+                           describe());
+    }
+    AddReplicaLocked(std::move(workers), error);
+    formed = true;
+  }
+  while (static_cast<int>(free_.size()) >= world && HasReplicaSlotLocked()) {
+    std::vector<std::shared_ptr<Worker>> workers(free_.begin(), free_.begin() + world);
+    free_.erase(free_.begin(), free_.begin() + world);
+    AddReplicaLocked(std::move(workers), "");
+    formed = true;
+  }
+  return formed;
+}
+
+void FleetManager::AddReplicaLocked(std::vector<std::shared_ptr<Worker>> workers,
+                                    const std::string& error) {
+  auto replica = std::make_unique<Replica>();
+  replica->status.index = static_cast<int>(replicas_.size());
+  replica->status.state = error.empty() ? ReplicaState::kLoading : ReplicaState::kFailed;
+  replica->status.error = error;
+  replica->status.store_prefix =
+      absl::StrCat("replica", replica->status.index, "/load", load_generation_++, "/");
+  replica->workers = std::move(workers);
+  std::vector<std::string> ids;
+  for (const auto& w : replica->workers) {
+    replica->status.workers.push_back(w->info);
+    ids.push_back(w->info.id);
+  }
+  const int index = replica->status.index;
+  const std::string group = replica->workers[0]->info.replica_group;
+  const std::string group_note = group.empty() ? "" : absl::StrCat(", group ", group);
+  replicas_.push_back(std::move(replica));
+  if (!error.empty()) {
+    int ready = 0;
+    for (const auto& r : replicas_) ready += r->status.state == ReplicaState::kReady ? 1 : 0;
+    Log(absl::StrCat("replica ", index, ": FAILED: ", error, " (", ready, " of ",
+                     replicas_.size(), " ready)"));
+    return;
+  }
+  Log(absl::StrCat("replica ", index, ": LOADING on ", absl::StrJoin(ids, ","), " (leader ",
+                   replicas_.back()->workers[0]->info.address, group_note, ")"));
+  load_threads_.emplace_back([this, index] { LoadReplica(index); });
 }
 
 absl::StatusOr<g4serve::v1::ParallelPlan> FleetManager::PlanFor(
@@ -254,6 +357,10 @@ void FleetManager::SetState(int index, ReplicaState state, const std::string& er
     for (const auto& r : replicas_) ready += r->status.state == ReplicaState::kReady ? 1 : 0;
     absl::StrAppend(&line, " (", ready, " of ", replicas_.size(), " ready)");
     Log(line);
+    // A dead replica frees a --num-replicas slot: free workers may form a replacement.
+    if (state == ReplicaState::kFailed || state == ReplicaState::kUnavailable) {
+      if (!shutdown_) FormReplicasLocked();
+    }
     listener = listener_;
   }
   if (listener) listener();
@@ -356,7 +463,9 @@ std::vector<ReplicaStatus> FleetManager::Replicas() const {
 
 int FleetManager::FreeWorkers() const {
   absl::MutexLock lock(&mu_);
-  return static_cast<int>(free_.size());
+  int n = static_cast<int>(free_.size());
+  for (const auto& [group, members] : free_groups_) n += static_cast<int>(members.size());
+  return n;
 }
 
 int FleetManager::ReadyReplicas() const {

@@ -1,14 +1,23 @@
 // The fleet: registered workers, the replicas formed from them, and their health.
 //
-// Workers register (Fleet.Register) in any order. Whenever `tensor_parallel_size` workers are
-// free and fewer than `num_replicas` replicas exist (num_replicas 0: no limit), the first free
-// workers in registration order form a replica: its plan is made with MakePlan, a fresh store
-// prefix is chosen, and Worker.Load is sent to every rank concurrently (each with
-// `load_timeout`). The replica is READY when every rank loaded, FAILED with the first error
+// Workers register (Fleet.Register) in any order. While fewer than `num_replicas` replicas exist
+// (num_replicas 0: no limit), replicas form from free workers:
+//  * Workers that carry a replica_group (e.g. a LeaderWorkerSet group) wait for their group:
+//    once `tensor_parallel_size` workers of one group are free, they form a replica on their
+//    own, ranked by replica_rank (all of them carry one) or else in registration order. Ranks
+//    that are duplicated, out of [0, tensor_parallel_size), or carried by only some of the
+//    group's workers make that replica FAILED at once (nothing is loaded), with a message naming
+//    the group and the ranks. A group that formed a replica starts over: workers registering
+//    later with the same group name (a restarted group) form a new replica.
+//  * Workers without a group form replicas from the first free ungrouped workers in
+//    registration order. Grouped and ungrouped workers never share a replica.
+// A formed replica gets its plan from MakePlan and a fresh store prefix, and Worker.Load is
+// sent to every rank concurrently (each with `load_timeout`). The replica is READY when every rank loaded, FAILED with the first error
 // otherwise. A health loop calls Worker.Health on every worker of every READY replica each
 // `health_interval` (deadline `health_timeout`); a worker that does not answer, or answers with a
 // state other than READY, makes its replica UNAVAILABLE. FAILED and UNAVAILABLE replicas are not
-// reloaded in this version and their workers are not reused.
+// reloaded in this version and their workers are not reused, but they no longer count against
+// `num_replicas`: free workers (e.g. a restarted group registering again) form a replacement.
 //
 // Thread-safe.
 #ifndef G4SERVE_COORDINATOR_FLEET_FLEET_MANAGER_H_
@@ -16,7 +25,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -76,6 +87,8 @@ struct WorkerInfo {
   std::string id;       // "w0", "w1", ... in registration order
   std::string address;  // host:port
   g4serve::worker::v1::DeviceInfo device;
+  std::string replica_group;  // RegisterRequest.replica_group; empty: ungrouped
+  int replica_rank = -1;      // RegisterRequest.replica_rank; -1: not given
 };
 
 struct ReplicaStatus {
@@ -102,9 +115,10 @@ class FleetManager final : public ReplicaSource {
   absl::StatusOr<std::string> Register(const g4serve::worker::v1::RegisterRequest& request);
 
   std::vector<ReplicaStatus> Replicas() const;
-  // Workers registered and not (yet) in a replica.
+  // Workers registered and not (yet) in a replica (grouped or not).
   int FreeWorkers() const;
-  // Replicas READY, and replicas total: max(formed, num_replicas).
+  // Replicas READY, and replicas total: max(formed, num_replicas) (formed counts FAILED and
+  // UNAVAILABLE replicas too).
   int ReadyReplicas() const;
   int TotalReplicas() const;
   // The largest context a request may use: the plan's max_context of a formed replica, else
@@ -114,7 +128,8 @@ class FleetManager final : public ReplicaSource {
   // Blocks until replica `index` exists and is in `state`, or `timeout`. For tests and tools.
   bool WaitForState(int index, ReplicaState state, absl::Duration timeout) const;
 
-  // Called after every replica state change (outside the lock): ready count changed, etc.
+  // Called after every replica state change and after replicas form (outside the lock): ready
+  // or total count changed, etc.
   void SetStateListener(std::function<void()> listener);
 
   // ReplicaSource.
@@ -131,7 +146,13 @@ class FleetManager final : public ReplicaSource {
     std::vector<std::shared_ptr<Worker>> workers;
   };
 
-  void FormReplicasLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forms every replica the free workers allow; returns whether any was formed (the caller
+  // notifies the state listener after releasing mu_).
+  bool FormReplicasLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds a replica of `workers` (by rank): LOADING with a load thread, or FAILED with `error`.
+  void AddReplicaLocked(std::vector<std::shared_ptr<Worker>> workers, const std::string& error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool HasReplicaSlotLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void LoadReplica(int index);
   absl::StatusOr<g4serve::v1::ParallelPlan> PlanFor(
       const std::vector<std::shared_ptr<Worker>>& workers) const;
@@ -147,7 +168,10 @@ class FleetManager final : public ReplicaSource {
   KeyValueStoreServer* const store_;
 
   mutable absl::Mutex mu_;
+  // Free ungrouped workers, in registration order.
   std::vector<std::shared_ptr<Worker>> free_ ABSL_GUARDED_BY(mu_);
+  // Free grouped workers by replica_group, each in registration order (no empty vectors).
+  std::map<std::string, std::vector<std::shared_ptr<Worker>>> free_groups_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Replica>> replicas_ ABSL_GUARDED_BY(mu_);
   int next_worker_id_ ABSL_GUARDED_BY(mu_) = 0;
   int load_generation_ ABSL_GUARDED_BY(mu_) = 0;

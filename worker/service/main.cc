@@ -4,7 +4,13 @@
 //   g4-worker --coordinator HOST:PORT [--host 127.0.0.1] [--port 0] [--threads N]
 //             [--register-timeout 60s] [--gloo-interface IFACE]
 //             [--metrics-port -1] [--metrics-host ADDR] [--metrics-prefix g4serve_]
-//             [--served-model-name NAME]
+//             [--served-model-name NAME] [--replica-group NAME] [--replica-rank N]
+//
+// --replica-group NAME / --replica-rank N (both optional) are sent in Fleet.Register: workers of
+// one group form one replica, rank N being the worker's tensor-parallel rank (0 = leader).
+// In Kubernetes (LeaderWorkerSet) they come from the LWS env, e.g.
+// --replica-group=$(LWS_GROUP_INDEX) (or the leader address, $(LWS_LEADER_ADDRESS)) and
+// --replica-rank=$(LWS_WORKER_INDEX). Without a group, replicas form in registration order.
 //
 // --metrics-port N serves Prometheus metrics at http://HOST:N/metrics (0 picks a free port, -1,
 // the default, disables them) and logs "g4-worker metrics on HOST:PORT". docs/metrics.md.
@@ -30,7 +36,12 @@ namespace {
 constexpr char kUsage[] =
     "usage: g4-worker --coordinator HOST:PORT [--host ADDR] [--port N] [--threads N] "
     "[--register-timeout DURATION] [--gloo-interface IFACE] [--metrics-port N] "
-    "[--metrics-host ADDR] [--metrics-prefix PREFIX] [--served-model-name NAME]\n";
+    "[--metrics-host ADDR] [--metrics-prefix PREFIX] [--served-model-name NAME] "
+    "[--replica-group NAME] [--replica-rank N]\n"
+    "  --replica-group NAME  workers of one group form one replica (Kubernetes: "
+    "$(LWS_GROUP_INDEX))\n"
+    "  --replica-rank N      this worker's rank in its group, 0 = leader (Kubernetes: "
+    "$(LWS_WORKER_INDEX))\n";
 
 // Self-pipe: the signal handler writes the signal number, a watcher thread reads it. (Blocking
 // the signals and sigwait()ing does not work here: OpenBLAS starts its threads before main.)
@@ -102,12 +113,22 @@ int main(int argc, char** argv) {
       options.metrics_prefix = value;
     } else if (name == "--served-model-name") {
       options.metrics_model_name = value;
+    } else if (name == "--replica-group") {
+      options.replica_group = value;
+    } else if (name == "--replica-rank") {
+      if (!absl::SimpleAtoi(value, &options.replica_rank) || options.replica_rank < 0) {
+        UsageError(absl::StrCat("--replica-rank: expected a non-negative integer, got '", value,
+                                "'"));
+      }
     } else {
       UsageError(absl::StrCat("unknown flag ", name));
     }
   }
   if (options.coordinator.empty()) UsageError("--coordinator HOST:PORT is required");
   if (options.host.empty()) UsageError("--host: empty");
+  if (options.replica_rank >= 0 && options.replica_group.empty()) {
+    UsageError("--replica-rank needs --replica-group");
+  }
   if (threads > 0) openblas_set_num_threads(threads);
 
   if (pipe(g_signal_pipe) != 0) {

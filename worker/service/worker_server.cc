@@ -131,6 +131,8 @@ absl::StatusOr<std::string> WorkerServer::Register() {
   wv1::RegisterRequest request;
   request.set_address(address());
   *request.mutable_device() = LocalCpuDeviceInfo();
+  if (!options_.replica_group.empty()) request.set_replica_group(options_.replica_group);
+  if (options_.replica_rank >= 0) request.set_replica_rank(options_.replica_rank);
   const absl::Time deadline = absl::Now() + options_.register_timeout;
   absl::Duration backoff = absl::Milliseconds(100);
   while (true) {

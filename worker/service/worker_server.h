@@ -33,6 +33,11 @@ struct WorkerServerOptions {
   std::string metrics_prefix = kDefaultMetricsPrefix;
   // The model_name label; empty: the loaded checkpoint directory's base name.
   std::string metrics_model_name;
+  // Sent in RegisterRequest (docs/coordinator.md): workers of one replica_group form one
+  // replica, ordered by replica_rank. Empty group / rank < 0: not sent. In Kubernetes these come
+  // from the LeaderWorkerSet env (LWS_GROUP_INDEX, LWS_WORKER_INDEX).
+  std::string replica_group;
+  int replica_rank = -1;
 };
 
 // This machine as the coordinator sees it: kind "cpu", the model name from /proc/cpuinfo, total
@@ -58,7 +63,7 @@ class WorkerServer {
   // The bound metrics port; -1 when disabled.
   int metrics_port() const { return metrics_ != nullptr ? metrics_->port() : -1; }
 
-  // Fleet.Register(address, LocalCpuDeviceInfo()), retried with exponential backoff (100 ms to
+  // Fleet.Register(address, LocalCpuDeviceInfo(), replica_group, replica_rank), retried with exponential backoff (100 ms to
   // 2 s) until the coordinator answers or register_timeout passes (then the last error, as
   // DEADLINE_EXCEEDED), or Shutdown() is called (CANCELLED). Returns the assigned worker id.
   // A coordinator that answers with an error other than UNAVAILABLE/DEADLINE_EXCEEDED is not

@@ -119,7 +119,8 @@ TEST(CoordinatorMetricsTest, NamesTypesAndLabels) {
     EXPECT_THAT(text, HasSubstr(absl::StrCat("# TYPE g4serve_", c, " counter"))) << c;
   }
   for (const char* g : {"num_requests_running", "num_requests_waiting", "kv_cache_usage_perc",
-                        "kv_cache_pool_usage_perc", "cache_config_info"}) {
+                        "kv_cache_pool_usage_perc", "cache_config_info", "replicas_ready",
+                        "replicas"}) {
     EXPECT_THAT(text, HasSubstr(absl::StrCat("# TYPE g4serve_", g, " gauge"))) << g;
   }
   EXPECT_THAT(text, HasSubstr("g4serve_prompt_tokens_total{" + l + "} 17"));
@@ -164,6 +165,27 @@ TEST(CoordinatorMetricsTest, NamesTypesAndLabels) {
   const std::string text2 = SerializeMetricsText(registry);
   EXPECT_THAT(text2, HasSubstr("g4serve_cache_config_info{block_size=\"32\"," + l + "} 1"));
   EXPECT_THAT(text2, Not(HasSubstr("block_size=\"16\"")));
+}
+
+TEST(CoordinatorMetricsTest, ReplicaGauges) {
+  prometheus::Registry registry;
+  auto m = MakeCoordinator(registry);
+  ASSERT_NE(m, nullptr);
+  const std::string l = "model_name=\"gemma-4-test\"";
+  // Both series exist (at 0) before the first SetReplicas, so `replicas_ready == 0` alerts.
+  std::string text = SerializeMetricsText(registry);
+  EXPECT_THAT(text, HasSubstr("# TYPE g4serve_replicas_ready gauge"));
+  EXPECT_THAT(text, HasSubstr("# TYPE g4serve_replicas gauge"));
+  EXPECT_THAT(text, HasSubstr("g4serve_replicas_ready{" + l + "} 0"));
+  EXPECT_THAT(text, HasSubstr("g4serve_replicas{" + l + "} 0"));
+  m->SetReplicas(1, 3);
+  text = SerializeMetricsText(registry);
+  EXPECT_THAT(text, HasSubstr("g4serve_replicas_ready{" + l + "} 1"));
+  EXPECT_THAT(text, HasSubstr("g4serve_replicas{" + l + "} 3"));
+  m->SetReplicas(-1, 2);  // clamped
+  text = SerializeMetricsText(registry);
+  EXPECT_THAT(text, HasSubstr("g4serve_replicas_ready{" + l + "} 0"));
+  EXPECT_THAT(text, HasSubstr("g4serve_replicas{" + l + "} 2"));
 }
 
 TEST(CoordinatorMetricsTest, VllmPrefixGivesVllmNames) {

@@ -4,6 +4,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -167,6 +168,169 @@ TEST(FleetManagerTest, SilentWorkerMakesReplicaUnavailable) {
   EXPECT_THAT(none.status().message(), HasSubstr("2 of 2 down"));
   w0.health_hangs = false;
   fleet.Shutdown();
+}
+
+wpb::RegisterRequest Grouped(const FakeWorker& w, const std::string& group, int rank) {
+  wpb::RegisterRequest r = w.Registration();
+  r.set_replica_group(group);
+  if (rank >= 0) r.set_replica_rank(rank);
+  return r;
+}
+
+// The Load a fake worker received (rank, replica); {-1, -1} when none.
+std::pair<int, int> LoadOf(FakeWorker& w) {
+  absl::MutexLock l(&w.mu);
+  if (w.loads.empty()) return {-1, -1};
+  return {w.loads[0].rank(), w.loads[0].replica()};
+}
+
+TEST(FleetManagerTest, InterleavedGroupsFormOneReplicaEachInRankOrder) {
+  KeyValueStoreServer store;
+  FleetManager fleet(Options(2), &store);
+  fleet.Start();
+  FakeWorker a0, a1, b0, b1;
+  // Two LeaderWorkerSet groups starting together: their pods register interleaved, followers
+  // before leaders.
+  ASSERT_TRUE(fleet.Register(Grouped(a1, "0", 1)).ok());
+  ASSERT_TRUE(fleet.Register(Grouped(b1, "1", 1)).ok());
+  EXPECT_TRUE(fleet.Replicas().empty());
+  EXPECT_EQ(fleet.FreeWorkers(), 2);
+  ASSERT_TRUE(fleet.Register(Grouped(b0, "1", 0)).ok());
+  ASSERT_TRUE(fleet.Register(Grouped(a0, "0", 0)).ok());
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+  ASSERT_TRUE(fleet.WaitForState(1, ReplicaState::kReady, kWait));
+  EXPECT_EQ(fleet.FreeWorkers(), 0);
+
+  const std::vector<ReplicaStatus> replicas = fleet.Replicas();
+  ASSERT_EQ(replicas.size(), 2u);
+  // Replica 0 formed from group "1" (complete first), replica 1 from group "0".
+  ASSERT_EQ(replicas[0].workers.size(), 2u);
+  ASSERT_EQ(replicas[1].workers.size(), 2u);
+  EXPECT_EQ(replicas[0].workers[0].address, b0.address());
+  EXPECT_EQ(replicas[0].workers[1].address, b1.address());
+  EXPECT_EQ(replicas[1].workers[0].address, a0.address());
+  EXPECT_EQ(replicas[1].workers[1].address, a1.address());
+  for (const ReplicaStatus& r : replicas) {
+    EXPECT_EQ(r.workers[0].replica_group, r.workers[1].replica_group);
+    EXPECT_EQ(r.workers[0].replica_rank, 0);
+    EXPECT_EQ(r.workers[1].replica_rank, 1);
+  }
+  EXPECT_EQ(LoadOf(b0), std::make_pair(0, 0));
+  EXPECT_EQ(LoadOf(b1), std::make_pair(1, 0));
+  EXPECT_EQ(LoadOf(a0), std::make_pair(0, 1));
+  EXPECT_EQ(LoadOf(a1), std::make_pair(1, 1));
+  const std::vector<ReplicaEndpoint> endpoints = fleet.Endpoints();
+  ASSERT_EQ(endpoints.size(), 2u);
+  EXPECT_EQ(endpoints[0].leader_address, b0.address());
+  EXPECT_EQ(endpoints[1].leader_address, a0.address());
+}
+
+TEST(FleetManagerTest, RestartedGroupFormsANewReplica) {
+  KeyValueStoreServer store;
+  FleetOptions o = Options(2);
+  o.num_replicas = 1;
+  FleetManager fleet(o, &store);
+  fleet.Start();
+  FakeWorker a0, a1, c0, c1;
+  ASSERT_TRUE(fleet.Register(Grouped(a0, "g", 0)).ok());
+  ASSERT_TRUE(fleet.Register(Grouped(a1, "g", 1)).ok());
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+  // The group's pods came back (new addresses, same group) while the old replica still looks
+  // READY: they wait (num_replicas 1) ...
+  ASSERT_TRUE(fleet.Register(Grouped(c1, "g", 1)).ok());
+  ASSERT_TRUE(fleet.Register(Grouped(c0, "g", 0)).ok());
+  EXPECT_EQ(fleet.Replicas().size(), 1u);
+  EXPECT_EQ(fleet.FreeWorkers(), 2);
+  // ... and form the replacement once the old replica is UNAVAILABLE, instead of being stranded.
+  a0.health_reports_failed = true;
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kUnavailable, kWait));
+  ASSERT_TRUE(fleet.WaitForState(1, ReplicaState::kReady, kWait));
+  const std::vector<ReplicaStatus> replicas = fleet.Replicas();
+  ASSERT_EQ(replicas.size(), 2u);
+  EXPECT_EQ(replicas[1].workers[0].address, c0.address());
+  EXPECT_EQ(replicas[1].workers[1].address, c1.address());
+  EXPECT_EQ(fleet.FreeWorkers(), 0);
+  EXPECT_EQ(fleet.ReadyReplicas(), 1);
+  fleet.Shutdown();
+}
+
+TEST(FleetManagerTest, DuplicateRankFailsTheGroupsReplica) {
+  KeyValueStoreServer store;
+  FleetManager fleet(Options(2), &store);
+  fleet.Start();
+  int notified = 0;
+  absl::Mutex mu;
+  fleet.SetStateListener([&] {
+    absl::MutexLock l(&mu);
+    ++notified;
+  });
+  FakeWorker a0, a1, b0, b1;
+  ASSERT_TRUE(fleet.Register(Grouped(a0, "bad", 0)).ok());
+  ASSERT_TRUE(fleet.Register(Grouped(b0, "good", 0)).ok());
+  ASSERT_TRUE(fleet.Register(Grouped(a1, "bad", 0)).ok());
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kFailed, kWait));
+  const ReplicaStatus failed = fleet.Replicas()[0];
+  EXPECT_THAT(failed.error, HasSubstr("replica group 'bad'"));
+  EXPECT_THAT(failed.error, HasSubstr("duplicate replica_rank 0"));
+  EXPECT_THAT(failed.error, HasSubstr("w0"));
+  EXPECT_THAT(failed.error, HasSubstr("w2"));
+  {
+    absl::MutexLock l(&mu);
+    EXPECT_GE(notified, 1);
+  }
+  {
+    absl::MutexLock l0(&a0.mu);
+    absl::MutexLock l1(&a1.mu);
+    EXPECT_TRUE(a0.loads.empty());
+    EXPECT_TRUE(a1.loads.empty());
+  }
+  // The other group is unaffected.
+  ASSERT_TRUE(fleet.Register(Grouped(b1, "good", 1)).ok());
+  ASSERT_TRUE(fleet.WaitForState(1, ReplicaState::kReady, kWait));
+  EXPECT_EQ(fleet.ReadyReplicas(), 1);
+  EXPECT_EQ(fleet.TotalReplicas(), 2);
+  EXPECT_EQ(fleet.Replicas()[1].workers[0].address, b0.address());
+}
+
+TEST(FleetManagerTest, RankOutOfRangeOrPartialFailsTheGroupsReplica) {
+  KeyValueStoreServer store;
+  FleetManager fleet(Options(2), &store);
+  FakeWorker a0, a1, b0, b1;
+  ASSERT_TRUE(fleet.Register(Grouped(a0, "x", 0)).ok());
+  ASSERT_TRUE(fleet.Register(Grouped(a1, "x", 2)).ok());
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kFailed, kWait));
+  EXPECT_THAT(fleet.Replicas()[0].error, HasSubstr("replica_rank 2 is out of range [0, 2)"));
+  ASSERT_TRUE(fleet.Register(Grouped(b0, "y", 0)).ok());
+  ASSERT_TRUE(fleet.Register(Grouped(b1, "y", -1)).ok());
+  ASSERT_TRUE(fleet.WaitForState(1, ReplicaState::kFailed, kWait));
+  EXPECT_THAT(fleet.Replicas()[1].error, HasSubstr("replica_rank is set on 1 of 2 workers"));
+  // A rank without a group is rejected at registration.
+  wpb::RegisterRequest r = b0.Registration();
+  r.set_replica_rank(0);
+  EXPECT_EQ(fleet.Register(r).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(FleetManagerTest, UngroupedWorkersKeepRegistrationOrderAndNeverMixWithGroups) {
+  KeyValueStoreServer store;
+  FleetManager fleet(Options(2), &store);
+  FakeWorker u0, g0, u1, g1;
+  ASSERT_TRUE(fleet.Register(u0.Registration()).ok());
+  ASSERT_TRUE(fleet.Register(Grouped(g1, "g", 1)).ok());
+  EXPECT_TRUE(fleet.Replicas().empty());  // one ungrouped + one grouped: no replica
+  EXPECT_EQ(fleet.FreeWorkers(), 2);
+  ASSERT_TRUE(fleet.Register(u1.Registration()).ok());
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+  std::vector<ReplicaStatus> replicas = fleet.Replicas();
+  ASSERT_EQ(replicas.size(), 1u);
+  EXPECT_EQ(replicas[0].workers[0].address, u0.address());
+  EXPECT_EQ(replicas[0].workers[1].address, u1.address());
+  EXPECT_TRUE(replicas[0].workers[0].replica_group.empty());
+  EXPECT_EQ(fleet.FreeWorkers(), 1);
+  ASSERT_TRUE(fleet.Register(Grouped(g0, "g", 0)).ok());
+  ASSERT_TRUE(fleet.WaitForState(1, ReplicaState::kReady, kWait));
+  replicas = fleet.Replicas();
+  EXPECT_EQ(replicas[1].workers[0].address, g0.address());
+  EXPECT_EQ(replicas[1].workers[1].address, g1.address());
 }
 
 TEST(FleetServiceTest, RegisterAndStoreOverGrpc) {
