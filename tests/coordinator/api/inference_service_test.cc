@@ -16,11 +16,15 @@
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "tests/coordinator/coordinator_test_util.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator/fake_worker.h"
 
 namespace g4 {
 namespace {
+
+using ::g4::testing::Codec;
+using ::g4::testing::TinyConfig;
 
 using ::g4::testing::FakeWorker;
 using ::testing::ElementsAreArray;
@@ -28,26 +32,9 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 namespace pb = ::g4serve::v1;
 
-const HfTextCodec* Codec() {
-  static const HfTextCodec* codec = [] {
-    absl::StatusOr<std::unique_ptr<HfTextCodec>> c = HfTextCodec::Load(
-        "tests/data/tokenizer/tokenizer.json.xz", "tests/data/chat_templates/gemma-4.jinja");
-    EXPECT_TRUE(c.ok()) << c.status();
-    return c.ok() ? c->release() : nullptr;
-  }();
-  return codec;
-}
-
 std::vector<int> Ids(const std::string& text) {
   std::vector<int32_t> ids = *Codec()->Encode(text, false);
   return std::vector<int>(ids.begin(), ids.end());
-}
-
-ModelConfig TinyConfig() {
-  std::ifstream in("tests/data/golden/dense/config.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return *ParseModelConfig(ss.str());
 }
 
 struct Result {

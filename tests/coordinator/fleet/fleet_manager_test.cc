@@ -16,26 +16,20 @@
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "tests/coordinator/coordinator_test_util.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator/fake_worker.h"
 
 namespace g4 {
 namespace {
 
+using ::g4::testing::TinyConfig;
+
 using ::g4::testing::FakeWorker;
 using ::testing::HasSubstr;
 namespace wpb = ::g4serve::worker::v1;
 
 constexpr absl::Duration kWait = absl::Seconds(20);
-
-ModelConfig TinyConfig() {
-  std::ifstream in("tests/data/golden/dense/config.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  absl::StatusOr<ModelConfig> c = ParseModelConfig(ss.str());
-  EXPECT_TRUE(c.ok()) << c.status();
-  return c.ok() ? *c : ModelConfig{};
-}
 
 FleetOptions Options(int tp) {
   FleetOptions o;

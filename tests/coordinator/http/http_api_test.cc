@@ -27,6 +27,7 @@
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "tests/coordinator/coordinator_test_util.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -35,36 +36,14 @@
 namespace g4 {
 namespace {
 
+using ::g4::testing::Codec;
+using ::g4::testing::TinyConfig;
+using ::g4::testing::Eventually;
+
 using ::g4::testing::FakeWorker;
 using ::testing::HasSubstr;
 using Json = nlohmann::json;
 namespace pb = ::g4serve::v1;
-
-const HfTextCodec* Codec() {
-  static const HfTextCodec* codec = [] {
-    absl::StatusOr<std::unique_ptr<HfTextCodec>> c = HfTextCodec::Load(
-        "tests/data/tokenizer/tokenizer.json.xz", "tests/data/chat_templates/gemma-4.jinja");
-    EXPECT_TRUE(c.ok()) << c.status();
-    return c.ok() ? c->release() : nullptr;
-  }();
-  return codec;
-}
-
-ModelConfig TinyConfig() {
-  std::ifstream in("tests/data/golden/dense/config.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return *ParseModelConfig(ss.str());
-}
-
-bool Eventually(const std::function<bool()>& f, absl::Duration timeout = absl::Seconds(5)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (f()) return true;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return f();
-}
 
 class HttpApiTest : public ::testing::Test {
  protected:

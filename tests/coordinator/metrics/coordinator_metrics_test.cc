@@ -31,6 +31,7 @@
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "tests/coordinator/coordinator_test_util.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "tests/common/metrics/test_util.h"
@@ -39,35 +40,13 @@
 namespace g4 {
 namespace {
 
+using ::g4::testing::Codec;
+using ::g4::testing::TinyConfig;
+using ::g4::testing::Eventually;
+
 using ::g4::testing::FakeWorker;
 namespace pb = ::g4serve::v1;
 namespace wpb = ::g4serve::worker::v1;
-
-const HfTextCodec* Codec() {
-  static const HfTextCodec* codec = [] {
-    absl::StatusOr<std::unique_ptr<HfTextCodec>> c = HfTextCodec::Load(
-        "tests/data/tokenizer/tokenizer.json.xz", "tests/data/chat_templates/gemma-4.jinja");
-    EXPECT_TRUE(c.ok()) << c.status();
-    return c.ok() ? c->release() : nullptr;
-  }();
-  return codec;
-}
-
-ModelConfig TinyConfig() {
-  std::ifstream in("tests/data/golden/dense/config.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return *ParseModelConfig(ss.str());
-}
-
-bool Eventually(const std::function<bool()>& f, absl::Duration timeout = absl::Seconds(10)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (f()) return true;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return f();
-}
 
 // The value of the first sample of `name` (exact metric name) whose label set contains every
 // `labels` substring; NaN-free: -1 when absent.
