@@ -20,28 +20,11 @@
 namespace g4 {
 namespace {
 
+using ::g4::testing::QueryFirstValue;
+
 using testing::Cluster;
 using testing::ClusterOptions;
 
-// The first sample's value of an instant query, or "" (no sample yet / Prometheus not up).
-std::string QueryFirstValue(int port, const std::string& promql) {
-  std::string encoded;
-  for (unsigned char c : promql) {
-    if (isalnum(c) || c == '_' || c == '.' || c == '-') {
-      encoded += static_cast<char>(c);
-    } else {
-      encoded += absl::StrCat("%", absl::Hex(c, absl::kZeroPad2));
-    }
-  }
-  absl::StatusOr<testing::HttpResponse> r =
-      testing::HttpGet(port, absl::StrCat("/api/v1/query?query=", encoded));
-  if (!r.ok() || r->status != 200) return "";
-  const nlohmann::json j = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || j.value("status", "") != "success") return "";
-  const auto& result = j["data"]["result"];
-  if (!result.is_array() || result.empty()) return "";
-  return result[0]["value"][1].get<std::string>();
-}
 
 double ToDouble(const std::string& s) { return s.empty() ? -1 : std::atof(s.c_str()); }
 

@@ -27,6 +27,8 @@
 namespace g4 {
 namespace {
 
+using ::g4::testing::QueryFirstValue;
+
 // A child process with stdout+stderr to `log`; SIGTERM (then SIGKILL after 5 s) on destruction.
 class Child {
  public:
@@ -71,26 +73,6 @@ std::string ReadFile(const std::filesystem::path& p) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// Prometheus' instant query result: the first sample's value as a string, or "" (no sample yet,
-// or Prometheus not up yet).
-std::string QueryFirstValue(int port, const std::string& promql) {
-  std::string encoded;
-  for (unsigned char c : promql) {
-    if (isalnum(c) || c == '_' || c == ':' || c == '.' || c == '-') {
-      encoded += static_cast<char>(c);
-    } else {
-      encoded += absl::StrCat("%", absl::Hex(c, absl::kZeroPad2));
-    }
-  }
-  absl::StatusOr<testing::HttpResponse> r =
-      testing::HttpGet(port, absl::StrCat("/api/v1/query?query=", encoded));
-  if (!r.ok() || r->status != 200) return "";
-  const nlohmann::json j = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || j.value("status", "") != "success") return "";
-  const auto& result = j["data"]["result"];
-  if (!result.is_array() || result.empty()) return "";
-  return result[0]["value"][1].get<std::string>();
-}
 
 TEST(PrometheusServerTest, ScrapesCoordinatorMetricsAndAWorker) {
   const std::string prometheus = testing::FindExecutable({"/usr/bin/prometheus", "/usr/local/bin/prometheus"});

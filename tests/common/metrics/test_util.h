@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 
 namespace g4::testing {
 
@@ -84,6 +85,26 @@ inline std::string FindExecutable(std::initializer_list<const char*> candidates)
     if (access(c, X_OK) == 0) return c;
   }
   return "";
+}
+
+// Prometheus' instant query (/api/v1/query) result on `port`: the first sample's value as a
+// string, or "" (no sample yet, or Prometheus not up yet).
+inline std::string QueryFirstValue(int port, const std::string& promql) {
+  std::string encoded;
+  for (unsigned char c : promql) {
+    if (isalnum(c) || c == '_' || c == ':' || c == '.' || c == '-') {
+      encoded += static_cast<char>(c);
+    } else {
+      encoded += absl::StrCat("%", absl::Hex(c, absl::kZeroPad2));
+    }
+  }
+  absl::StatusOr<HttpResponse> r = HttpGet(port, absl::StrCat("/api/v1/query?query=", encoded));
+  if (!r.ok() || r->status != 200) return "";
+  const nlohmann::json j = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || j.value("status", "") != "success") return "";
+  const auto& result = j["data"]["result"];
+  if (!result.is_array() || result.empty()) return "";
+  return result[0]["value"][1].get<std::string>();
 }
 
 }  // namespace g4::testing
