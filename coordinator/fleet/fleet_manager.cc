@@ -87,6 +87,27 @@ void FleetManager::SetStateListener(std::function<void()> listener) {
   listener_ = std::move(listener);
 }
 
+absl::Status FleetManager::Heartbeat(absl::string_view worker_id,
+                                     absl::string_view address) const {
+  auto matches = [&](const std::shared_ptr<Worker>& w) {
+    return w->info.id == worker_id && w->info.address == address;
+  };
+  {
+    absl::MutexLock lock(&mu_);
+    if (std::any_of(free_.begin(), free_.end(), matches)) return absl::OkStatus();
+    for (const auto& [group, members] : free_groups_) {
+      if (std::any_of(members.begin(), members.end(), matches)) return absl::OkStatus();
+    }
+    for (const auto& replica : replicas_) {
+      if (std::any_of(replica->workers.begin(), replica->workers.end(), matches)) {
+        return absl::OkStatus();
+      }
+    }
+  }
+  return absl::NotFoundError(
+      absl::StrCat("no worker ", worker_id, " at ", address, " is registered"));
+}
+
 absl::StatusOr<std::string> FleetManager::Register(const wpb::RegisterRequest& request) {
   if (request.address().empty()) return absl::InvalidArgumentError("address: required");
   if (request.has_replica_rank() && request.replica_group().empty()) {

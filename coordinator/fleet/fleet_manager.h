@@ -114,6 +114,11 @@ class FleetManager final : public ReplicaSource {
   // the background). INVALID_ARGUMENT without an address; UNAVAILABLE after Shutdown().
   absl::StatusOr<std::string> Register(const g4serve::worker::v1::RegisterRequest& request);
 
+  // Fleet.Heartbeat: OK when a worker with this id AND this address is registered (free or in a
+  // replica of any state), NOT_FOUND otherwise (e.g. this coordinator restarted since the worker
+  // registered: it then registers again). docs/coordinator.md.
+  absl::Status Heartbeat(absl::string_view worker_id, absl::string_view address) const;
+
   std::vector<ReplicaStatus> Replicas() const;
   // Workers registered and not (yet) in a replica (grouped or not).
   int FreeWorkers() const;

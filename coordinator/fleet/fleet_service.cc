@@ -18,6 +18,12 @@ grpc::Status FleetServiceImpl::Register(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status FleetServiceImpl::Heartbeat(grpc::ServerContext* context,
+                                         const wpb::HeartbeatRequest* request,
+                                         wpb::HeartbeatResponse* response) {
+  return ToGrpcStatus(fleet_->Heartbeat(request->worker_id(), request->address()));
+}
+
 grpc::Status FleetServiceImpl::StoreSet(grpc::ServerContext* context,
                                         const wpb::StoreSetRequest* request,
                                         wpb::StoreSetResponse* response) {

@@ -1,4 +1,4 @@
-// Fleet gRPC service (worker.proto): Register hands workers to the FleetManager; StoreSet /
+// Fleet gRPC service (worker.proto): Register and Heartbeat go to the FleetManager; StoreSet /
 // StoreGet are the rendezvous store. Sync API: StoreGet holds a server thread while it waits.
 #ifndef G4SERVE_COORDINATOR_FLEET_FLEET_SERVICE_H_
 #define G4SERVE_COORDINATOR_FLEET_FLEET_SERVICE_H_
@@ -18,6 +18,9 @@ class FleetServiceImpl final : public g4serve::worker::v1::Fleet::Service {
   grpc::Status Register(grpc::ServerContext* context,
                         const g4serve::worker::v1::RegisterRequest* request,
                         g4serve::worker::v1::RegisterResponse* response) override;
+  grpc::Status Heartbeat(grpc::ServerContext* context,
+                         const g4serve::worker::v1::HeartbeatRequest* request,
+                         g4serve::worker::v1::HeartbeatResponse* response) override;
   grpc::Status StoreSet(grpc::ServerContext* context,
                         const g4serve::worker::v1::StoreSetRequest* request,
                         g4serve::worker::v1::StoreSetResponse* response) override;

@@ -1,11 +1,14 @@
 // A g4serve cluster on loopback for multi-process tests: one g4-coordinator and N g4-worker
 // processes on ports picked by the OS, torn down (SIGKILL) when the Cluster is destroyed.
+// RestartCoordinator() replaces the coordinator by a new one on the same port.
 #ifndef G4SERVE_TESTS_INTEGRATION_CLUSTER_H_
 #define G4SERVE_TESTS_INTEGRATION_CLUSTER_H_
 
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,41 +43,8 @@ class Cluster {
            std::to_string(counter_++);
     std::string mk = "mkdir -p " + dir_;
     if (std::system(mk.c_str()) != 0) return ::testing::AssertionFailure() << "mkdir " << dir_;
-    const std::string port_file = dir_ + "/coordinator.port";
-    std::vector<std::string> argv = {G4_COORDINATOR_BIN, "--model", options_.model,
-                                     "--tensor-parallel-size",
-                                     std::to_string(options_.tensor_parallel_size),
-                                     "--expert-parallel-size",
-                                     std::to_string(options_.expert_parallel_size),
-                                     "--host", "127.0.0.1", "--port", "0", "--port-file", port_file,
-                                     "--health-interval", "200ms"};
-    const std::string http_port_file = dir_ + "/coordinator.http_port";
-    if (options_.http) {
-      argv.insert(argv.end(), {"--http-port", "0", "--http-port-file", http_port_file});
-    }
-    const std::string metrics_port_file = dir_ + "/coordinator.metrics_port";
-    if (options_.metrics) {
-      argv.insert(argv.end(), {"--metrics-port", "0", "--metrics-port-file", metrics_port_file});
-    }
-    argv.insert(argv.end(), options_.extra_coordinator_flags.begin(),
-                options_.extra_coordinator_flags.end());
-    if (!coordinator_.Start(argv, dir_ + "/coordinator.log")) {
-      return ::testing::AssertionFailure() << "cannot start g4-coordinator";
-    }
-    const int port = WaitForPortFile(port_file, absl::Seconds(20));
-    if (port <= 0) return ::testing::AssertionFailure() << "no port file\n" << coordinator_.Log();
-    address_ = absl::StrCat("127.0.0.1:", port);
-    if (options_.http) {
-      http_port_ = WaitForPortFile(http_port_file, absl::Seconds(20));
-      if (http_port_ <= 0) {
-        return ::testing::AssertionFailure() << "no HTTP port file\n" << coordinator_.Log();
-      }
-    }
-    if (options_.metrics) {
-      metrics_port_ = WaitForPortFile(metrics_port_file, absl::Seconds(20));
-      if (metrics_port_ <= 0) {
-        return ::testing::AssertionFailure() << "no metrics port file\n" << coordinator_.Log();
-      }
+    if (::testing::AssertionResult started = StartCoordinator(/*port=*/0); !started) {
+      return started;
     }
     for (int i = 0; i < options_.workers; ++i) StartWorker();
     channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
@@ -83,6 +53,16 @@ class Cluster {
       return ::testing::AssertionFailure() << "replicas not ready\n" << Logs();
     }
     return ::testing::AssertionSuccess();
+  }
+
+  // SIGKILLs the coordinator and starts a new one on the same port (the workers keep running and
+  // find it through their heartbeat, docs/worker.md). HTTP / metrics ports are picked anew.
+  ::testing::AssertionResult RestartCoordinator() {
+    coordinator_.Kill(SIGKILL);  // and waits for it
+    const std::string log = dir_ + "/coordinator.log";
+    const std::string kept = absl::StrCat(log, ".", restarts_++);
+    std::rename(log.c_str(), kept.c_str());
+    return StartCoordinator(coordinator_port_);
   }
 
   void StartWorker() {
@@ -169,6 +149,51 @@ class Cluster {
   int metrics_port() const { return metrics_port_; }  // with ClusterOptions::metrics
   const std::string& dir() const { return dir_; }
 
+  // Starts g4-coordinator on `port` (0: any) and waits for its port files.
+  ::testing::AssertionResult StartCoordinator(int port) {
+    const std::string port_file = dir_ + "/coordinator.port";
+    std::remove(port_file.c_str());  // a restart waits for the new coordinator's file
+    std::vector<std::string> argv = {G4_COORDINATOR_BIN, "--model", options_.model,
+                                     "--tensor-parallel-size",
+                                     std::to_string(options_.tensor_parallel_size),
+                                     "--expert-parallel-size",
+                                     std::to_string(options_.expert_parallel_size),
+                                     "--host", "127.0.0.1", "--port", std::to_string(port),
+                                     "--port-file", port_file, "--health-interval", "200ms"};
+    const std::string http_port_file = dir_ + "/coordinator.http_port";
+    if (options_.http) {
+      std::remove(http_port_file.c_str());
+      argv.insert(argv.end(), {"--http-port", "0", "--http-port-file", http_port_file});
+    }
+    const std::string metrics_port_file = dir_ + "/coordinator.metrics_port";
+    if (options_.metrics) {
+      std::remove(metrics_port_file.c_str());
+      argv.insert(argv.end(), {"--metrics-port", "0", "--metrics-port-file", metrics_port_file});
+    }
+    argv.insert(argv.end(), options_.extra_coordinator_flags.begin(),
+                options_.extra_coordinator_flags.end());
+    if (!coordinator_.Start(argv, dir_ + "/coordinator.log")) {
+      return ::testing::AssertionFailure() << "cannot start g4-coordinator";
+    }
+    const int bound = WaitForPortFile(port_file, absl::Seconds(20));
+    if (bound <= 0) return ::testing::AssertionFailure() << "no port file\n" << coordinator_.Log();
+    address_ = absl::StrCat("127.0.0.1:", bound);
+    coordinator_port_ = bound;
+    if (options_.http) {
+      http_port_ = WaitForPortFile(http_port_file, absl::Seconds(20));
+      if (http_port_ <= 0) {
+        return ::testing::AssertionFailure() << "no HTTP port file\n" << coordinator_.Log();
+      }
+    }
+    if (options_.metrics) {
+      metrics_port_ = WaitForPortFile(metrics_port_file, absl::Seconds(20));
+      if (metrics_port_ <= 0) {
+        return ::testing::AssertionFailure() << "no metrics port file\n" << coordinator_.Log();
+      }
+    }
+    return ::testing::AssertionSuccess();
+  }
+
   std::string Logs() {
     std::string all = "--- coordinator ---\n" + coordinator_.Log();
     for (size_t i = 0; i < workers_.size(); ++i) {
@@ -183,6 +208,8 @@ class Cluster {
   std::string dir_, address_;
   int http_port_ = 0;
   int metrics_port_ = 0;
+  int coordinator_port_ = 0;
+  int restarts_ = 0;
   Process coordinator_;
   std::vector<std::unique_ptr<Process>> workers_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -124,6 +124,29 @@ TEST(DistributedFailureTest, NoReplicaIsUnavailable) {
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE) << r.status.error_message();
 }
 
+// A restarted coordinator (same address, as behind a Kubernetes Service) gets its workers back:
+// their heartbeat finds it does not know them, they tear down, register again and reload.
+TEST(DistributedRecoveryTest, WorkersRegisterAgainWithARestartedCoordinator) {
+  const auto ref = testing::LoadGoldenReference("dense");
+  Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 2, 2, 1, {}});
+  ASSERT_TRUE(cluster.Start(/*replicas=*/1));
+  Cluster::Result before = cluster.Generate(GreedyRequest(ref.greedy_prompt, 4));
+  ASSERT_TRUE(before.status.ok()) << before.status.error_message() << "\n" << cluster.Logs();
+  ASSERT_EQ(before.tokens.size(), 4u);
+
+  ASSERT_TRUE(cluster.RestartCoordinator());
+  ASSERT_TRUE(cluster.WaitForReplicas(1, absl::Seconds(30))) << cluster.Logs();
+  Cluster::Result after = cluster.Generate(GreedyRequest(ref.greedy_prompt, 4));
+  ASSERT_TRUE(after.status.ok()) << after.status.error_message() << "\n" << cluster.Logs();
+  EXPECT_EQ(after.tokens, before.tokens);
+  EXPECT_EQ(after.tokens,
+            std::vector<int32_t>(ref.greedy_tokens.begin(), ref.greedy_tokens.begin() + 4));
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_NE(cluster.worker(i).Log().find("registering again"), std::string::npos)
+        << cluster.Logs();
+  }
+}
+
 // Text in, text out, through the model's tokenizer.
 TEST(DistributedTextTest, TextPromptReturnsText) {
   Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 2, 2, 1, {}});

@@ -2,7 +2,7 @@
 // registers with the coordinator, and loads what the coordinator tells it to. docs/worker.md.
 //
 //   g4-worker --coordinator HOST:PORT [--host 127.0.0.1] [--port 0] [--threads N]
-//             [--register-timeout 60s] [--gloo-interface IFACE]
+//             [--register-timeout 60s] [--heartbeat-interval 2s] [--gloo-interface IFACE]
 //             [--metrics-port -1] [--metrics-host ADDR] [--metrics-prefix g4serve_]
 //             [--served-model-name NAME] [--replica-group NAME] [--replica-rank N]
 //
@@ -11,6 +11,10 @@
 // In Kubernetes (LeaderWorkerSet) they come from the LWS env, e.g.
 // --replica-group=$(LWS_GROUP_INDEX) (or the leader address, $(LWS_LEADER_ADDRESS)) and
 // --replica-rank=$(LWS_WORKER_INDEX). Without a group, replicas form in registration order.
+//
+// --heartbeat-interval D (default 2s, 0 disables): after registering, the worker checks every D
+// that the coordinator still knows it (Fleet.Heartbeat); a restarted coordinator that does not
+// makes the worker tear its replica down and register again. docs/worker.md.
 //
 // --metrics-port N serves Prometheus metrics at http://HOST:N/metrics (0 picks a free port, -1,
 // the default, disables them) and logs "g4-worker metrics on HOST:PORT". docs/metrics.md.
@@ -35,9 +39,12 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: g4-worker --coordinator HOST:PORT [--host ADDR] [--port N] [--threads N] "
-    "[--register-timeout DURATION] [--gloo-interface IFACE] [--metrics-port N] "
+    "[--register-timeout DURATION] [--heartbeat-interval DURATION] [--gloo-interface IFACE] "
+    "[--metrics-port N] "
     "[--metrics-host ADDR] [--metrics-prefix PREFIX] [--served-model-name NAME] "
     "[--replica-group NAME] [--replica-rank N]\n"
+    "  --heartbeat-interval D  check every D that the coordinator still knows this worker and "
+    "register again after a coordinator restart (default 2s, 0 disables)\n"
     "  --replica-group NAME  workers of one group form one replica (Kubernetes: "
     "$(LWS_GROUP_INDEX))\n"
     "  --replica-rank N      this worker's rank in its group, 0 = leader (Kubernetes: "
@@ -94,6 +101,12 @@ int main(int argc, char** argv) {
           options.register_timeout <= absl::ZeroDuration()) {
         UsageError(absl::StrCat("--register-timeout: expected a duration like 60s, got '", value,
                                 "'"));
+      }
+    } else if (name == "--heartbeat-interval") {
+      if (!absl::ParseDuration(value, &options.heartbeat_interval) ||
+          options.heartbeat_interval < absl::ZeroDuration()) {
+        UsageError(absl::StrCat(
+            "--heartbeat-interval: expected a duration like 2s (0 disables), got '", value, "'"));
       }
     } else if (name == "--gloo-interface") {
       options.gloo_interface = value;
@@ -167,6 +180,7 @@ int main(int argc, char** argv) {
   if (id.ok()) {
     std::fprintf(stderr, "g4-worker: registered with %s as %s\n", options.coordinator.c_str(),
                  id->c_str());
+    s->StartHeartbeat(*id);
     s->Wait();
   } else if (id.status().code() != absl::StatusCode::kCancelled) {
     std::fprintf(stderr, "g4-worker: %s\n", id.status().ToString().c_str());

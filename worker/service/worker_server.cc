@@ -141,8 +141,11 @@ absl::StatusOr<std::string> WorkerServer::Register() {
     ctx.set_deadline(absl::ToChronoTime(
         std::min(deadline, absl::Now() + absl::Seconds(5))));
     wv1::RegisterResponse response;
+    if (!BeginCall(&ctx)) return absl::CancelledError("Register: shutting down");
     const grpc::Status s = stub->Register(&ctx, request, &response);
+    EndCall(&ctx);
     if (s.ok()) return response.worker_id();
+    if (shutting_down_.load()) return absl::CancelledError("Register: shutting down");
     const bool retry = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
                        s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
     if (!retry) {
@@ -156,13 +159,93 @@ absl::StatusOr<std::string> WorkerServer::Register() {
                        absl::FormatDuration(options_.register_timeout), ": ",
                        s.error_message()));
     }
-    absl::SleepFor(backoff);
+    if (!SleepUnlessShuttingDown(backoff)) {
+      return absl::CancelledError("Register: shutting down");
+    }
     backoff = std::min(backoff * 2, absl::Seconds(2));
+  }
+}
+
+bool WorkerServer::BeginCall(grpc::ClientContext* ctx) {
+  absl::MutexLock lock(&heartbeat_mu_);
+  if (stop_) return false;
+  calls_.push_back(ctx);
+  return true;
+}
+
+void WorkerServer::EndCall(grpc::ClientContext* ctx) {
+  absl::MutexLock lock(&heartbeat_mu_);
+  calls_.erase(std::remove(calls_.begin(), calls_.end(), ctx), calls_.end());
+}
+
+bool WorkerServer::SleepUnlessShuttingDown(absl::Duration d) {
+  absl::MutexLock lock(&heartbeat_mu_);
+  heartbeat_mu_.AwaitWithTimeout(absl::Condition(&stop_), d);
+  return !stop_;
+}
+
+std::string WorkerServer::worker_id() const {
+  absl::MutexLock lock(&heartbeat_mu_);
+  return worker_id_;
+}
+
+void WorkerServer::StartHeartbeat(std::string worker_id) {
+  absl::MutexLock lock(&heartbeat_mu_);
+  worker_id_ = std::move(worker_id);
+  if (stop_ || options_.heartbeat_interval <= absl::ZeroDuration() ||
+      heartbeat_thread_.joinable()) {
+    return;
+  }
+  heartbeat_thread_ = std::thread([this] { HeartbeatLoop(); });
+}
+
+void WorkerServer::HeartbeatLoop() {
+  auto stub = wv1::Fleet::NewStub(coordinator_);
+  auto log = [this](const std::string& line) {
+    if (options_.log) std::fprintf(stderr, "g4-worker: %s\n", line.c_str());
+  };
+  while (SleepUnlessShuttingDown(options_.heartbeat_interval)) {
+    wv1::HeartbeatRequest request;
+    request.set_worker_id(worker_id());
+    request.set_address(address());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(
+        absl::Now() + std::clamp(options_.heartbeat_interval, absl::Milliseconds(500),
+                                 absl::Seconds(2))));
+    wv1::HeartbeatResponse response;
+    if (!BeginCall(&ctx)) return;
+    const grpc::Status s = stub->Heartbeat(&ctx, request, &response);
+    EndCall(&ctx);
+    // OK: still known. UNAVAILABLE / DEADLINE_EXCEEDED / others: the coordinator is down or
+    // restarting; try again next round.
+    if (s.error_code() != grpc::StatusCode::NOT_FOUND) continue;
+    log(absl::StrCat("coordinator ", options_.coordinator, " does not know worker ",
+                     request.worker_id(), " (restarted?): tearing down, registering again"));
+    if (!service_->ResetToIdle()) continue;  // a Load in progress (or shutting down): next round
+    absl::StatusOr<std::string> id = Register();
+    if (!id.ok()) {
+      if (id.status().code() == absl::StatusCode::kCancelled) return;
+      log(absl::StrCat("registering again failed (next round tries again): ",
+                       id.status().ToString()));
+      continue;
+    }
+    log(absl::StrCat("registered with ", options_.coordinator, " as ", *id));
+    absl::MutexLock lock(&heartbeat_mu_);
+    worker_id_ = *std::move(id);
   }
 }
 
 void WorkerServer::Shutdown(absl::Duration grace) {
   shutting_down_.store(true);
+  std::thread heartbeat;
+  {
+    absl::MutexLock lock(&heartbeat_mu_);
+    stop_ = true;
+    for (grpc::ClientContext* ctx : calls_) ctx->TryCancel();
+    heartbeat = std::move(heartbeat_thread_);
+  }
+  // Before the service: the heartbeat thread may be tearing its replica down.
+  if (heartbeat.joinable()) heartbeat.join();
   absl::MutexLock lock(&shutdown_mu_);
   if (shut_down_) return;
   shut_down_ = true;

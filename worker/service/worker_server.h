@@ -1,12 +1,15 @@
 // A worker process's gRPC server: the Worker service (worker_service.h), the standard health
 // service and server reflection, bound to host:port (port 0 picks one), plus registration with
-// the coordinator (Fleet.Register) and the rendezvous store over the coordinator's Fleet service.
+// the coordinator (Fleet.Register, then Fleet.Heartbeat to re-register with a restarted
+// coordinator) and the rendezvous store over the coordinator's Fleet service.
 #ifndef G4SERVE_WORKER_SERVICE_WORKER_SERVER_H_
 #define G4SERVE_WORKER_SERVICE_WORKER_SERVER_H_
 
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -25,6 +28,9 @@ struct WorkerServerOptions {
   int port = 0;                    // 0: any free port (see WorkerServer::port())
   std::string gloo_interface;      // optional network interface for Gloo
   absl::Duration register_timeout = absl::Seconds(60);
+  // After StartHeartbeat: how often Fleet.Heartbeat checks that the coordinator still knows this
+  // worker (docs/worker.md). Zero: no heartbeat.
+  absl::Duration heartbeat_interval = absl::Seconds(2);
   int max_receive_message_bytes = 64 << 20;
   bool log = true;
   // Prometheus /metrics (docs/metrics.md): -1 disabled, 0 any free port (metrics_port()).
@@ -70,6 +76,16 @@ class WorkerServer {
   // retried.
   absl::StatusOr<std::string> Register();
 
+  // Starts the heartbeat thread (no-op when heartbeat_interval is zero): every
+  // heartbeat_interval, Fleet.Heartbeat(worker_id, address). NOT_FOUND (a restarted coordinator
+  // that does not know this worker): the replica is torn down (WorkerServiceImpl::ResetToIdle)
+  // and the worker registers again (Register(); on failure it tries again next round), keeping
+  // the new id. Other errors (coordinator down): tried again next round. Call at most once;
+  // Shutdown() stops the thread.
+  void StartHeartbeat(std::string worker_id);
+  // The id of the last successful registration (StartHeartbeat's, then re-registrations).
+  std::string worker_id() const;
+
   // Stops the engine / follower, then the server (in-flight calls get `grace`). Idempotent and
   // safe from any thread except a gRPC handler.
   void Shutdown(absl::Duration grace = absl::Seconds(2));
@@ -78,6 +94,13 @@ class WorkerServer {
 
  private:
   explicit WorkerServer(WorkerServerOptions options) : options_(std::move(options)) {}
+
+  void HeartbeatLoop();
+  // Sleeps `d` or until Shutdown(); returns false on Shutdown.
+  bool SleepUnlessShuttingDown(absl::Duration d);
+  // Tracks the Fleet call in flight (Shutdown() cancels it); false when already shutting down.
+  bool BeginCall(grpc::ClientContext* ctx);
+  void EndCall(grpc::ClientContext* ctx);
 
   const WorkerServerOptions options_;
   std::shared_ptr<grpc::Channel> coordinator_;
@@ -88,6 +111,11 @@ class WorkerServer {
   std::unique_ptr<MetricsServer> metrics_;
   int port_ = 0;
   std::atomic<bool> shutting_down_{false};
+  mutable absl::Mutex heartbeat_mu_;
+  bool stop_ ABSL_GUARDED_BY(heartbeat_mu_) = false;
+  std::string worker_id_ ABSL_GUARDED_BY(heartbeat_mu_);
+  std::vector<grpc::ClientContext*> calls_ ABSL_GUARDED_BY(heartbeat_mu_);  // to cancel
+  std::thread heartbeat_thread_ ABSL_GUARDED_BY(heartbeat_mu_);
   absl::Mutex shutdown_mu_;
   bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
 };

@@ -193,6 +193,19 @@ void WorkerServiceImpl::Shutdown(absl::Duration follower_wait) {
   TearDown(replica, follower_wait);
 }
 
+bool WorkerServiceImpl::ResetToIdle() {
+  std::shared_ptr<Replica> old;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_ || state_ == wv1::WORKER_STATE_LOADING) return false;
+    state_ = wv1::WORKER_STATE_IDLE;
+    error_.clear();
+    old = std::move(replica_);
+  }
+  TearDown(old, absl::Seconds(5));  // as Load does with the replica of an earlier Load
+  return true;
+}
+
 void WorkerServiceImpl::RefreshMetrics() {
   // Under the lock (a /proc read, microseconds): a copied reference could end up the replica's
   // last one and tear it down on the metrics server's thread.

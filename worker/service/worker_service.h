@@ -5,7 +5,8 @@
 // State machine: IDLE → LOADING → READY, or → FAILED (with the error). A worker that fails stays
 // up and reports FAILED in Health; Load is accepted again in IDLE and FAILED (the old replica is
 // torn down first). A READY worker becomes FAILED when its engine fails (a dead peer) or its
-// follower loop ends.
+// follower loop ends. ResetToIdle() returns a READY or FAILED worker to IDLE (the worker server
+// calls it when a restarted coordinator no longer knows the worker).
 //
 // Thread-safe: gRPC calls the handlers on its own threads (sync API).
 #ifndef G4SERVE_WORKER_SERVICE_WORKER_SERVICE_H_
@@ -83,6 +84,11 @@ class WorkerServiceImpl final : public g4serve::worker::v1::Worker::Service {
   // Stops the engine (rank 0: the followers get the shutdown descriptor) or waits up to
   // `follower_wait` for the follower loop to end. Later Loads fail with UNAVAILABLE. Idempotent.
   void Shutdown(absl::Duration follower_wait = absl::Seconds(5));
+
+  // Back to IDLE: tears the replica down exactly as a Load after FAILED would (the coordinator
+  // that loaded it no longer knows this worker, docs/worker.md). Returns false (and changes
+  // nothing) while a Load is in progress or after Shutdown.
+  bool ResetToIdle();
 
   g4serve::worker::v1::WorkerState state() const;
   // Refreshes scrape-time metrics (resident memory) of the loaded replica; no-op without one.

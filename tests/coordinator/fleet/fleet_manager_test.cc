@@ -43,6 +43,46 @@ FleetOptions Options(int tp) {
   return o;
 }
 
+TEST(FleetManagerTest, HeartbeatKnowsRegisteredWorkersByIdAndAddress) {
+  KeyValueStoreServer store;
+  FleetManager fleet(Options(2), &store);
+  fleet.Start();
+  FleetServiceImpl service(&fleet, &store);
+  FakeWorker w0, w1;
+  absl::StatusOr<std::string> id0 = fleet.Register(w0.Registration());
+  ASSERT_TRUE(id0.ok()) << id0.status();
+  const std::string a0 = w0.Registration().address();
+  // Free (not yet in a replica).
+  EXPECT_TRUE(fleet.Heartbeat(*id0, a0).ok());
+  // Unknown id, or a known id at another address (a new coordinator reusing ids): NOT_FOUND.
+  EXPECT_EQ(fleet.Heartbeat("w7", a0).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(fleet.Heartbeat(*id0, "127.0.0.1:1").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(fleet.Heartbeat("", "").code(), absl::StatusCode::kNotFound);
+  // In a replica.
+  absl::StatusOr<std::string> id1 = fleet.Register(w1.Registration());
+  ASSERT_TRUE(id1.ok()) << id1.status();
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+  EXPECT_TRUE(fleet.Heartbeat(*id0, a0).ok());
+  EXPECT_TRUE(fleet.Heartbeat(*id1, w1.Registration().address()).ok());
+  EXPECT_EQ(fleet.Heartbeat(*id1, a0).code(), absl::StatusCode::kNotFound);
+
+  // Through the Fleet service.
+  grpc::ServerContext ctx;
+  wpb::HeartbeatRequest request;
+  wpb::HeartbeatResponse response;
+  request.set_worker_id(*id1);
+  request.set_address(w1.Registration().address());
+  EXPECT_TRUE(service.Heartbeat(&ctx, &request, &response).ok());
+  request.set_worker_id("w9");
+  EXPECT_EQ(service.Heartbeat(&ctx, &request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  // A new manager (a restarted coordinator) knows nobody.
+  KeyValueStoreServer store2;
+  FleetManager restarted(Options(2), &store2);
+  EXPECT_EQ(restarted.Heartbeat(*id0, a0).code(), absl::StatusCode::kNotFound);
+}
+
 TEST(FleetManagerTest, FormsReplicaWhenEnoughWorkersRegistered) {
   KeyValueStoreServer store;
   FleetManager fleet(Options(2), &store);
