@@ -20,6 +20,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/common/metrics/test_util.h"
+#include "tests/worker/service/fake_fleet.h"
 #include "tests/worker/model/golden_reference.h"
 #include "worker/comm/key_value_store.h"
 #include "proto/grpc_status.h"
@@ -32,32 +33,7 @@ namespace wv1 = ::g4serve::worker::v1;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class FakeFleet final : public wv1::Fleet::Service {
- public:
-  grpc::Status Register(grpc::ServerContext*, const wv1::RegisterRequest*,
-                        wv1::RegisterResponse* response) override {
-    absl::MutexLock lock(&mu_);
-    response->set_worker_id(absl::StrCat("w", next_++));
-    return grpc::Status::OK;
-  }
-  grpc::Status StoreSet(grpc::ServerContext*, const wv1::StoreSetRequest* request,
-                        wv1::StoreSetResponse*) override {
-    return ToGrpcStatus(store_.Set(request->key(), request->value()));
-  }
-  grpc::Status StoreGet(grpc::ServerContext*, const wv1::StoreGetRequest* request,
-                        wv1::StoreGetResponse* response) override {
-    absl::StatusOr<std::string> v =
-        store_.Get(request->key(), absl::Milliseconds(request->timeout_ms()));
-    if (!v.ok()) return ToGrpcStatus(v.status());
-    response->set_value(*v);
-    return grpc::Status::OK;
-  }
-
- private:
-  InMemoryKeyValueStore store_;
-  absl::Mutex mu_;
-  int next_ ABSL_GUARDED_BY(mu_) = 0;
-};
+using ::g4::testing::FakeFleet;
 
 // The value of the first sample line starting with `series` ("name{labels}"), or -1.
 double SampleValue(const std::string& text, const std::string& series) {

@@ -19,6 +19,7 @@
 #include "g4serve/worker/v1/worker.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/worker/service/fake_fleet.h"
 #include "tests/worker/model/golden_reference.h"
 #include "worker/comm/key_value_store.h"
 #include "worker/service/grpc_key_value_store.h"
@@ -32,38 +33,7 @@ namespace wv1 = ::g4serve::worker::v1;
 using ::testing::HasSubstr;
 
 // The coordinator's side of the worker protocol, in memory.
-class FakeFleet final : public wv1::Fleet::Service {
- public:
-  grpc::Status Register(grpc::ServerContext*, const wv1::RegisterRequest* request,
-                        wv1::RegisterResponse* response) override {
-    absl::MutexLock lock(&mu_);
-    registered_.push_back(*request);
-    response->set_worker_id(absl::StrCat("w", registered_.size() - 1));
-    return grpc::Status::OK;
-  }
-  grpc::Status StoreSet(grpc::ServerContext*, const wv1::StoreSetRequest* request,
-                        wv1::StoreSetResponse*) override {
-    return ToGrpcStatus(store_.Set(request->key(), request->value()));
-  }
-  grpc::Status StoreGet(grpc::ServerContext*, const wv1::StoreGetRequest* request,
-                        wv1::StoreGetResponse* response) override {
-    absl::StatusOr<std::string> v =
-        store_.Get(request->key(), absl::Milliseconds(request->timeout_ms()));
-    if (!v.ok()) return ToGrpcStatus(v.status());
-    response->set_value(*v);
-    return grpc::Status::OK;
-  }
-
-  std::vector<wv1::RegisterRequest> registered() {
-    absl::MutexLock lock(&mu_);
-    return registered_;
-  }
-
- private:
-  InMemoryKeyValueStore store_;
-  absl::Mutex mu_;
-  std::vector<wv1::RegisterRequest> registered_ ABSL_GUARDED_BY(mu_);
-};
+using ::g4::testing::FakeFleet;
 
 void SetDeadline(grpc::ClientContext* ctx, absl::Duration d) {
   ctx->set_deadline(absl::ToChronoTime(absl::Now() + d));
