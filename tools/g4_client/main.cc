@@ -1,10 +1,11 @@
 // g4-client: sends one request to a g4serve coordinator through the public gRPC API
 // (g4serve.v1.Inference/Generate) and prints the streamed text as it arrives.
 //
-//   g4-client --server HOST:PORT (--prompt TEXT | --prompt-tokens 2,17,99 | --chat TEXT)
-//             [--max-tokens N] [--temperature T] [--seed S] [--timeout 60s] [--print-tokens]
+//   g4-client --server HOST:PORT (--prompt TEXT | --prompt-tokens 2,17,99 | --chat TEXT |
+//             --prompt-file PATH | --prompt-tokens-file PATH) [--max-tokens N] [--temperature T] [--seed S] [--timeout 60s] [--print-tokens]
 //
-// --chat wraps TEXT as one user message (the server applies the model's chat template).
+// --prompt-file / --prompt-tokens-file read the prompt (text / ids) from a file, `-` from standard
+// input (tools/prompt_input). --chat wraps TEXT as one user message (the server applies the model's chat template).
 // Errors: one stderr line; exit 2 for bad flags, 1 for a failed RPC.
 #include <cstdio>
 #include <memory>
@@ -19,13 +20,15 @@
 #include "absl/time/time.h"
 #include "g4serve/v1/inference.grpc.pb.h"
 #include "nlohmann/json.hpp"
+#include "tools/prompt_input/prompt_input.h"
 
 namespace {
 
 int Usage(const std::string& what) {
   std::fprintf(stderr,
                "g4-client: %s (usage: g4-client --server HOST:PORT (--prompt TEXT | "
-               "--prompt-tokens IDS | --chat TEXT) [--max-tokens N] [--temperature T] [--seed S] "
+               "--prompt-tokens IDS | --chat TEXT | --prompt-file PATH | --prompt-tokens-file PATH) "
+               "[--max-tokens N] [--temperature T] [--seed S] "
                "[--timeout DURATION] [--print-tokens])\n",
                what.c_str());
   return 2;
@@ -56,6 +59,16 @@ int main(int argc, char** argv) {
       nlohmann::json chat = {{"messages", {{{"role", "user"}, {"content", value}}}}};
       request.set_chat_json(chat.dump());
       ++prompts;
+    } else if (flag == "--prompt-file") {  // `-`: standard input
+      absl::StatusOr<std::string> text = g4::ReadPromptText(value);
+      if (!text.ok()) return Usage(absl::StrCat("--prompt-file: ", text.status().message()));
+      request.set_text(*std::move(text));
+      ++prompts;
+    } else if (flag == "--prompt-tokens-file") {
+      absl::StatusOr<std::vector<int32_t>> ids = g4::ReadPromptTokens(value);
+      if (!ids.ok()) return Usage(absl::StrCat("--prompt-tokens-file: ", ids.status().message()));
+      request.mutable_token_ids()->mutable_ids()->Add(ids->begin(), ids->end());
+      ++prompts;
     } else if (flag == "--prompt-tokens") {
       for (absl::string_view p : absl::StrSplit(value, ',')) {
         int id;
@@ -82,7 +95,11 @@ int main(int argc, char** argv) {
     }
   }
   if (server.empty()) return Usage("--server is required");
-  if (prompts != 1) return Usage("give exactly one of --prompt, --prompt-tokens, --chat");
+  if (prompts != 1) {
+    return Usage(
+        "give exactly one of --prompt, --prompt-tokens, --chat, --prompt-file, "
+        "--prompt-tokens-file");
+  }
 
   auto channel = grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
   auto stub = g4serve::v1::Inference::NewStub(channel);

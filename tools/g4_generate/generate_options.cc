@@ -12,7 +12,8 @@
 namespace g4 {
 
 const char kGenerateUsage[] =
-    "usage: g4-generate --model DIR (--prompt-tokens ID,ID,... | --prompt TEXT | --chat TEXT) "
+    "usage: g4-generate --model DIR (--prompt-tokens ID,ID,... | --prompt TEXT | --chat TEXT | "
+    "--prompt-file PATH | --prompt-tokens-file PATH) "
     "--max-new-tokens N [--logits-out FILE] [--ignore-eos] [--threads N] [--temperature T] "
     "[--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R] [--presence-penalty P] "
     "[--frequency-penalty F] [--seed S] [--stop STRING]...";
@@ -44,6 +45,7 @@ absl::StatusOr<GenerateOptions> ParseGenerateOptions(absl::Span<const char* cons
     }
     static constexpr absl::string_view kValueFlags[] = {
         "--model", "--logits-out", "--prompt", "--chat", "--stop", "--prompt-tokens",
+        "--prompt-file", "--prompt-tokens-file",
         "--max-new-tokens", "--threads", "--top-k", "--seed", "--temperature", "--top-p", "--min-p",
         "--repetition-penalty", "--presence-penalty", "--frequency-penalty"};
     if (std::find(std::begin(kValueFlags), std::end(kValueFlags), arg) == std::end(kValueFlags)) {
@@ -72,6 +74,10 @@ absl::StatusOr<GenerateOptions> ParseGenerateOptions(absl::Span<const char* cons
       o.prompt_text = std::string(value);
     } else if (arg == "--chat") {
       o.chat_text = std::string(value);
+    } else if (arg == "--prompt-file") {
+      o.prompt_file = std::string(value);
+    } else if (arg == "--prompt-tokens-file") {
+      o.prompt_tokens_file = std::string(value);
     } else if (arg == "--stop") {
       o.sampling.stop.push_back(std::string(value));
     } else if (arg == "--prompt-tokens") {
@@ -115,10 +121,16 @@ absl::StatusOr<GenerateOptions> ParseGenerateOptions(absl::Span<const char* cons
     if (!st.ok()) return st;
   }
   if (o.model_dir.empty()) return absl::InvalidArgumentError("--model is required");
-  const int prompts = have_tokens + o.prompt_text.has_value() + o.chat_text.has_value();
-  if (prompts == 0) return absl::InvalidArgumentError("--prompt-tokens, --prompt or --chat is required");
+  const int prompts = have_tokens + o.prompt_text.has_value() + o.chat_text.has_value() +
+                      !o.prompt_file.empty() + !o.prompt_tokens_file.empty();
+  if (prompts == 0) {
+    return absl::InvalidArgumentError(
+        "--prompt-tokens, --prompt, --chat, --prompt-file or --prompt-tokens-file is required");
+  }
   if (prompts > 1) {
-    return absl::InvalidArgumentError("give only one of --prompt-tokens, --prompt and --chat");
+    return absl::InvalidArgumentError(
+        "give only one of --prompt-tokens, --prompt, --chat, --prompt-file and "
+        "--prompt-tokens-file");
   }
   if (!have_max) return absl::InvalidArgumentError("--max-new-tokens is required");
   return o;

@@ -13,12 +13,14 @@
 #include "absl/strings/str_join.h"
 #include "common/chat_template/chat_template.h"
 #include "common/checkpoint.h"
+#include "common/status_macros.h"
 #include "common/tokenizer/incremental_detokenizer.h"
 #include "common/tokenizer/tokenizer.h"
 #include "kernels/ops.h"
 #include "nlohmann/json.hpp"
 #include "tools/g4_generate/generate_options.h"
 #include "tools/g4_generate/greedy_generator.h"
+#include "tools/prompt_input/prompt_input.h"
 #include "worker/model/gemma4_model.h"
 #include "worker/sampling/stop_string_matcher.h"
 
@@ -61,6 +63,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (options->threads > 0) openblas_set_num_threads(options->threads);
+  if (!options->prompt_file.empty()) {  // read before loading anything: a bad path fails fast
+    absl::StatusOr<std::string> text = g4::ReadPromptText(options->prompt_file);
+    if (!text.ok()) return Fail(g4::Annotate(text.status(), "--prompt-file"));
+    options->prompt_text = *std::move(text);
+  }
+  if (!options->prompt_tokens_file.empty()) {
+    absl::StatusOr<std::vector<int32_t>> ids = g4::ReadPromptTokens(options->prompt_tokens_file);
+    if (!ids.ok()) return Fail(g4::Annotate(ids.status(), "--prompt-tokens-file"));
+    options->prompt_tokens = *std::move(ids);
+  }
 
   absl::StatusOr<std::unique_ptr<g4::Checkpoint>> ckpt = g4::Checkpoint::Open(options->model_dir);
   if (!ckpt.ok()) return Fail(ckpt.status());

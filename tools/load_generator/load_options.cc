@@ -14,7 +14,7 @@ namespace g4::load {
 const char kLoadUsage[] =
     "usage: g4-load --server HOST:PORT [--backend grpc|http] [--model NAME] [--num-requests N] "
     "[--request-rate R|inf] [--prompt-len L] [--output-len O] [--vocab V] [--min-token-id I] "
-    "[--prompt TEXT] [--seed S] [--concurrency C] [--temperature T] [--no-ignore-eos] "
+    "[--prompt TEXT | --prompt-file FILE] [--seed S] [--concurrency C] [--temperature T] [--no-ignore-eos] "
     "[--timeout DURATION] [--json FILE] [--quiet]";
 
 namespace {
@@ -87,6 +87,8 @@ absl::StatusOr<LoadOptions> ParseLoadOptions(absl::Span<const char* const> args)
       st = int_flag(&o.min_token_id, 0);
     } else if (arg == "--prompt") {
       o.prompt_text = std::string(value);
+    } else if (arg == "--prompt-file") {
+      o.prompt_file = std::string(value);
     } else if (arg == "--seed") {
       if (!absl::SimpleAtoi(value, &o.seed)) st = BadValue(arg, value, "an unsigned integer");
     } else if (arg == "--concurrency") {
@@ -110,7 +112,10 @@ absl::StatusOr<LoadOptions> ParseLoadOptions(absl::Span<const char* const> args)
   if (o.backend == Backend::kHttp && o.model.empty()) {
     return absl::InvalidArgumentError("--model is required with --backend http");
   }
-  if (!o.prompt_text && o.min_token_id >= o.vocab) {
+  if (o.prompt_text && !o.prompt_file.empty()) {
+    return absl::InvalidArgumentError("give only one of --prompt and --prompt-file");
+  }
+  if (!o.prompt_text && o.prompt_file.empty() && o.min_token_id >= o.vocab) {
     return absl::InvalidArgumentError(
         absl::StrCat("--vocab (", o.vocab, ") must exceed --min-token-id (", o.min_token_id, ")"));
   }

@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "tools/prompt_input/prompt_input.h"
 
 namespace g4::load {
 
@@ -26,6 +28,10 @@ struct LoadOptions {
   int vocab = 262144;            // random ids are uniform in [min_token_id, vocab)
   int min_token_id = 3;
   std::optional<std::string> prompt_text;  // --prompt: a fixed text prompt instead of ids
+  // --prompt-file: JSON Lines of prompts (text or id arrays; tools/prompt_input); request i sends
+  // prompts[i % size]. Read by main (ReadPromptsFile) into `prompts`.
+  std::string prompt_file;
+  std::vector<Prompt> prompts;
   uint64_t seed = 0;
   int concurrency = 0;           // max requests in flight; 0: unlimited
   double temperature = 0.0;      // greedy by default

@@ -29,6 +29,15 @@ int Main(int argc, char** argv) {
                  kLoadUsage);
     return 2;
   }
+  if (!options->prompt_file.empty()) {
+    absl::StatusOr<std::vector<Prompt>> prompts = ReadPromptsFile(options->prompt_file);
+    if (!prompts.ok()) {
+      std::fprintf(stderr, "g4-load: --prompt-file: %s\n",
+                   std::string(prompts.status().message()).c_str());
+      return 2;
+    }
+    options->prompts = *std::move(prompts);
+  }
   auto client = MakeLoadClient(*options);
   if (!client.ok()) {
     std::fprintf(stderr, "g4-load: %s\n", std::string(client.status().message()).c_str());
@@ -40,7 +49,11 @@ int Main(int argc, char** argv) {
                o.backend == Backend::kGrpc ? "grpc" : "http", o.server.c_str(), o.num_requests,
                std::isinf(o.request_rate) ? "inf" : absl::StrCat(o.request_rate).c_str(),
                o.concurrency > 0 ? absl::StrCat(o.concurrency).c_str() : "unlimited",
-               o.prompt_text ? "text" : absl::StrCat(o.prompt_len, " ids").c_str(), o.output_len);
+               o.prompt_text ? "text"
+               : !o.prompts.empty()
+                   ? absl::StrCat(o.prompts.size(), " from ", o.prompt_file).c_str()
+                   : absl::StrCat(o.prompt_len, " ids").c_str(),
+               o.output_len);
   const RunOutcome outcome = RunLoad(o, **client);
   const Report report = Aggregate(outcome.results, outcome.duration_s);
   if (!o.quiet) std::fputs(FormatReport(report).c_str(), stdout);
@@ -53,7 +66,8 @@ int Main(int argc, char** argv) {
                    {"request_rate", std::isinf(o.request_rate) ? nlohmann::json("inf")
                                                                : nlohmann::json(o.request_rate)},
                    {"concurrency", o.concurrency},
-                   {"prompt_len", o.prompt_text ? 0 : o.prompt_len},
+                   {"prompt_len", o.prompt_text || !o.prompts.empty() ? 0 : o.prompt_len},
+                   {"prompt_file", o.prompt_file},
                    {"output_len", o.output_len},
                    {"seed", o.seed},
                    {"temperature", o.temperature},
