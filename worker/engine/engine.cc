@@ -58,12 +58,20 @@ absl::StatusOr<PagedKvSetup> SetUpPagedKv(const ModelConfig& c, const EngineOpti
   return setup;
 }
 
+// The options with the scheduler's cost model filled in from the config (step_cost_model.h).
+EngineOptions WithCostModel(EngineOptions options, const ModelConfig& config) {
+  if (!options.scheduler.cost.enabled() && options.attention_cost_scale > 0) {
+    options.scheduler.cost = StepCostModel::FromConfig(config, options.attention_cost_scale);
+  }
+  return options;
+}
+
 }  // namespace
 
 Engine::Engine(std::unique_ptr<ModelRunner> runner, Communicator* control, EngineOptions options)
     : runner_(std::move(runner)),
       control_(control),
-      options_(options),
+      options_(WithCostModel(options, runner_->model().config())),
       max_model_len_(options.max_model_len > 0
                          ? std::min(options.max_model_len,
                                     runner_->model().config().max_position_embeddings)
@@ -150,6 +158,7 @@ EngineStats Engine::Stats() const {
   if (kv_ != nullptr) {
     stats.kv_global = kv_->Usage(KvPool::kGlobal);
     stats.kv_sliding = kv_->Usage(KvPool::kSliding);
+    stats.kv_block_size = kv_layout_.block_size;
   }
   stats.prefix_queried_tokens = prefix_queried_tokens_;
   stats.prefix_hit_tokens = prefix_hit_tokens_;

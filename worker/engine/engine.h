@@ -48,7 +48,10 @@ class StepObserver {
 };
 
 struct EngineOptions {
+  // scheduler.cost: when it is the default (tokens only), the engine uses the analytic model of
+  // the loaded config (StepCostModel::FromConfig) unless attention_cost_scale is 0.
   SchedulerOptions scheduler;
+  double attention_cost_scale = 1.0;
   int64_t max_model_len = 0;  // 0: the model's max_position_embeddings
   int max_queue = 1024;       // waiting requests beyond this: RESOURCE_EXHAUSTED
   absl::Duration heartbeat = absl::Milliseconds(200);
@@ -75,6 +78,7 @@ struct EngineStats {
   // Paged KV (all zero with contiguous caches).
   PoolUsage kv_global;
   PoolUsage kv_sliding;
+  int kv_block_size = 0;  // tokens per page
   int64_t prefix_queried_tokens = 0;  // prompt (+ output, on recompute) tokens of admissions
   int64_t prefix_hit_tokens = 0;      // of those, adopted from the prefix cache
   uint64_t preemptions = 0;
