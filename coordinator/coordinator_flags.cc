@@ -71,6 +71,8 @@ std::string CoordinatorUsage() {
   --metrics-host HOST            metrics listen address (default: --host)
   --metrics-prefix P             metric name prefix (default g4serve_; vllm: for vLLM's names)
   --metrics-port-file PATH       write the bound metrics port here once serving
+  --capacity-typical-tokens N    capacity metrics: also count sequences of N tokens that fit
+                                 (default 4096; 0 = only the maximum context)
   --collective-timeout DUR       collective timeout on workers (default 30s)
   --health-interval DUR          worker health-check period (default 1s)
   --health-timeout DUR           worker health-check deadline (default 2s)
@@ -123,6 +125,7 @@ absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::st
       {"metrics-host", string_flag(&f.metrics_host)},
       {"metrics-prefix", string_flag(&f.metrics_prefix)},
       {"metrics-port-file", string_flag(&f.metrics_port_file)},
+      {"capacity-typical-tokens", int_flag(&f.capacity_typical_tokens, 0)},
       {"collective-timeout", duration_flag(&f.collective_timeout)},
       {"health-interval", duration_flag(&f.health_interval)},
       {"health-timeout", duration_flag(&f.health_timeout)},

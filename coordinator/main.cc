@@ -30,6 +30,8 @@
 #include "coordinator/fleet/fleet_service.h"
 #include "coordinator/fleet/key_value_store_server.h"
 #include "coordinator/http/http_server.h"
+#include "common/metrics/capacity_metrics.h"
+#include "coordinator/metrics/capacity_tracker.h"
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/router/router.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -146,6 +148,8 @@ int Main(int argc, char** argv) {
   std::unique_ptr<MetricsServer> metrics_server;
   std::unique_ptr<CoordinatorMetrics> metrics;
   std::unique_ptr<FleetMetrics> fleet_metrics;
+  std::unique_ptr<CapacityMetrics> capacity_metrics;
+  std::unique_ptr<CapacityTracker> capacity;
   if (flags->metrics_port >= 0) {
     const std::string metrics_host =
         flags->metrics_host.empty() ? flags->host : flags->metrics_host;
@@ -177,9 +181,20 @@ int Main(int argc, char** argv) {
     };
     metrics->SetCacheConfigInfo(cache_info);
     fleet_metrics = std::make_unique<FleetMetrics>(metrics.get());
-    fleet_options.health_observer = [fm = fleet_metrics.get()](
+    absl::StatusOr<std::unique_ptr<CapacityMetrics>> cm =
+        CapacityMetrics::Create(*metrics_server->registry(), {mo.prefix, model_id});
+    if (!cm.ok()) {
+      Log(absl::StrCat("--metrics-prefix: ", cm.status().ToString()));
+      return 1;
+    }
+    capacity_metrics = *std::move(cm);
+    capacity = std::make_unique<CapacityTracker>(
+        capacity_metrics.get(),
+        CapacityTrackerOptions{config->sliding_window, flags->capacity_typical_tokens});
+    fleet_options.health_observer = [fm = fleet_metrics.get(), ct = capacity.get()](
                                         const std::vector<WorkerHealth>& round) {
       fm->Observe(round);
+      ct->ObserveHealth(round);
     };
     if (!flags->metrics_port_file.empty()) {
       absl::Status s = WritePortFile(flags->metrics_port_file, metrics_server->port());
@@ -225,12 +240,23 @@ int Main(int argc, char** argv) {
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
   // Replica formation and state changes: readiness and the replicas_ready/_total gauges.
-  fleet.SetStateListener([&fleet, health, m = metrics.get()] {
+  // The plan as an info metric, and each replica's state / capacity (docs/metrics.md).
+  auto publish_fleet = [&fleet, &flags, cm = capacity_metrics.get(), ct = capacity.get()] {
+    if (cm == nullptr) return;
+    cm->SetPlanInfo({{"tensor_parallel_size", absl::StrCat(flags->tensor_parallel_size)},
+                     {"expert_parallel_size", absl::StrCat(flags->expert_parallel_size)},
+                     {"replicas", absl::StrCat(fleet.TotalReplicas())},
+                     {"max_context", absl::StrCat(fleet.MaxContext())}});
+    ct->ObserveReplicas(fleet.Replicas());
+  };
+  fleet.SetStateListener([&fleet, health, m = metrics.get(), publish_fleet] {
     const int ready = fleet.ReadyReplicas();
     health->SetServingStatus(ready > 0);
     if (m != nullptr) m->SetReplicas(ready, fleet.TotalReplicas());
+    publish_fleet();
   });
   if (metrics != nullptr) metrics->SetReplicas(fleet.ReadyReplicas(), fleet.TotalReplicas());
+  publish_fleet();
   fleet.Start();
 
   if (!flags->port_file.empty()) {
