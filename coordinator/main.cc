@@ -9,10 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -209,11 +211,17 @@ int Main(int argc, char** argv) {
   KeyValueStoreServer store;
   FleetManager fleet(fleet_options, &store);
   Router router(&fleet);
+  // Prompts tokenize off the serving threads, one at a time per two cores, at a lower priority
+  // than relaying tokens (coordinator/api/tokenization_pool.h).
+  TokenizationPoolOptions tokenization;
+  tokenization.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
+  TokenizationPool tokenization_pool(tokenization);
   InferenceOptions inference_options;
   inference_options.model_id = model_id;
   inference_options.vocab_size = config->vocab_size;
   inference_options.generation_config = generation_config;
   inference_options.metrics = metrics.get();
+  inference_options.tokenization_pool = &tokenization_pool;
   InferenceServiceImpl inference(inference_options, codec->get(), &fleet, &router);
   FleetServiceImpl fleet_service(&fleet, &store);
 

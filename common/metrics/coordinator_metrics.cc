@@ -145,6 +145,14 @@ void CoordinatorMetrics::Register() {
   }
   failure_family_ = counter("request_failure_total",
                             "Count of requests that failed, by reason (g4serve's own).");
+  {
+    absl::MutexLock lock(&mu_);
+    for (const char* reason : kRequestFailureReasons) {
+      prometheus::Labels l = labels;
+      l["reason"] = reason;
+      failures_.emplace(reason, &failure_family_->Add(l));
+    }
+  }
 
   running_ = &gauge("num_requests_running", "Number of requests in model execution batches.")
                   ->Add(labels);

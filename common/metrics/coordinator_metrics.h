@@ -46,6 +46,13 @@ enum class FinishedReason { kStop, kLength, kAbort };
 // "stop", "length", "abort".
 const char* FinishedReasonName(FinishedReason reason);
 
+// request_failure_total's reason label values (coordinator/api/generation.cc maps status codes
+// to them). Their series exist from the start at 0, so rates and dashboards see them before the
+// first failure.
+inline constexpr const char* kRequestFailureReasons[] = {
+    "invalid_argument", "not_found", "already_exists", "resource_exhausted",
+    "failed_precondition", "unavailable", "deadline_exceeded", "internal", "other"};
+
 struct CoordinatorMetricsOptions {
   // Prepended to every name: "<prefix>time_to_first_token_seconds". "vllm:" gives vLLM's exact
   // names. Validated by ValidateMetricsPrefix.

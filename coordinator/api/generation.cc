@@ -125,15 +125,14 @@ absl::StatusOr<GenerationService::Prepared> GenerationService::Prepare(
   switch (request.prompt_case()) {
     case pb::GenerateRequest::kText: {
       if (codec_ == nullptr) return absl::FailedPreconditionError("model has no tokenizer");
-      G4_ASSIGN_OR_RETURN(prepared.prompt,
-                          codec_->Encode(request.text(), /*add_special_tokens=*/false));
+      G4_ASSIGN_OR_RETURN(prepared.prompt, Encode(request.text()));
       break;
     }
     case pb::GenerateRequest::kChatJson: {
       if (codec_ == nullptr) return absl::FailedPreconditionError("model has no tokenizer");
       G4_ASSIGN_OR_RETURN(std::string text, codec_->RenderChat(request.chat_json()));
       // The template emits <bos> itself.
-      G4_ASSIGN_OR_RETURN(prepared.prompt, codec_->Encode(text, /*add_special_tokens=*/false));
+      G4_ASSIGN_OR_RETURN(prepared.prompt, Encode(text));
       break;
     }
     case pb::GenerateRequest::kTokenIds: {
@@ -159,6 +158,12 @@ absl::StatusOr<GenerationService::Prepared> GenerationService::Prepare(
         "maximum context of ", max_context, " tokens"));
   }
   return prepared;
+}
+
+absl::StatusOr<std::vector<int32_t>> GenerationService::Encode(const std::string& text) const {
+  auto encode = [this, &text] { return codec_->Encode(text, /*add_special_tokens=*/false); };
+  if (options_.tokenization_pool == nullptr) return encode();
+  return options_.tokenization_pool->Run(encode);
 }
 
 bool GenerationService::SetWorkerCall(const std::string& request_id,

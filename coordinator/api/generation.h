@@ -29,6 +29,7 @@
 #include "common/generation_config.h"
 #include "common/metrics/coordinator_metrics.h"
 #include "coordinator/api/text_codec.h"
+#include "coordinator/api/tokenization_pool.h"
 #include "coordinator/fleet/fleet_manager.h"
 #include "coordinator/router/router.h"
 #include "g4serve/v1/inference.pb.h"
@@ -47,6 +48,9 @@ struct InferenceOptions {
   // Serving metrics (docs/metrics.md), recorded for every request that reaches Generate with a
   // prepared prompt (both APIs). Not owned; must outlive the service. Null: none.
   CoordinatorMetrics* metrics = nullptr;
+  // Text and chat prompts are tokenized on this pool (tokenization_pool.h), off the serving
+  // threads. Not owned; must outlive the service. Null: on the calling thread.
+  TokenizationPool* tokenization_pool = nullptr;
 };
 
 // Where one request's responses go. Callbacks run on the thread that called Generate, except
@@ -129,6 +133,8 @@ class GenerationService {
   bool SetWorkerCall(const std::string& request_id, grpc::ClientContext* call);
   bool Aborted(const std::string& request_id) const;
   std::string NewRequestId();
+  // Encodes `text` (no special tokens) on the tokenization pool, or here without one.
+  absl::StatusOr<std::vector<int32_t>> Encode(const std::string& text) const;
   void WatchCancellations();
 
   const InferenceOptions options_;

@@ -58,7 +58,10 @@ EOF
 load() {  # NAME ARGS...: one g4-load run, JSON in $RUN/NAME.json
   local name=$1
   shift
-  "$LOAD" --server "$ADDR" --vocab 512 --quiet --json "$RUN/$name.json" "$@" 2>>"$RUN/load.log"
+  "$LOAD" --server "$ADDR" --vocab 512 --quiet --json "$RUN/$name.json" \
+    --request-id-prefix "$name-" "$@" 2>>"$RUN/load.log" \
+    || python3 -c "import json,sys; e=[x for x in json.load(open(sys.argv[1]))['errors'] if x]; \
+print('g4-load $name: %d failed: %s' % (len(e), e[:1]))" "$RUN/$name.json" >&2
 }
 field() {  # FILE EXPR: a value from a g4-load JSON report
   python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(round($2, 1))" "$1"

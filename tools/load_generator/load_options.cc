@@ -14,7 +14,7 @@ namespace g4::load {
 const char kLoadUsage[] =
     "usage: g4-load --server HOST:PORT [--backend grpc|http] [--model NAME] [--num-requests N] "
     "[--request-rate R|inf] [--prompt-len L] [--output-len O] [--vocab V] [--min-token-id I] "
-    "[--prompt TEXT | --prompt-file FILE] [--seed S] [--concurrency C] [--temperature T] [--no-ignore-eos] "
+    "[--prompt TEXT | --prompt-file FILE] [--request-id-prefix P] [--seed S] [--concurrency C] [--temperature T] [--no-ignore-eos] "
     "[--timeout DURATION] [--json FILE] [--quiet]";
 
 namespace {
@@ -87,6 +87,8 @@ absl::StatusOr<LoadOptions> ParseLoadOptions(absl::Span<const char* const> args)
       st = int_flag(&o.min_token_id, 0);
     } else if (arg == "--prompt") {
       o.prompt_text = std::string(value);
+    } else if (arg == "--request-id-prefix") {
+      o.request_id_prefix = std::string(value);
     } else if (arg == "--prompt-file") {
       o.prompt_file = std::string(value);
     } else if (arg == "--seed") {

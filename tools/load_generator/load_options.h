@@ -38,6 +38,8 @@ struct LoadOptions {
   bool ignore_eos = true;
   absl::Duration timeout = absl::Seconds(600);  // per request
   std::string json_path;         // empty: no JSON
+  // gRPC request ids are <prefix><index>; runs against one server at once need distinct ones.
+  std::string request_id_prefix = "g4-load-";
   bool quiet = false;            // no table on stdout
 };
 
