@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 
 namespace g4::load {
@@ -14,7 +15,7 @@ namespace g4::load {
 const char kLoadUsage[] =
     "usage: g4-load --server HOST:PORT [--backend grpc|http] [--model NAME] [--num-requests N] "
     "[--request-rate R|inf] [--prompt-len L] [--output-len O] [--vocab V] [--min-token-id I] "
-    "[--prompt TEXT | --prompt-file FILE] [--request-id-prefix P] [--seed S] [--concurrency C] [--temperature T] [--no-ignore-eos] "
+    "[--prompt TEXT | --prompt-file FILE] [--request-id-prefix P] [--sweep-rates R,R,... [--svg FILE]] [--seed S] [--concurrency C] [--temperature T] [--no-ignore-eos] "
     "[--timeout DURATION] [--json FILE] [--quiet]";
 
 namespace {
@@ -87,6 +88,20 @@ absl::StatusOr<LoadOptions> ParseLoadOptions(absl::Span<const char* const> args)
       st = int_flag(&o.min_token_id, 0);
     } else if (arg == "--prompt") {
       o.prompt_text = std::string(value);
+    } else if (arg == "--sweep-rates") {
+      for (absl::string_view piece : absl::StrSplit(value, ',')) {
+        const std::string lower = absl::AsciiStrToLower(piece);
+        double r = 0;
+        if (lower == "inf" || lower == "infinity") {
+          r = std::numeric_limits<double>::infinity();
+        } else if (!absl::SimpleAtod(piece, &r) || !(r > 0) || std::isnan(r)) {
+          st = BadValue(arg, piece, "a list of positive rates (or inf)");
+          break;
+        }
+        o.sweep_rates.push_back(r);
+      }
+    } else if (arg == "--svg") {
+      o.svg_path = std::string(value);
     } else if (arg == "--request-id-prefix") {
       o.request_id_prefix = std::string(value);
     } else if (arg == "--prompt-file") {
@@ -113,6 +128,9 @@ absl::StatusOr<LoadOptions> ParseLoadOptions(absl::Span<const char* const> args)
   if (o.server.empty()) return absl::InvalidArgumentError("--server HOST:PORT is required");
   if (o.backend == Backend::kHttp && o.model.empty()) {
     return absl::InvalidArgumentError("--model is required with --backend http");
+  }
+  if (!o.svg_path.empty() && o.sweep_rates.empty()) {
+    return absl::InvalidArgumentError("--svg: needs --sweep-rates");
   }
   if (o.prompt_text && !o.prompt_file.empty()) {
     return absl::InvalidArgumentError("give only one of --prompt and --prompt-file");

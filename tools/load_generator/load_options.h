@@ -41,6 +41,10 @@ struct LoadOptions {
   // gRPC request ids are <prefix><index>; runs against one server at once need distinct ones.
   std::string request_id_prefix = "g4-load-";
   bool quiet = false;            // no table on stdout
+  // --sweep-rates R1,R2,...: one run per rate (each otherwise as configured); a table of
+  // latency against achieved throughput, and with --svg FILE that curve as an SVG image.
+  std::vector<double> sweep_rates;
+  std::string svg_path;
 };
 
 // Parses argv[1..]. Accepts "--flag value" and "--flag=value". Errors name the flag.
