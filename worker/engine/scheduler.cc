@@ -154,7 +154,10 @@ std::vector<ScheduledChunk> ScheduleStep(const SchedulerOptions& options,
       continue;
     }
     const int64_t most = std::min(budget.tokens, Pending(s));
-    int64_t want = options.cost.MaxLenWithin(s->num_computed, most, budget.cost - reserve);
+    // Alone (nothing else running or waiting), no step's latency is at stake: tokens only.
+    const bool alone = running.size() == 1 && waiting.empty();
+    int64_t want = alone ? most
+                         : options.cost.MaxLenWithin(s->num_computed, most, budget.cost - reserve);
     want = std::max(want, std::min<int64_t>(most, std::max(1, options.min_prefill_chunk)));
     if (step.Schedule(i, want, /*partial=*/true) == 0) continue;
     ++i;
@@ -170,6 +173,9 @@ std::vector<ScheduledChunk> ScheduleStep(const SchedulerOptions& options,
     return a->request.priority != b->request.priority ? a->request.priority > b->request.priority
                                                       : a->arrival < b->arrival;
   });
+  // Waiting requests get at least what was reserved for them, even when the running prefills'
+  // minimum chunks overspent the budget.
+  budget.cost = std::max(budget.cost, reserve);
   size_t admitted = 0;
   while (admitted < waiting.size() && budget.tokens > 0 && budget.cost > 0 &&
          static_cast<int>(running.size()) < options.max_num_seqs) {

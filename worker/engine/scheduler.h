@@ -11,7 +11,8 @@
 // leave them up to half of the cost budget (what their prompts would cost), so a short request
 // arriving during a long prefill is admitted at the next step; and every running prefill gets at
 // least min_prefill_chunk tokens per step, however much the decodes cost, so a long prompt
-// progresses every step. docs/long_context.md.
+// progresses every step (waiting requests keep their reserve even then). A prefill alone in the
+// engine (nothing else running or waiting) is limited by tokens only. docs/long_context.md.
 //
 // Paged KV (a KvBlockManager given): a chunk runs only once Allocate() gave it slots. A prefill
 // chunk shrinks to what fits; when not even one token fits (a decode), the most recently

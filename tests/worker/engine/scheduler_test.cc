@@ -21,10 +21,19 @@ std::unique_ptr<Sequence> Seq(uint64_t id, int prompt, int priority = 0) {
   return s;
 }
 
+SchedulerOptions Options(int max_num_seqs, int max_num_batched_tokens) {
+  SchedulerOptions o;
+  o.max_num_seqs = max_num_seqs;
+  o.max_num_batched_tokens = max_num_batched_tokens;
+  return o;
+}
+
 TEST(SchedulerTest, ChunksLongPromptsUnderTheTokenBudget) {
   auto a = Seq(1, 10);
   std::vector<Sequence*> running, waiting = {a.get()};
-  SchedulerOptions o{4, 4};
+  SchedulerOptions o;
+  o.max_num_seqs = 4;
+  o.max_num_batched_tokens = 4;
   auto step = ScheduleStep(o, running, waiting);
   ASSERT_EQ(step.size(), 1u);
   EXPECT_EQ(step[0].len, 4);
@@ -43,7 +52,7 @@ TEST(SchedulerTest, DecodesFirstThenPrefillsThenAdmissionByPriority) {
   decoding->tokens.push_back(9);  // one sampled token not yet fed back
   auto low = Seq(2, 5, 0), high = Seq(3, 5, 7);
   std::vector<Sequence*> running = {decoding.get()}, waiting = {low.get(), high.get()};
-  auto step = ScheduleStep(SchedulerOptions{8, 7}, running, waiting);
+  auto step = ScheduleStep(Options(8, 7), running, waiting);
   ASSERT_EQ(step.size(), 3u);
   EXPECT_EQ(step[0].seq, decoding.get());
   EXPECT_EQ(step[0].len, 1);
@@ -59,10 +68,84 @@ TEST(SchedulerTest, DecodesFirstThenPrefillsThenAdmissionByPriority) {
 TEST(SchedulerTest, RespectsMaxNumSeqs) {
   auto a = Seq(1, 2), b = Seq(2, 2), c = Seq(3, 2);
   std::vector<Sequence*> running, waiting = {a.get(), b.get(), c.get()};
-  auto step = ScheduleStep(SchedulerOptions{2, 100}, running, waiting);
+  auto step = ScheduleStep(Options(2, 100), running, waiting);
   EXPECT_EQ(step.size(), 2u);
   EXPECT_EQ(waiting.size(), 1u);
   EXPECT_EQ(waiting[0], c.get());  // FCFS within a priority
+}
+
+// A cost model in which every (query, key) pair of the global layers costs 1/1024 token.
+SchedulerOptions CostOptions(int budget) {
+  SchedulerOptions o;
+  o.max_num_seqs = 64;
+  o.max_num_batched_tokens = budget;
+  o.cost.global_per_pair = 1.0 / 1024;
+  o.min_prefill_chunk = 8;
+  return o;
+}
+
+TEST(SchedulerTest, CostBudgetShrinksChunksDeepIntoALongPrompt) {
+  auto long_prompt = Seq(1, 20000);
+  auto other = Seq(2, 3);  // decoding: the long prompt is not alone
+  other->num_computed = 3;
+  other->tokens.push_back(9);
+  std::vector<Sequence*> running = {other.get()}, waiting = {long_prompt.get()};
+  const SchedulerOptions o = CostOptions(256);
+  auto step = ScheduleStep(o, running, waiting);
+  ASSERT_EQ(step.size(), 2u);
+  const int64_t first = step[1].len;
+  EXPECT_GT(first, 100);
+  EXPECT_LE(o.cost.ChunkCost(0, first), 256);
+  other->tokens.push_back(9);  // the next decode
+  ++other->num_computed;
+  long_prompt->num_computed = 10000;  // deep into the prompt: attention dominates
+  step = ScheduleStep(o, running, waiting);
+  ASSERT_EQ(step.size(), 2u);
+  EXPECT_LT(step[1].len, first / 4);
+  EXPECT_GE(step[1].len, 8);
+  EXPECT_LE(o.cost.ChunkCost(10000, step[1].len), 256);
+  // Alone in the engine, the prompt is limited by tokens only.
+  std::vector<Sequence*> alone = {long_prompt.get()}, none;
+  step = ScheduleStep(o, alone, none);
+  ASSERT_EQ(step.size(), 1u);
+  EXPECT_EQ(step[0].len, 256);
+}
+
+TEST(SchedulerTest, LongPrefillLeavesRoomForNewRequestsAndStillProgresses) {
+  auto long_prompt = Seq(1, 20000);
+  long_prompt->num_computed = 10000;
+  std::vector<Sequence*> running = {long_prompt.get()};
+  std::vector<std::unique_ptr<Sequence>> shorts;
+  std::vector<Sequence*> waiting;
+  for (int i = 0; i < 4; ++i) {
+    shorts.push_back(Seq(2 + i, 16));
+    waiting.push_back(shorts.back().get());
+  }
+  auto step = ScheduleStep(CostOptions(256), running, waiting);
+  // The long prompt keeps going, and every short request is admitted in the same step.
+  ASSERT_EQ(step.size(), 5u);
+  EXPECT_EQ(step[0].seq, long_prompt.get());
+  EXPECT_GE(step[0].len, 8);
+  for (int i = 1; i < 5; ++i) EXPECT_EQ(step[i].len, 16);
+  EXPECT_TRUE(waiting.empty());
+}
+
+TEST(SchedulerTest, EveryPrefillGetsItsMinimumChunkWhenDecodesSpendTheBudget) {
+  std::vector<std::unique_ptr<Sequence>> decoding;
+  std::vector<Sequence*> running, waiting;
+  for (int i = 0; i < 10; ++i) {  // decodes at 30 000 tokens of context: ~30 each
+    decoding.push_back(Seq(10 + i, 30000));
+    decoding.back()->num_computed = 30000;
+    decoding.back()->tokens.push_back(9);
+    running.push_back(decoding.back().get());
+  }
+  auto long_prompt = Seq(1, 20000);
+  long_prompt->num_computed = 5000;
+  running.push_back(long_prompt.get());
+  auto step = ScheduleStep(CostOptions(256), running, waiting);
+  ASSERT_EQ(step.size(), 11u);
+  EXPECT_EQ(step[10].seq, long_prompt.get());
+  EXPECT_EQ(step[10].len, 8);
 }
 
 std::unique_ptr<KvBlockManager> Pages(int64_t global, int64_t sliding) {
@@ -88,7 +171,7 @@ TEST(SchedulerTest, AdmitsOnlyWhenPagesFitAndPreemptsTheNewestByRecompute) {
   auto kv = Pages(/*global=*/4, /*sliding=*/8);  // 16 global slots
   auto a = Seq(1, 8), b = Seq(2, 8), c = Seq(3, 8);
   std::vector<Sequence*> running, waiting = {a.get(), b.get(), c.get()};
-  SchedulerOptions o{8, 64};
+  SchedulerOptions o = Options(8, 64);
   KvScheduleEvents ev;
   auto step = ScheduleStep(o, running, waiting, kv.get(), &ev);
   ASSERT_EQ(step.size(), 2u);  // c does not fit: FCFS waits
@@ -123,7 +206,9 @@ TEST(SchedulerTest, PagedDecodeStepCostAt256Sequences) {
     seqs.back()->tokens[0] = i;  // distinct prompts
     waiting.push_back(seqs.back().get());
   }
-  SchedulerOptions o{256, 1 << 20};
+  SchedulerOptions o;
+  o.max_num_seqs = 256;
+  o.max_num_batched_tokens = 1 << 20;
   KvScheduleEvents ev;
   Ran(ScheduleStep(o, running, waiting, kv.get(), &ev));
   ASSERT_EQ(running.size(), 256u);
