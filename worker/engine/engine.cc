@@ -232,7 +232,9 @@ bool Engine::Step() {
       step.freed = std::move(freed_);
       freed_.clear();
       KvScheduleEvents events;
-      chunks = ScheduleStep(options_.scheduler, running_, waiting_, kv_.get(),
+      SchedulerOptions scheduler = options_.scheduler;
+      scheduler.step_overhead_cost = step_time_.OverheadCost();
+      chunks = ScheduleStep(scheduler, running_, waiting_, kv_.get(),
                             kv_ != nullptr ? &events : nullptr);
       for (const Sequence* p : events.preempted) step.freed.push_back(p->seq_id);
       preemptions_ += events.preempted.size();
@@ -272,6 +274,11 @@ bool Engine::Step() {
   const absl::Time forward_start = absl::Now();
   absl::StatusOr<std::vector<float>> logits =
       status.ok() ? runner_->Execute(step) : absl::StatusOr<std::vector<float>>(status);
+  if (logits.ok() && !chunks.empty()) {  // calibrates the scheduler's cost budget
+    double cost = 0;
+    for (const ScheduledChunk& c : chunks) cost += options_.scheduler.cost.ChunkCost(c.begin, c.len);
+    step_time_.Observe(cost, absl::ToDoubleSeconds(absl::Now() - forward_start));
+  }
   if (options_.step_observer != nullptr && logits.ok() && !step.chunks.empty()) {
     options_.step_observer->OnStep(step, absl::Now() - forward_start);
   }

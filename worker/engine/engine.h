@@ -31,6 +31,7 @@
 #include "worker/comm/communicator.h"
 #include "worker/engine/model_runner.h"
 #include "worker/engine/scheduler.h"
+#include "worker/engine/step_cost_model.h"
 #include "worker/engine/sequence.h"
 #include "worker/kv_cache/kv_block_manager.h"
 
@@ -137,6 +138,7 @@ class Engine {
   int64_t prefix_queried_tokens_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t prefix_hit_tokens_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t preemptions_ ABSL_GUARDED_BY(mu_) = 0;
+  StepTimeEstimator step_time_;  // engine thread only
 };
 
 // A non-leader rank: runs the leader's step descriptors until shutdown or failure.

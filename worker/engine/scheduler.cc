@@ -144,6 +144,10 @@ std::vector<ScheduledChunk> ScheduleStep(const SchedulerOptions& options,
     if (step.Schedule(i, 1, /*partial=*/false) == 0) continue;  // running[i] left
     ++i;
   }
+  const double decode_cost = options.max_num_batched_tokens - budget.cost;
+  if (decode_cost > 0 && options.step_overhead_cost > 0) {
+    budget.cost = std::min(budget.cost, options.step_overhead_cost + decode_cost);
+  }
   // Then prefills / recomputes, oldest first, within the cost budget minus what the waiting
   // requests would need, but at least min_prefill_chunk tokens each.
   const double reserve = ReserveForWaiting(options, running, waiting, budget);

@@ -42,6 +42,10 @@ struct SchedulerOptions {
   // Tokens every running prefill gets per step (token budget permitting), even when the cost
   // budget is spent.
   int min_prefill_chunk = 16;
+  // The fixed time of a step in cost units (StepTimeEstimator::OverheadCost; 0: unknown). When
+  // decodes run, prefill chunks get at most this plus the decodes' cost: a step with prefill
+  // then takes at most about twice what the decodes alone would.
+  double step_overhead_cost = 0;
 };
 
 struct ScheduledChunk {

@@ -63,4 +63,23 @@ StepCostModel StepCostModel::FromConfig(const ModelConfig& c, double attention_s
   return m;
 }
 
+void StepTimeEstimator::Observe(double cost, double seconds) {
+  if (!(cost >= 0) || !(seconds >= 0)) return;
+  s0_ = decay_ * s0_ + 1;
+  s1_ = decay_ * s1_ + cost;
+  s2_ = decay_ * s2_ + cost * cost;
+  t1_ = decay_ * t1_ + seconds;
+  t2_ = decay_ * t2_ + cost * seconds;
+}
+
+double StepTimeEstimator::OverheadCost() const {
+  const double det = s0_ * s2_ - s1_ * s1_;
+  // Too little spread in the costs seen (e.g. decodes only): no slope to trust.
+  if (s0_ < 4 || !(det > 1e-9 * s2_ * s0_)) return 0;
+  const double slope = (s0_ * t2_ - s1_ * t1_) / det;
+  const double overhead = (t1_ - slope * s1_) / s0_;
+  if (!(slope > 0) || !(overhead > 0)) return 0;
+  return overhead / slope;
+}
+
 }  // namespace g4

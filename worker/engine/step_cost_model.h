@@ -47,6 +47,28 @@ struct StepCostModel {
   static StepCostModel FromConfig(const ModelConfig& config, double attention_scale = 1.0);
 };
 
+// Calibrates the cost model against the clock: fits step time = overhead + seconds_per_cost ·
+// cost over recent steps (exponentially weighted least squares), where cost is the step's total
+// StepCostModel cost. The fixed overhead (step descriptor broadcast, the collectives of a
+// forward, kernel launches) does not depend on the batch; OverheadCost() expresses it in cost
+// units. The scheduler then lets prefill chunks that share a step with decodes add at most about
+// as much time as the step would take without them, so the decodes' inter-token latency stays
+// within about 2x (SchedulerOptions::step_overhead_cost). Not thread-safe (the engine thread).
+class StepTimeEstimator {
+ public:
+  // `decay` weighs the previous steps per new one (0.98: about the last 50 steps count).
+  explicit StepTimeEstimator(double decay = 0.98) : decay_(decay) {}
+
+  void Observe(double cost, double seconds);
+  // overhead / seconds_per_cost in cost units; 0 until the fit is meaningful (steps of different
+  // costs seen, a positive slope and overhead).
+  double OverheadCost() const;
+
+ private:
+  double decay_;
+  double s0_ = 0, s1_ = 0, s2_ = 0, t1_ = 0, t2_ = 0;  // Σw, Σw·c, Σw·c², Σw·t, Σw·c·t
+};
+
 }  // namespace g4
 
 #endif  // G4SERVE_WORKER_ENGINE_STEP_COST_MODEL_H_

@@ -148,6 +148,21 @@ TEST(SchedulerTest, EveryPrefillGetsItsMinimumChunkWhenDecodesSpendTheBudget) {
   EXPECT_EQ(step[10].len, 8);
 }
 
+TEST(SchedulerTest, StepOverheadLimitsPrefillNextToDecodes) {
+  auto decoding = Seq(1, 3);
+  decoding->num_computed = 3;
+  decoding->tokens.push_back(9);
+  auto long_prompt = Seq(2, 5000);
+  std::vector<Sequence*> running = {decoding.get(), long_prompt.get()}, waiting;
+  SchedulerOptions o = CostOptions(2048);
+  o.step_overhead_cost = 100;  // a step's fixed time is worth 100 token-equivalents
+  auto step = ScheduleStep(o, running, waiting);
+  ASSERT_EQ(step.size(), 2u);
+  // The prefill may add at most overhead + the decode's cost: 100 + ~1.
+  EXPECT_LE(o.cost.ChunkCost(0, step[1].len), 101 + 1e-9);
+  EXPECT_GE(step[1].len, 90);
+}
+
 std::unique_ptr<KvBlockManager> Pages(int64_t global, int64_t sliding) {
   KvBlockManagerOptions o;
   o.block_size = 4;

@@ -58,5 +58,19 @@ TEST(StepCostModelTest, AnalyticModelShrinksChunksDeepIntoALongPrompt) {
   EXPECT_DOUBLE_EQ(half.global_per_pair, m.global_per_pair / 2);
 }
 
+TEST(StepTimeEstimatorTest, FitsTheFixedOverheadInCostUnits) {
+  StepTimeEstimator e;
+  EXPECT_EQ(e.OverheadCost(), 0);
+  for (int i = 0; i < 20; ++i) e.Observe(16, 0.03 + 16e-5);  // decodes only: no slope yet
+  EXPECT_EQ(e.OverheadCost(), 0);
+  for (int i = 0; i < 20; ++i) {
+    const double cost = i % 2 == 0 ? 16 : 2000;
+    e.Observe(cost, 0.03 + cost * 1e-5);  // 30 ms per step + 10 us per token-equivalent
+  }
+  EXPECT_NEAR(e.OverheadCost(), 3000, 1);
+  e.Observe(-1, 1);  // ignored
+  EXPECT_NEAR(e.OverheadCost(), 3000, 1);
+}
+
 }  // namespace
 }  // namespace g4
