@@ -1,6 +1,7 @@
 #include "worker/engine/scheduler.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "common/check.h"
 
@@ -181,18 +182,23 @@ std::vector<ScheduledChunk> ScheduleStep(const SchedulerOptions& options,
   // minimum chunks overspent the budget.
   budget.cost = std::max(budget.cost, reserve);
   size_t admitted = 0;
-  while (admitted < waiting.size() && budget.tokens > 0 && budget.cost > 0 &&
+  while (admitted < waiting.size() && budget.tokens > 0 && (budget.cost > 0 || running.empty()) &&
          static_cast<int>(running.size()) < options.max_num_seqs) {
     Sequence* s = waiting[admitted];
+    // Into an idle engine a request is always admitted (tokens permitting), however much its
+    // first token costs (e.g. after a long cached prefix with a small budget): it cannot wait
+    // for budget that nothing else will free.
+    const double cost_budget = running.empty() ? std::numeric_limits<double>::infinity()
+                                               : budget.cost;
     int64_t len = options.cost.MaxLenWithin(s->num_computed, std::min(budget.tokens, Pending(s)),
-                                            budget.cost);
+                                            cost_budget);
     if (len == 0) break;
     if (kv != nullptr) {
       absl::StatusOr<int64_t> cached = kv->AddSequence(s->seq_id, s->tokens);
       if (!cached.ok()) break;
       s->num_computed = *cached;
       len = options.cost.MaxLenWithin(s->num_computed, std::min(budget.tokens, Pending(s)),
-                                      budget.cost);
+                                      cost_budget);
       if (len == 0 || !kv->CanAllocate(s->seq_id, len)) {  // FCFS: wait for budget / memory
         (void)kv->Free(s->seq_id);
         s->num_computed = 0;

@@ -163,6 +163,17 @@ TEST(SchedulerTest, StepOverheadLimitsPrefillNextToDecodes) {
   EXPECT_GE(step[1].len, 90);
 }
 
+TEST(SchedulerTest, AnIdleEngineAdmitsARequestWhateverItsFirstTokenCosts) {
+  // Its first token would cost 1 + 5000/1024 > the whole budget of 4 (as after a long cached
+  // prefix): with nothing else running it is admitted all the same.
+  auto s = Seq(1, 5010);
+  s->num_computed = 5000;
+  std::vector<Sequence*> running, waiting = {s.get()};
+  auto step = ScheduleStep(CostOptions(4), running, waiting);
+  ASSERT_EQ(step.size(), 1u);
+  EXPECT_EQ(step[0].len, 4);
+}
+
 std::unique_ptr<KvBlockManager> Pages(int64_t global, int64_t sliding) {
   KvBlockManagerOptions o;
   o.block_size = 4;
