@@ -144,7 +144,7 @@ void CoordinatorMetrics::Register() {
     success_[static_cast<int>(r)] = &success->Add(l);
   }
   failure_family_ = counter("request_failure_total",
-                            "Count of requests that failed after admission, by reason (not in vLLM).");
+                            "Count of requests that failed, by reason (not in vLLM).");
   {
     absl::MutexLock lock(&mu_);
     for (const char* reason : kRequestFailureReasons) {
