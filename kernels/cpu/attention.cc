@@ -13,9 +13,6 @@ namespace g4::cpu {
 namespace {
 
 constexpr int kQueryBlock = 128;
-// Decode scores are computed per tile of keys so that a derived K tile (128 × 512 floats =
-// 256 KiB) is still in L2 when the GQA group's query rows read it.
-constexpr int kKeyTile = 128;
 
 // Index range [lo, hi) of keys visible to a query at position qp.
 inline void VisibleKeys(const AttentionShape& s, int64_t qp, int64_t* lo, int64_t* hi) {
@@ -32,31 +29,39 @@ class KeyRows {
   KeyRows(const float* k, const float* v, const AttentionShape& s, const RopeTable* table)
       : k_(k), v_(v), s_(s), table_(table) {}
 
+  // K row j of KV head g: the cached row, or the row derived from V into `buf` (head_dim floats).
+  const float* Row(int g, int64_t j, float* buf) const {
+    const int d = s_.head_dim;
+    if (!s_.k_derive.enabled()) return k_ + j * s_.kv_stride + static_cast<int64_t>(g) * d;
+    Derive(g, j, buf);
+    return buf;
+  }
+
   // K rows [j0, j1) of KV head g: returns row j0 and sets *ld to the row stride. Derived rows are
   // written to `scratch` (grown as needed).
-  const float* Get(int g, int64_t j0, int64_t j1, std::vector<float>& scratch,
-                   int64_t* ld) const {
+  const float* Rows(int g, int64_t j0, int64_t j1, std::vector<float>& scratch,
+                    int64_t* ld) const {
     const int d = s_.head_dim;
     if (!s_.k_derive.enabled()) {
       *ld = s_.kv_stride;
       return k_ + j0 * s_.kv_stride + static_cast<int64_t>(g) * d;
     }
-    const int64_t n = j1 - j0;
-    if (static_cast<int64_t>(scratch.size()) < n * d) scratch.resize(n * d);
-    const float* w = s_.k_derive.k_norm;
-    const int half = d / 2, pairs = table_->rotated_pairs();
-    for (int64_t j = j0; j < j1; ++j) {
-      const float* vr = v_ + j * s_.kv_stride + static_cast<int64_t>(g) * d;
-      float* kr = scratch.data() + (j - j0) * d;
-      for (int i = 0; i < d; ++i) kr[i] = vr[i] * w[i];  // = RmsNorm(r; k_norm) of the K path
-      const int64_t p = s_.k_pos0 + j;
-      RotateHalves(kr, table_->Cos(p), table_->Sin(p), pairs, half);
-    }
+    if (static_cast<int64_t>(scratch.size()) < (j1 - j0) * d) scratch.resize((j1 - j0) * d);
+    for (int64_t j = j0; j < j1; ++j) Derive(g, j, scratch.data() + (j - j0) * d);
     *ld = d;
     return scratch.data();
   }
 
  private:
+  void Derive(int g, int64_t j, float* kr) const {
+    const int d = s_.head_dim;
+    const float* vr = v_ + j * s_.kv_stride + static_cast<int64_t>(g) * d;
+    const float* w = s_.k_derive.k_norm;
+    for (int i = 0; i < d; ++i) kr[i] = vr[i] * w[i];  // = RmsNorm(r; k_norm) of the K path
+    const int64_t p = s_.k_pos0 + j;
+    RotateHalves(kr, table_->Cos(p), table_->Sin(p), table_->rotated_pairs(), d / 2);
+  }
+
   const float* k_;
   const float* v_;
   const AttentionShape& s_;
@@ -80,9 +85,26 @@ void MaskedSoftmax(float* row, int64_t n, int64_t lo, int64_t hi) {
   for (int64_t j = lo; j < hi; ++j) row[j] *= inv;
 }
 
-// One query (decode): the query rows of a GQA group are consecutive ([group, d], stride d), so
-// one BLAS call per KV head and key tile scores the whole group and each K row (stored or
-// derived) is read once per group, not once per query head. Then P·V once per group.
+// ⟨a, b⟩ over n floats: 32 partial sums in a fixed order, so it vectorizes without fast-math and
+// rounds the same for a stored and a derived K row.
+inline float Dot(const float* a, const float* b, int n) {
+  float acc[32] = {};
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int l = 0; l < 32; ++l) acc[l] += a[i + l] * b[i + l];
+  }
+  float tail = 0.0f;
+  for (; i < n; ++i) tail += a[i] * b[i];
+  for (int width = 16; width >= 1; width /= 2) {
+    for (int l = 0; l < width; ++l) acc[l] += acc[l + width];
+  }
+  return acc[0] + tail;
+}
+
+// One query (decode), memory bound: each K row (stored, or derived from V into a buffer that
+// stays in L1) is read once and scored against every query head of its GQA group; keys outer,
+// KV heads inner, so a derived row's cos/sin are read once per key. Then softmax per head and
+// P·V (BLAS) once per group.
 void DecodeAttention(float* out, const float* q, const float* v, const AttentionShape& s,
                      const KeyRows& keys) {
   const int group = s.num_heads / s.num_kv_heads;
@@ -94,18 +116,17 @@ void DecodeAttention(float* out, const float* q, const float* v, const Attention
     std::fill_n(out, static_cast<int64_t>(s.num_heads) * d, 0.0f);
     return;
   }
-  std::vector<float> scores(static_cast<size_t>(s.num_heads) * nk), scratch;
-  for (int64_t t0 = lo; t0 < hi; t0 += kKeyTile) {
-    const int64_t t1 = std::min<int64_t>(t0 + kKeyTile, hi);
+  std::vector<float> scores(static_cast<size_t>(s.num_heads) * nk), row(d);
+  for (int64_t j = lo; j < hi; ++j) {
     for (int g = 0; g < s.num_kv_heads; ++g) {
-      int64_t ld;
-      const float* kt = keys.Get(g, t0, t1, scratch, &ld);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, group, static_cast<int>(t1 - t0), d,
-                  s.scale, q + static_cast<int64_t>(g) * group * d, d, kt, ld, 0.0f,
-                  scores.data() + static_cast<int64_t>(g) * group * nk + (t0 - lo), nk);
+      const float* kr = keys.Row(g, j, row.data());
+      for (int h = g * group; h < (g + 1) * group; ++h) {
+        scores[h * nk + (j - lo)] = s.scale * Dot(q + static_cast<int64_t>(h) * d, kr, d);
+      }
     }
   }
   for (int h = 0; h < s.num_heads; ++h) MaskedSoftmax(scores.data() + h * nk, nk, 0, nk);
+  // The group's query rows (and output rows) are consecutive for one query: one call per group.
   for (int g = 0; g < s.num_kv_heads; ++g) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, group, d, static_cast<int>(nk), 1.0f,
                 scores.data() + static_cast<int64_t>(g) * group * nk, nk,
@@ -138,7 +159,7 @@ void PrefillAttention(float* out, const float* q, const float* v, const Attentio
     scores.resize(static_cast<size_t>(nq) * nk);
     for (int g = 0; g < s.num_kv_heads; ++g) {
       int64_t ld;
-      const float* kg = keys.Get(g, span_lo, span_hi, scratch, &ld);
+      const float* kg = keys.Rows(g, span_lo, span_hi, scratch, &ld);
       const float* vg = v + span_lo * s.kv_stride + static_cast<int64_t>(g) * d;
       for (int h = g * group; h < (g + 1) * group; ++h) {
         const float* qh = q + q0 * s.q_stride + static_cast<int64_t>(h) * d;
