@@ -23,7 +23,8 @@ inline void VisibleKeys(const AttentionShape& s, int64_t qp, int64_t* lo, int64_
 
 // Where the K rows of one KV head come from: the `k` rows themselves, or (KeyDerivation) V ⊙
 // k_norm rotated at the key's position, with cos/sin from the table. Stored and derived rows feed
-// the same BLAS calls, so the two modes differ only in how the K rows were produced.
+// the same dot products and BLAS calls, so the two modes differ only in how the K rows were
+// produced, and give the same bits.
 class KeyRows {
  public:
   KeyRows(const float* k, const float* v, const AttentionShape& s, const RopeTable* table)
