@@ -8,6 +8,8 @@
 
 namespace g4::cpu {
 
+class RopeTable;  // rope_table.h
+
 void Linear(float* y, const float* x, const float* w, int64_t m, int64_t n, int64_t k);
 void RmsNorm(float* y, const float* x, const float* w, int64_t rows, int64_t n, float eps);
 void Rope(float* x, const int64_t* positions, const float* inv_freq, int64_t tokens, int heads,
@@ -19,6 +21,10 @@ void Add(float* x, const float* y, int64_t n);
 void Scale(float* x, float s, int64_t n);
 void Mul(float* x, const float* y, int64_t n);
 void Softcap(float* x, float cap, int64_t n);
+// With shape.k_derive enabled, the cos/sin of the key positions come from `table` (extended as
+// needed; CpuOps keeps one across calls). The overload without a table builds one per call.
+void Attention(float* out, const float* q, const float* k, const float* v,
+               const AttentionShape& shape, RopeTable* table);
 void Attention(float* out, const float* q, const float* k, const float* v,
                const AttentionShape& shape);
 void RouteTopK(int32_t* experts, float* weights, const float* logits,

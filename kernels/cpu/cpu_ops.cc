@@ -1,7 +1,10 @@
-// CpuOps: the reference backend. A dispatcher only; each op lives in its own file.
+// CpuOps: the reference backend. A dispatcher only; each op lives in its own file. The one piece
+// of state is the derived-K attention's cos/sin table, so CpuOps is thread-compatible (one model
+// drives it).
 #include <memory>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/rope_table.h"
 #include "kernels/ops.h"
 
 namespace g4 {
@@ -34,13 +37,17 @@ class CpuOps final : public Ops {
   void Softcap(float* x, float cap, int64_t n) override { cpu::Softcap(x, cap, n); }
   void Attention(float* out, const float* q, const float* k, const float* v,
                  const AttentionShape& shape) override {
-    cpu::Attention(out, q, k, v, shape);
+    cpu::Attention(out, q, k, v, shape, &rope_table_);
   }
   void RouteTopK(int32_t* experts, float* weights, const float* logits,
                  const float* per_expert_scale, int64_t tokens, int num_experts,
                  int k) override {
     cpu::RouteTopK(experts, weights, logits, per_expert_scale, tokens, num_experts, k);
   }
+
+ private:
+  // cos/sin per key position for derived-K attention, kept across calls (rope_table.h).
+  cpu::RopeTable rope_table_;
 };
 
 }  // namespace
