@@ -159,6 +159,9 @@ class SchemaGenerator {
           props[name] = Value(depth + 1);
           names.push_back(name);
         }
+        if (depth > 0 && Coin(0.15)) {
+          props["r"] = {{"$ref", "#"}};  // recursion through an optional property
+        }
         nlohmann::ordered_json s = {{"type", "object"}, {"properties", props}};
         nlohmann::ordered_json req = nlohmann::ordered_json::array();
         for (const auto& name : names) {
@@ -183,6 +186,7 @@ class SchemaGenerator {
       }
       default: {
         const std::string name = "d" + std::to_string(defs_.size());
+        defs_[name] = true;  // reserve the name: nested calls add their own
         defs_[name] = Value(depth + 1);
         return {{"$ref", "#/$defs/" + name}};
       }
