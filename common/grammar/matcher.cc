@@ -1,6 +1,7 @@
 #include "common/grammar/matcher.h"
 
 #include <algorithm>
+#include <array>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -92,6 +93,10 @@ class Stepper {
 // One depth of a trie walk: the stacks after `depth` bytes, their expansion (computed lazily,
 // once), and where the shared arena/pool ended when the level was complete.
 struct Level {
+  // Fast form: one stack whose top `node` is a deterministic byte-only node (see ByteDfa); no
+  // frames are materialized until the walk leaves such nodes.
+  bool fast = false;
+  int32_t node = -1, parent = -1;
   size_t tops_begin = 0, tops_end = 0;
   bool expanded = false;
   size_t terminals_begin = 0, terminals_end = 0;
@@ -99,6 +104,44 @@ struct Level {
   bool flag = false;     // (cache walks) a path left the rule on a FOLLOW symbol
   uint64_t next[4] = {};  // bytes some terminal edge accepts
   size_t arena_end = 0, pool_end = 0;
+};
+
+// Transition tables of "simple" nodes (no calls, not accepting, deterministic byte edges), built
+// on first use during one mask computation: most of a walk through string contents then costs a
+// table lookup per trie node.
+class ByteDfa {
+ public:
+  explicit ByteDfa(const Grammar& g) : g_(g) {}
+
+  // The table of `node`, or null when the node is not simple.
+  const std::array<int32_t, 256>* Table(int32_t node) {
+    if (node == last_node_) return last_table_;
+    auto [it, inserted] = tables_.try_emplace(node);
+    if (inserted) it->second = Build(node);
+    last_node_ = node;
+    last_table_ = it->second.get();
+    return last_table_;
+  }
+
+ private:
+  std::unique_ptr<std::array<int32_t, 256>> Build(int32_t node) {
+    const Grammar::Node& x = g_.node(node);
+    if (x.accepting || x.call_end > x.call_begin) return nullptr;
+    auto table = std::make_unique<std::array<int32_t, 256>>();
+    table->fill(-1);
+    for (const Grammar::ByteEdge& e : g_.byte_edges(node)) {
+      for (int b = e.lo; b <= e.hi; ++b) {
+        if ((*table)[b] >= 0 && (*table)[b] != e.target) return nullptr;  // nondeterministic
+        (*table)[b] = e.target;
+      }
+    }
+    return table;
+  }
+
+  const Grammar& g_;
+  absl::flat_hash_map<int32_t, std::unique_ptr<std::array<int32_t, 256>>> tables_;
+  int32_t last_node_ = -1;
+  const std::array<int32_t, 256>* last_table_ = nullptr;
 };
 
 void SetBit(absl::Span<uint32_t> bits, int32_t id) { bits[id >> 5] |= uint32_t{1} << (id & 31); }
@@ -204,34 +247,83 @@ std::unique_ptr<NodeMask> CompiledGrammar::ComputeMask(int32_t node) const {
   levels[0].arena_end = arena.size();
   levels[0].pool_end = pool.size();
 
+  ByteDfa dfa(g);
+  if (dfa.Table(node) != nullptr) {
+    levels[0].fast = true;
+    levels[0].node = node;
+    levels[0].parent = -1;
+  }
   std::vector<int32_t> accepted_nodes;
   const int32_t n = static_cast<int32_t>(trie.size());
+  auto skip = [&](int32_t& i, bool flag) {
+    const TokenVocab::TrieNode& t = trie[i];
+    if (flag) {  // every token below depends on the context
+      for (int32_t j = i; j < t.subtree_end; ++j) {
+        if (trie[j].tokens_end > trie[j].tokens_begin) mask->uncertain.push_back(j);
+      }
+    }
+    i = t.subtree_end;
+  };
   for (int32_t i = 1; i < n;) {
     const TokenVocab::TrieNode& t = trie[i];
     Level& parent = levels[t.depth - 1];
-    Prepare(st, g, arena, pool, scratch, parent, /*want_next=*/true);
+    Level& child = levels[t.depth];
     const int b = t.byte;
-    const bool flag = parent.flag || (parent.bottom && g.FollowContains(rule, b));
-    if (((parent.next[b >> 6] >> (b & 63)) & 1) == 0) {
-      if (flag) {  // every token below depends on the context
-        for (int32_t j = i; j < t.subtree_end; ++j) {
-          if (trie[j].tokens_end > trie[j].tokens_begin) mask->uncertain.push_back(j);
-        }
+    if (parent.fast) {
+      // A simple node: no calls, not accepting (so no path leaves the rule here).
+      const int32_t target = (*dfa.Table(parent.node))[b];
+      if (target < 0) {
+        skip(i, parent.flag);
+        continue;
       }
-      i = t.subtree_end;
+      child.flag = parent.flag;
+      child.expanded = false;
+      if (dfa.Table(target) != nullptr) {
+        child.fast = true;
+        child.node = target;
+        child.parent = parent.parent;
+        child.arena_end = parent.arena_end;
+        child.pool_end = parent.pool_end;
+      } else {
+        arena.resize(parent.arena_end);
+        pool.resize(parent.pool_end);
+        arena.push_back({target, parent.parent});
+        child.fast = false;
+        child.tops_begin = pool.size();
+        pool.push_back(static_cast<int32_t>(arena.size() - 1));
+        child.tops_end = pool.size();
+        child.arena_end = arena.size();
+        child.pool_end = pool.size();
+      }
+      if (t.tokens_end > t.tokens_begin) accepted_nodes.push_back(i);
+      ++i;
       continue;
     }
-    Level& child = levels[t.depth];
+    Prepare(st, g, arena, pool, scratch, parent, /*want_next=*/true);
+    const bool flag = parent.flag || (parent.bottom && g.FollowContains(rule, b));
+    if (((parent.next[b >> 6] >> (b & 63)) & 1) == 0) {
+      skip(i, flag);
+      continue;
+    }
     stepped.clear();
     st.Step(arena, pool.data() + parent.terminals_begin,
             parent.terminals_end - parent.terminals_begin, b, &stepped);
-    child.tops_begin = pool.size();
-    pool.insert(pool.end(), stepped.begin(), stepped.end());
-    child.tops_end = pool.size();
     child.expanded = false;
     child.flag = flag;
-    child.arena_end = arena.size();
-    child.pool_end = pool.size();
+    if (stepped.size() == 1 && dfa.Table(arena[stepped[0]].node) != nullptr) {
+      child.fast = true;
+      child.node = arena[stepped[0]].node;
+      child.parent = arena[stepped[0]].parent;
+      child.arena_end = parent.arena_end;  // the parent frame is older than that
+      child.pool_end = parent.pool_end;
+    } else {
+      child.fast = false;
+      child.tops_begin = pool.size();
+      pool.insert(pool.end(), stepped.begin(), stepped.end());
+      child.tops_end = pool.size();
+      child.arena_end = arena.size();
+      child.pool_end = pool.size();
+    }
     if (t.tokens_end > t.tokens_begin) accepted_nodes.push_back(i);
     ++i;
   }
