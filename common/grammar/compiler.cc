@@ -1,13 +1,17 @@
 #include "common/grammar/compiler.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/status_macros.h"
 
 namespace g4::grammar {
 
-GrammarCompiler::GrammarCompiler(std::shared_ptr<const TokenVocab> vocab, size_t max_entries)
-    : vocab_(std::move(vocab)), max_entries_(std::max<size_t>(max_entries, 1)) {
+GrammarCompiler::GrammarCompiler(std::shared_ptr<const TokenVocab> vocab, size_t max_entries,
+                                 int64_t max_mask_bytes)
+    : vocab_(std::move(vocab)),
+      max_entries_(std::max<size_t>(max_entries, 1)),
+      max_mask_bytes_(max_mask_bytes) {
   for (const auto& [text, id] : vocab_->special_tokens()) special_tokens_.insert(text);
 }
 
@@ -20,7 +24,9 @@ absl::StatusOr<std::shared_ptr<const CompiledGrammar>> GrammarCompiler::Compile(
     if (it != cache_.end()) {
       ++hits_;
       lru_.splice(lru_.begin(), lru_, it->second.lru);
-      return it->second.grammar;
+      std::shared_ptr<const CompiledGrammar> grammar = it->second.grammar;
+      EvictLocked();
+      return grammar;
     }
     ++misses_;
   }
@@ -32,16 +38,26 @@ absl::StatusOr<std::shared_ptr<const CompiledGrammar>> GrammarCompiler::Compile(
   if (it != cache_.end()) return it->second.grammar;  // compiled concurrently
   lru_.push_front(key);
   cache_[key] = Entry{compiled, lru_.begin()};
-  while (cache_.size() > max_entries_) {
-    cache_.erase(lru_.back());
+  EvictLocked();
+  return compiled;
+}
+
+void GrammarCompiler::EvictLocked() {
+  int64_t bytes = 0;
+  for (const auto& [key, entry] : cache_) bytes += entry.grammar->cached_bytes();
+  while (cache_.size() > 1 && (cache_.size() > max_entries_ || bytes > max_mask_bytes_)) {
+    auto it = cache_.find(lru_.back());
+    bytes -= it->second.grammar->cached_bytes();
+    cache_.erase(it);
     lru_.pop_back();
   }
-  return compiled;
 }
 
 GrammarCompiler::Stats GrammarCompiler::stats() const {
   absl::MutexLock lock(&mu_);
-  return Stats{hits_, misses_, static_cast<int64_t>(cache_.size())};
+  int64_t bytes = 0;
+  for (const auto& [key, entry] : cache_) bytes += entry.grammar->cached_bytes();
+  return Stats{hits_, misses_, static_cast<int64_t>(cache_.size()), bytes};
 }
 
 }  // namespace g4::grammar

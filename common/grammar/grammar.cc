@@ -1,6 +1,7 @@
 #include "common/grammar/grammar.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -75,6 +76,13 @@ void GrammarBuilder::AddLiteral(int32_t from, absl::string_view text, int32_t to
     AddByte(at, static_cast<uint8_t>(text[i]), next);
     at = next;
   }
+}
+
+void GrammarBuilder::SetMaskClass(int32_t node, int32_t mask_class, int64_t rmin, int64_t rmax) {
+  constexpr int64_t kCap = std::numeric_limits<int32_t>::max();
+  nodes_[node].mask_class = mask_class;
+  nodes_[node].mask_class_min = static_cast<int32_t>(std::min(rmin, kCap));
+  nodes_[node].mask_class_max = static_cast<int32_t>(std::min(rmax, kCap));
 }
 
 int32_t GrammarBuilder::SymbolFor(absl::string_view text) {
@@ -318,6 +326,9 @@ absl::StatusOr<Grammar> GrammarBuilder::Build(int32_t root_rule) && {
     x.call_begin = static_cast<uint32_t>(g.calls_.size());
     g.calls_.insert(g.calls_.end(), m.calls.begin(), m.calls.end());
     x.call_end = static_cast<uint32_t>(g.calls_.size());
+    g.mask_class_.push_back(nodes_[i].mask_class);
+    g.mask_class_min_.push_back(nodes_[i].mask_class_min);
+    g.mask_class_max_.push_back(nodes_[i].mask_class_max);
   }
   g.rule_start_ = std::move(rule_start_);
   g.rule_names_ = std::move(rule_names_);

@@ -82,6 +82,11 @@ class Grammar {
     return (word >> (symbol & 63)) & 1;
   }
 
+  // Mask classes (see GrammarBuilder::SetMaskClass): -1 when the node has none.
+  int32_t mask_class(int32_t n) const { return mask_class_[n]; }
+  int32_t mask_class_min(int32_t n) const { return mask_class_min_[n]; }
+  int32_t mask_class_max(int32_t n) const { return mask_class_max_[n]; }
+
   // Total edges (size statistics for benchmarks and tests).
   size_t num_edges() const { return bytes_.size() + symbols_.size() + calls_.size(); }
 
@@ -98,6 +103,7 @@ class Grammar {
   int32_t root_ = 0;
   size_t follow_words_ = 0;
   std::vector<uint64_t> follow_;  // num_rules * follow_words_
+  std::vector<int32_t> mask_class_, mask_class_min_, mask_class_max_;
 };
 
 class GrammarBuilder {
@@ -124,6 +130,19 @@ class GrammarBuilder {
   void AddMarker(int32_t from, absl::string_view text, int32_t to);
   bool IsSpecialToken(absl::string_view text) const { return special_tokens_.contains(text); }
 
+  // Declares `node` one of a family of nodes whose token classification is the same once
+  // (rmin, rmax) are capped at the longest token: the unrolled positions of a counted
+  // repetition, where rmin / rmax are the repetitions still required / still allowed (rmax
+  // INT32_MAX: unbounded) and `mask_class` identifies the role of the node within a position
+  // (NewMaskClasses hands out ids). CompiledGrammar computes one mask for each family member
+  // with equal capped bounds, instead of one per position.
+  int32_t NewMaskClasses(int32_t count) {
+    const int32_t first = next_mask_class_;
+    next_mask_class_ += count;
+    return first;
+  }
+  void SetMaskClass(int32_t node, int32_t mask_class, int64_t rmin, int64_t rmax);
+
   int32_t num_nodes() const { return static_cast<int32_t>(nodes_.size()); }
 
   // Finalizes the grammar rooted at `root_rule`. InvalidArgument when the root derives no string
@@ -138,6 +157,7 @@ class GrammarBuilder {
     std::vector<Grammar::SymbolEdge> symbols;
     std::vector<Grammar::CallEdge> calls;
     std::vector<int32_t> epsilon;
+    int32_t mask_class = -1, mask_class_min = 0, mask_class_max = 0;
   };
 
   int32_t SymbolFor(absl::string_view text);
@@ -147,6 +167,7 @@ class GrammarBuilder {
   std::vector<int32_t> rule_start_;
   std::vector<std::string> rule_names_;
   std::vector<std::string> specials_;
+  int32_t next_mask_class_ = 0;
 };
 
 }  // namespace g4::grammar

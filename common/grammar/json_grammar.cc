@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cctype>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -363,9 +364,19 @@ class GrammarWriter {
       return rule;
     }
     std::vector<int32_t> plain(last + 1), after_lt(last + 1);
+    const int32_t classes = b_.NewMaskClasses(kCharacterRoles);
+    constexpr int64_t kUnbounded = std::numeric_limits<int32_t>::max();
+    // Position k still requires max(0, min - k) characters and allows max - k more.
+    auto bounds = [&](int64_t k) {
+      return std::make_pair(std::max<int64_t>(0, min - k),
+                            max.has_value() ? *max - k : kUnbounded);
+    };
     for (int64_t k = 0; k <= last; ++k) {
       plain[k] = b_.AddNode(rule);
       after_lt[k] = b_.AddNode(rule);
+      const auto [rmin, rmax] = bounds(k);
+      b_.SetMaskClass(plain[k], classes, rmin, rmax);
+      b_.SetMaskClass(after_lt[k], classes + 1, rmin, rmax);
     }
     if (json) {
       b_.AddByte(start, '"', plain[0]);
@@ -384,10 +395,19 @@ class GrammarWriter {
       }
       const int64_t next = k < last ? k + 1 : (max.has_value() ? -1 : last);
       if (next < 0) continue;
+      const int32_t first = b_.num_nodes();
       Character(rule, plain[k], after_lt[k], plain[next], after_lt[next], json);
+      // The character's intermediate nodes, in creation order, are roles 2, 3, ...
+      const auto [rmin, rmax] = bounds(k);
+      for (int32_t node = first; node < b_.num_nodes(); ++node) {
+        b_.SetMaskClass(node, classes + 2 + (node - first), rmin, rmax);
+      }
     }
     return rule;
   }
+
+  // Nodes of a string position: plain, after "<", and Character's 7 UTF-8 + 6 escape nodes.
+  static constexpr int32_t kCharacterRoles = 2 + 13;
 
   // One character from `from` (or `from_lt`, after a "<") to `to` (or `to_lt` for "<").
   void Character(int32_t rule, int32_t from, int32_t from_lt, int32_t to, int32_t to_lt,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <tuple>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -186,6 +187,20 @@ CompiledGrammar::CompiledGrammar(Grammar grammar, std::shared_ptr<const TokenVoc
       vocab_(std::move(vocab)),
       masks_(new std::atomic<const NodeMask*>[grammar_.num_nodes()]) {
   for (int32_t i = 0; i < grammar_.num_nodes(); ++i) masks_[i].store(nullptr);
+  // Unrolled repetition positions whose bounds are equal once capped at the longest token (a
+  // token cannot get further than that) classify every token alike: share one mask.
+  alias_.resize(grammar_.num_nodes());
+  const int64_t cap = vocab_->max_token_bytes() + 1;
+  absl::flat_hash_map<std::tuple<int32_t, int32_t, int64_t, int64_t>, int32_t> representative;
+  for (int32_t i = 0; i < grammar_.num_nodes(); ++i) {
+    alias_[i] = i;
+    const int32_t c = grammar_.mask_class(i);
+    if (c < 0) continue;
+    const auto key = std::make_tuple(grammar_.node(i).rule, c,
+                                     std::min<int64_t>(grammar_.mask_class_min(i), cap),
+                                     std::min<int64_t>(grammar_.mask_class_max(i), cap));
+    alias_[i] = representative.try_emplace(key, i).first->second;
+  }
 }
 
 absl::StatusOr<std::shared_ptr<const CompiledGrammar>> CompiledGrammar::Create(
@@ -210,6 +225,7 @@ int32_t CompiledGrammar::SymbolOfToken(int32_t id) const {
 }
 
 const NodeMask& CompiledGrammar::MaskFor(int32_t node) const {
+  node = alias_[node];
   if (const NodeMask* m = masks_[node].load(std::memory_order_acquire)) return *m;
   std::unique_ptr<NodeMask> computed = ComputeMask(node);
   absl::MutexLock lock(&mu_);
@@ -471,6 +487,7 @@ void GrammarMatcher::Commit(const std::vector<int32_t>& tops) {
     }
     if (std::find(new_tops.begin(), new_tops.end(), parent) == new_tops.end()) {
       new_tops.push_back(parent);
+      if (new_tops.size() == kMaxStacks) break;
     }
   }
   arena_ = std::move(fresh);

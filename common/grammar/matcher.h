@@ -78,6 +78,7 @@ class CompiledGrammar {
   std::shared_ptr<const TokenVocab> vocab_;
   std::vector<int32_t> special_tokens_;
   absl::flat_hash_map<int32_t, int32_t> symbol_of_token_;
+  std::vector<int32_t> alias_;  // node -> the node whose mask it shares (itself by default)
   std::unique_ptr<std::atomic<const NodeMask*>[]> masks_;
   mutable absl::Mutex mu_;
   mutable std::vector<std::unique_ptr<NodeMask>> owned_ ABSL_GUARDED_BY(mu_);
@@ -86,6 +87,11 @@ class CompiledGrammar {
 
 class GrammarMatcher {
  public:
+  // Most stacks kept after a token. Ambiguous grammars (e.g. nested anyOf with alike
+  // alternatives) could otherwise multiply them; every stack can still complete, so keeping a
+  // subset stays sound (the mask can only shrink, never empty).
+  static constexpr size_t kMaxStacks = 256;
+
   // `end_tokens`: the ids that end the output once the grammar is complete (the request's stop
   // tokens: <eos>, <turn|>, <|tool_response> for Gemma 4).
   GrammarMatcher(std::shared_ptr<const CompiledGrammar> grammar, std::vector<int32_t> end_tokens);

@@ -211,18 +211,44 @@ TEST(MatcherTest, MasksEqualBruteForceOnRandomWalks) {
           "maxLength": 3}}, "required": ["a"]}, {"type": "object", "properties": {"b":
           {"type": "number"}}}, {"type": "array", "items": {"type": "boolean"}, "maxItems": 2}]})"),
       OJson::parse(R"({"type": "string", "maxLength": 5})"),
+      // Long enough that positions share masks (the longest test token has 17 bytes).
+      OJson::parse(R"({"type": "array", "items": {"type": "string", "minLength": 22,
+          "maxLength": 45}, "maxItems": 2})"),
   };
   std::mt19937 rng(7);
   for (const OJson& schema : schemas) {
     auto g = Schema(schema);
     for (int run = 0; run < 6; ++run) {
-      testing::Generation out = testing::Generate(g, rng, 60, 0.5, /*check_masks=*/true);
+      testing::Generation out = testing::Generate(g, rng, 120, 0.5, /*check_masks=*/true);
       if (out.completed) {
         Json parsed = Json::parse(out.text, nullptr, false);
         EXPECT_FALSE(parsed.is_discarded()) << out.text;
       }
     }
   }
+}
+
+TEST(MatcherTest, BoundedStringPositionsShareMasks) {
+  auto g = Schema({{"type", "string"}, {"maxLength", 300}});
+  GrammarMatcher m(g, DefaultEnds());
+  std::vector<uint32_t> bits(g->vocab().bitmask_words());
+  ASSERT_TRUE(m.AcceptBytes("\""));
+  for (int k = 0; k < 250; ++k) {
+    m.FillNextTokenBitmask(absl::MakeSpan(bits));
+    ASSERT_TRUE(m.AcceptBytes("a"));
+  }
+  // 250 positions, but only those within one token of a bound differ.
+  EXPECT_LT(g->cached_nodes(), 10);
+  for (int k = 0; k < 50; ++k) {
+    m.FillNextTokenBitmask(absl::MakeSpan(bits));
+    EXPECT_EQ(bits, testing::BruteForceMask(m)) << k;
+    ASSERT_TRUE(m.AcceptBytes("b"));
+  }
+  m.FillNextTokenBitmask(absl::MakeSpan(bits));
+  EXPECT_EQ(bits, testing::BruteForceMask(m));
+  EXPECT_FALSE(GrammarMatcher(m).AcceptBytes("c"));
+  EXPECT_TRUE(m.AcceptBytes("\""));
+  EXPECT_TRUE(m.CanEnd());
 }
 
 TEST(MatcherTest, StatsAndCaching) {
