@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "common/grammar/json_schema.h"
@@ -591,6 +592,27 @@ class GrammarWriter {
 };
 
 }  // namespace
+
+absl::Status RenameGrammarFields(const absl::Status& status, const GrammarFieldNames& names) {
+  if (status.ok()) return status;
+  std::string m(status.message());
+  if (absl::StartsWith(m, "schema: ")) {
+    m = absl::StrCat(names.schema, ": ", m.substr(8));
+  } else if (absl::StartsWith(m, "tools[")) {
+    const size_t close = m.find(']');
+    const size_t index = std::stoul(m.substr(6, close - 6));
+    std::string rest = m.substr(close + 1);
+    if (absl::StartsWith(rest, ".parameters")) {
+      rest = absl::StrCat(".", names.parameters, rest.substr(11));
+    } else if (absl::StartsWith(rest, ".name")) {
+      rest = absl::StrCat(".", names.name, rest.substr(5));
+    }
+    m = absl::StrCat(names.tool(index), rest);
+  } else if (absl::StartsWith(m, "tools: ")) {
+    m = absl::StrCat(names.tools, ": ", m.substr(7));
+  }
+  return absl::Status(status.code(), m);
+}
 
 bool IsValidToolName(const std::string& name) {
   if (name.empty()) return false;

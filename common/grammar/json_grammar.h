@@ -16,6 +16,7 @@
 #ifndef G4SERVE_COMMON_GRAMMAR_JSON_GRAMMAR_H_
 #define G4SERVE_COMMON_GRAMMAR_JSON_GRAMMAR_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,18 @@ struct StructuredOutputSpec {
 // \"pattern\"" for kJsonSchema, "tools[2].parameters: #: ..." or "tools[0].name: ..." for tools.
 absl::StatusOr<Grammar> BuildGrammar(const StructuredOutputSpec& spec,
                                      const absl::flat_hash_set<std::string>& special_tokens);
+
+// The field names an API uses for what BuildGrammar's messages call "schema", "tools" and
+// "tools[i]" (with ".parameters" / ".name" after it).
+struct GrammarFieldNames {
+  std::string schema;
+  std::string tools;
+  std::function<std::string(size_t tool)> tool;
+  std::string parameters = "parameters";
+  std::string name = "name";
+};
+// `status` (from BuildGrammar) with its leading field renamed; other statuses unchanged.
+absl::Status RenameGrammarFields(const absl::Status& status, const GrammarFieldNames& names);
 
 // A tool name the Gemma 4 output parser can read back: [A-Za-z0-9_.-]+ (OpenAI's names are a
 // subset).

@@ -3,7 +3,6 @@
 #include <string>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -27,25 +26,14 @@ absl::StatusOr<OJson> ParseSchemaText(const std::string& text, const std::string
   return j;
 }
 
-// BuildGrammar's messages name "schema" / "tools[i].parameters" / "tools[i].name"; rename them
-// to the proto's fields.
+// BuildGrammar's field names as the proto's.
 absl::Status Rename(const absl::Status& s) {
-  if (s.ok()) return s;
-  std::string m(s.message());
-  if (absl::StartsWith(m, "schema: ")) {
-    m = absl::StrCat("structured_output.json_schema: ", m.substr(8));
-  } else if (absl::StartsWith(m, "tools[")) {
-    const size_t close = m.find(']');
-    const std::string index = m.substr(6, close - 6);
-    std::string rest = m.substr(close + 1);
-    if (absl::StartsWith(rest, ".parameters")) rest = ".parameters_json" + rest.substr(11);
-    m = absl::StrCat("structured_output.tool_calls.functions[", index, "]", rest);
-  } else if (absl::StartsWith(m, "tools: ")) {
-    m = absl::StrCat("structured_output.tool_calls.functions: ", m.substr(7));
-  } else {
-    m = absl::StrCat("structured_output: ", m);
-  }
-  return absl::Status(s.code(), m);
+  GrammarFieldNames names;
+  names.schema = "structured_output.json_schema";
+  names.tools = "structured_output.tool_calls.functions";
+  names.tool = [](size_t i) { return absl::StrCat("structured_output.tool_calls.functions[", i, "]"); };
+  names.parameters = "parameters_json";
+  return RenameGrammarFields(s, names);
 }
 
 }  // namespace

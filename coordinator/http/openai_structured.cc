@@ -3,7 +3,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/grammar/json_grammar.h"
 #include "common/grammar/structured_output_proto.h"
@@ -26,22 +25,15 @@ bool Has(const Json& body, const char* key) {
 // Checks the spec by building its grammar; BuildGrammar's field names become the OpenAI ones
 // (`tool_index[i]` is the request's index of spec tool i).
 absl::Status Check(const StructuredOutputSpec& spec, const std::vector<size_t>& tool_index) {
-  absl::Status s = grammar::BuildGrammar(spec, {}).status();
-  if (s.ok()) return s;
-  std::string m(s.message());
-  if (absl::StartsWith(m, "schema: ")) {
-    m = absl::StrCat("response_format.json_schema.schema: ", m.substr(8));
-  } else if (absl::StartsWith(m, "tools[")) {
-    const size_t close = m.find(']');
-    const size_t i = std::stoul(m.substr(6, close - 6));
-    std::string rest = m.substr(close + 1);
-    if (absl::StartsWith(rest, ".parameters")) rest = ".function.parameters" + rest.substr(11);
-    if (absl::StartsWith(rest, ".name")) rest = ".function.name" + rest.substr(5);
-    m = absl::StrCat("tools[", i < tool_index.size() ? tool_index[i] : i, "]", rest);
-  } else if (absl::StartsWith(m, "tools: ")) {
-    m = absl::StrCat("tools: ", m.substr(7));
-  }
-  return absl::Status(s.code(), m);
+  grammar::GrammarFieldNames names;
+  names.schema = "response_format.json_schema.schema";
+  names.tools = "tools";
+  names.tool = [&](size_t i) {
+    return absl::StrCat("tools[", i < tool_index.size() ? tool_index[i] : i, "]");
+  };
+  names.parameters = "function.parameters";
+  names.name = "function.name";
+  return grammar::RenameGrammarFields(grammar::BuildGrammar(spec, {}).status(), names);
 }
 
 absl::Status CheckSchemaText(const Json& schema, const std::string& field) {
