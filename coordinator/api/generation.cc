@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/grammar/structured_output_proto.h"
 #include "common/status_macros.h"
 #include "proto/grpc_status.h"
 #include "grpcpp/client_context.h"
@@ -116,6 +117,9 @@ absl::StatusOr<GenerationService::Prepared> GenerationService::Prepare(
     return absl::InvalidArgumentError(absl::StrCat("stop: at most ", kMaxStopStrings,
                                                    " stop strings, got ",
                                                    request.stopping().stop_size()));
+  }
+  if (request.has_structured_output()) {
+    G4_RETURN_IF_ERROR(grammar::ValidateStructuredOutput(request.structured_output()));
   }
   Prepared prepared;
   prepared.stop = params.stop;
@@ -262,6 +266,9 @@ absl::Status GenerationService::Run(const std::string& request_id,
   *worker_request.mutable_sampling() = request.sampling();
   *worker_request.mutable_stopping() = request.stopping();
   worker_request.set_priority(request.priority());
+  if (request.has_structured_output()) {
+    *worker_request.mutable_structured_output() = request.structured_output();
+  }
 
   const int prompt_tokens = static_cast<int>(prepared.prompt.size());
   absl::flat_hash_set<int> tried;

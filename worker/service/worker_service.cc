@@ -27,6 +27,7 @@
 #include "worker/sampling/proto_conversion.h"
 #include "worker/sampling/sampling_params.h"
 #include "worker/service/instrumented_communicator.h"
+#include "worker/service/structured_output.h"
 #include "proto/grpc_status.h"
 
 namespace g4 {
@@ -58,6 +59,8 @@ struct WorkerServiceImpl::Replica {
   int world_size = 1;
   GenerationConfig generation_config;
   int64_t vocab_size = 0;
+  // Rank 0: structured outputs (null without a tokenizer.json).
+  std::unique_ptr<grammar::GrammarCompiler> grammar_compiler;
   // Declared before the engine and the follower's runner: they use them until destroyed.
   std::unique_ptr<Communicator> control;
   std::unique_ptr<Communicator> data;
@@ -324,6 +327,8 @@ absl::StatusOr<std::shared_ptr<WorkerServiceImpl::Replica>> WorkerServiceImpl::L
   auto runner = std::make_unique<ModelRunner>(std::move(*model));
 
   if (rank == 0) {
+    G4_ASSIGN_OR_RETURN(replica->grammar_compiler,
+                        LoadGrammarCompiler(request.model_dir(), replica->vocab_size));
     const wv1::EngineOptions& e = request.engine();
     EngineOptions eo;
     if (e.max_num_seqs() > 0) eo.scheduler.max_num_seqs = e.max_num_seqs();
@@ -484,6 +489,13 @@ grpc::Status WorkerServiceImpl::Generate(
   er.prompt.assign(request->prompt_token_ids().begin(), request->prompt_token_ids().end());
   er.params = *std::move(params);
   er.priority = request->priority();
+  if (request->has_structured_output()) {
+    absl::StatusOr<std::shared_ptr<grammar::GrammarMatcher>> matcher =
+        NewGrammarMatcher(replica.grammar_compiler.get(), request->structured_output(), er.params,
+                          replica.generation_config);
+    if (!matcher.ok()) return ToGrpcStatus(matcher.status());
+    er.grammar = *std::move(matcher);
+  }
   // The queue outlives this handler if the engine reports after we returned (an abort).
   er.on_output = [queue](const EngineOutput& out) { queue->Push(out); };
   if (absl::Status s = replica.engine->Submit(std::move(er)); !s.ok()) return ToGrpcStatus(s);

@@ -363,9 +363,18 @@ std::vector<BadCase> BadCases() {
       {"chat_unknown_field", ch, "{" + msg + R"(,"functions":[]})", 400, "functions"},
       {"chat_max_completion_tokens_zero", ch, "{" + msg + R"(,"max_completion_tokens":0})", 400,
        "max_completion_tokens"},
-      {"chat_response_format_json", ch,
-       "{" + msg + R"(,"response_format":{"type":"json_object"}})", 400,
-       "response_format.type"},
+      {"chat_response_format_unknown_type", ch,
+       "{" + msg + R"(,"response_format":{"type":"yaml"}})", 400, "response_format.type"},
+      {"chat_response_format_unsupported_keyword", ch,
+       "{" + msg +
+           R"(,"response_format":{"type":"json_schema","json_schema":{"name":"x",)"
+           R"("schema":{"type":"string","pattern":"a+"}}}})",
+       400, "response_format.json_schema.schema"},
+      {"chat_tool_choice_unknown_function", ch,
+       "{" + msg +
+           R"(,"tools":[{"type":"function","function":{"name":"f"}}],)"
+           R"("tool_choice":{"type":"function","function":{"name":"g"}}})",
+       400, "tool_choice.function.name"},
       {"chat_enable_thinking_not_bool", ch,
        "{" + msg + R"(,"chat_template_kwargs":{"enable_thinking":"yes"}})", 400,
        "chat_template_kwargs.enable_thinking"},
