@@ -1,6 +1,5 @@
 #include "common/tokenizer/tokenizer.h"
 
-#include <chrono>
 #include <string>
 #include <vector>
 
@@ -137,15 +136,15 @@ TEST(Gemma3Tokenizer, ByteFallbackDecode) {
   EXPECT_EQ(*tok.Decode({e2, 2, x82, xac}, true), "€");
 }
 
-TEST(Gemma3Tokenizer, LoadsUncompressedJsonQuickly) {
+// Loading the uncompressed tokenizer.json (what a checkpoint ships) gives the same vocabulary
+// as the .xz copy. Its speed is measured by g4-bench-tokenizer, never by a timed test.
+TEST(Gemma3Tokenizer, LoadsUncompressedJson) {
   auto text = tokenizer_internal::ReadMaybeXzFile(testing::kGemma3Tokenizer);
   ASSERT_TRUE(text.ok());
-  const auto t0 = std::chrono::steady_clock::now();
   auto tok = Tokenizer::LoadFromJson(*text);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(tok.ok()) << tok.status();
-  std::printf("LoadFromJson(%zu bytes): %.3f s\n", text->size(), s);
-  EXPECT_LT(s, 3.0);  // budget is 1 s on the reference machine; loose here for loaded CI hosts
+  EXPECT_EQ(tok->vocab_size(), Gemma3().vocab_size());
+  EXPECT_EQ(*tok->Decode({9259}), *Gemma3().Decode({9259}));
 }
 
 }  // namespace
