@@ -40,6 +40,9 @@ class BpeModel {
     return id >= 0 && id < size() && id_to_token_[id].second != UINT32_MAX;
   }
   size_t num_merges() const { return merges_.size(); }
+  // True when a run of unknown characters becomes one token (fuse_unk without byte fallback):
+  // then a token can stand for any number of input bytes.
+  bool unknown_runs_fuse() const { return fuse_unk_ && !byte_fallback_ && unk_id_ >= 0; }
 
  private:
   BpeModel() = default;
