@@ -38,10 +38,6 @@ absl::Status PromptTooLong(absl::string_view count, int64_t max_context) {
 
 // Bounds on repeated fields and strings, checked before anything walks them.
 absl::Status CheckBounds(const pb::GenerateRequest& request) {
-  if (request.model().size() > kMaxModelNameBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("model: at most ", kMaxModelNameBytes,
-                                                   " bytes, got ", request.model().size()));
-  }
   const std::string& id = request.request_id();
   if (id.size() > kMaxRequestIdBytes) {
     return absl::InvalidArgumentError(absl::StrCat("request_id: at most ", kMaxRequestIdBytes,
@@ -114,6 +110,10 @@ int GenerationService::InFlightRequests() const {
 }
 
 absl::Status GenerationService::CheckModel(const std::string& model) const {
+  if (model.size() > kMaxModelNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("model: at most ", kMaxModelNameBytes,
+                                                   " bytes, got ", model.size()));
+  }
   if (!model.empty() && model != options_.model_id) {
     return absl::NotFoundError(
         absl::StrCat("model '", model, "' not found; this server serves '", options_.model_id, "'"));
@@ -143,8 +143,8 @@ absl::StatusOr<std::vector<int32_t>> GenerationService::EncodePrompt(absl::strin
 
 absl::StatusOr<GenerationService::Prepared> GenerationService::Prepare(
     const pb::GenerateRequest& request) const {
-  G4_RETURN_IF_ERROR(CheckBounds(request));
   G4_RETURN_IF_ERROR(CheckModel(request.model()));
+  G4_RETURN_IF_ERROR(CheckBounds(request));
   G4_ASSIGN_OR_RETURN(SamplingRequest sampling,
                       ToSamplingRequest(request.sampling(), request.stopping()));
   G4_ASSIGN_OR_RETURN(SamplingParams params,

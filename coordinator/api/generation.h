@@ -83,7 +83,8 @@ class GenerationService {
   // Cancels every worker call in flight and stops the cancellation watcher. Idempotent.
   void Shutdown();
 
-  // NOT_FOUND unless `model` is empty or the served model.
+  // NOT_FOUND unless `model` is empty or the served model (INVALID_ARGUMENT when longer than
+  // kMaxModelNameBytes).
   absl::Status CheckModel(const std::string& model) const;
   // Validates and tokenizes; INVALID_ARGUMENT names the field. Bounds every repeated field and
   // string (request_limits.h) before looking at its contents, and refuses a text prompt that

@@ -328,6 +328,76 @@ TEST_F(InferenceServiceTest, AbortByRequestId) {
   EXPECT_FALSE(aresp.found());
 }
 
+// Request ids belong to their caller (the g4-namespace metadata, else the peer's host): another
+// caller can neither abort a request nor take its id (which used to give the victim 409), and
+// the owner's Abort ends it with finish_reason ABORTED, never STOP.
+TEST_F(InferenceServiceTest, RequestIdsAndAbortAreScopedToTheCaller) {
+  Start(1);
+  workers_[0]->endless = true;
+  grpc::ClientContext alice;
+  alice.AddMetadata("g4-namespace", "alice");
+  pb::GenerateRequest request = TextRequest("Hi");
+  request.set_request_id("victim-1");
+  auto reader = stub_->Generate(&alice, request);
+  pb::GenerateResponse r;
+  ASSERT_TRUE(reader->Read(&r));
+  EXPECT_EQ(r.request_id(), "victim-1");
+  auto abort = [&](const std::string& ns) {
+    grpc::ClientContext ctx;
+    if (!ns.empty()) ctx.AddMetadata("g4-namespace", ns);
+    pb::AbortRequest ar;
+    ar.set_request_id("victim-1");
+    pb::AbortResponse resp;
+    EXPECT_TRUE(stub_->Abort(&ctx, ar, &resp).ok());
+    return resp.found();
+  };
+  EXPECT_FALSE(abort("mallory"));
+  EXPECT_FALSE(abort(""));  // no metadata: the peer's host, another caller
+  // Another caller may use the same id at the same time.
+  const Result mallory = [&] {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("g4-namespace", "mallory");
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(300)));
+    Result result;
+    auto other = stub_->Generate(&ctx, request);
+    pb::GenerateResponse m;
+    while (other->Read(&m)) result.responses.push_back(m);
+    result.status = other->Finish();
+    return result;
+  }();
+  EXPECT_EQ(mallory.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_FALSE(mallory.responses.empty());
+  // The same caller cannot.
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("g4-namespace", "alice");
+    auto dup = stub_->Generate(&ctx, request);
+    while (dup->Read(&r)) {
+    }
+    EXPECT_EQ(dup->Finish().error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  }
+  EXPECT_TRUE(abort("alice"));
+  pb::GenerateResponse last;
+  while (reader->Read(&r)) last = r;
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(last.finish_reason(), pb::FINISH_REASON_ABORTED);
+  // A namespace over the limit is refused.
+  grpc::ClientContext big;
+  big.AddMetadata("g4-namespace", std::string(129, 'n'));
+  pb::AbortRequest ar;
+  pb::AbortResponse resp;
+  EXPECT_EQ(stub_->Abort(&big, ar, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(InferenceServiceTest, AssignedIdsAreUnguessable) {
+  Start(1);
+  const Result a = Generate(TextRequest("Hi"));
+  const Result b = Generate(TextRequest("Hi"));
+  ASSERT_TRUE(a.status.ok() && b.status.ok());
+  EXPECT_THAT(a.responses.back().request_id(), ::testing::MatchesRegex("g4-[0-9a-f]{32}"));
+  EXPECT_NE(a.responses.back().request_id(), b.responses.back().request_id());
+}
+
 TEST_F(InferenceServiceTest, RetriesUnavailableOnAnotherReplica) {
   Start(2);
   workers_[0]->generate_unavailable = true;
