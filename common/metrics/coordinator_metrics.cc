@@ -156,7 +156,7 @@ void CoordinatorMetrics::Register() {
     success_[static_cast<int>(r)] = &success->Add(l);
   }
   failure_family_ = counter("request_failure_total",
-                            "Count of requests that failed, by reason (g4serve's own).");
+                            "Count of requests that failed, by reason.");
   {
     // Every reason exists from the start (at 0), so that rate() and alerts see the first failure.
     absl::MutexLock lock(&mu_);

@@ -98,6 +98,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadFromJson(absl::string_
   for (int32_t id = 0; id < t->vocab_size_; ++id) {
     t->max_token_bytes_ = std::max(t->max_token_bytes_, static_cast<int>(t->IdToToken(id).size()));
   }
+  t->unknown_runs_fuse_ = t->model_.unknown_runs_fuse();
   for (const std::string& p : norm_pat) {  // normalized added tokens match their normalized form
     t->max_token_bytes_ = std::max(t->max_token_bytes_, static_cast<int>(p.size()));
   }
@@ -130,7 +131,7 @@ bool Tokenizer::EncodeWords(absl::string_view text, std::vector<int32_t>* out,
   for (absl::string_view w : words) {
     // Every token of `w` covers at most max_token_bytes_ of its bytes.
     const size_t least = (w.size() + max_token_bytes_ - 1) / max_token_bytes_;
-    if (!model_.unknown_runs_fuse() && out->size() + least > max_tokens) return false;
+    if (!unknown_runs_fuse_ && out->size() + least > max_tokens) return false;
     model_.Tokenize(w, out);
     if (out->size() > max_tokens) return false;
   }
@@ -196,7 +197,7 @@ std::optional<std::vector<int32_t>> Tokenizer::EncodeAtMost(absl::string_view te
 }
 
 int Tokenizer::max_input_bytes_per_token() const {
-  if (!normalizer_.never_shrinks() || model_.unknown_runs_fuse()) return 0;
+  if (!normalizer_.never_shrinks() || unknown_runs_fuse_) return 0;
   return max_token_bytes_;
 }
 

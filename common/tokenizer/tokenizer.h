@@ -107,6 +107,7 @@ class Tokenizer {
   std::vector<bool> byte_token_;
   int32_t vocab_size_ = 0;
   int max_token_bytes_ = 4;
+  bool unknown_runs_fuse_ = false;  // model_.unknown_runs_fuse()
   int32_t bos_id_ = -1, eos_id_ = -1, pad_id_ = -1, unk_id_ = -1;
 };
 
