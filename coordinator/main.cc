@@ -24,6 +24,7 @@
 #include "common/metrics/metrics_server.h"
 #include "common/model_config.h"
 #include "coordinator/api/inference_service.h"
+#include "coordinator/api/reflection_v1_service.h"
 #include "coordinator/api/request_limits.h"
 #include "coordinator/api/text_codec.h"
 #include "coordinator/coordinator_flags.h"
@@ -221,11 +222,14 @@ int Main(int argc, char** argv) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.RegisterService(&inference);
   builder.RegisterService(&fleet_service);
+  ReflectionV1Service reflection_v1;  // v1 next to the plugin's v1alpha
+  builder.RegisterService(&reflection_v1);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     Log(absl::StrCat("cannot listen on ", host, ":", flags->port));
     return 1;
   }
+  reflection_v1.SetV1AlphaChannel(server->InProcessChannel(grpc::ChannelArguments()));
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
   // Replica formation and state changes: readiness and the replicas_ready/_total gauges.
