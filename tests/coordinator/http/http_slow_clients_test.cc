@@ -140,8 +140,11 @@ TEST_F(HttpSlowClientsTest, ThousandSlowAndIdleConnectionsDoNotStarveRequests) {
   std::thread trickle([&] {
     for (int line = 0; !stop.load(); ++line) {
       const std::string header = absl::StrCat("X-Slow-", line, ": y\r\n");
-      for (int fd : slow) send(fd, header.data(), header.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      for (int i = 0; i < 20 && !stop.load(); ++i) absl::SleepFor(absl::Milliseconds(50));
+      // Spread over the second, as independent clients would be.
+      for (size_t i = 0; i < slow.size() && !stop.load(); ++i) {
+        send(slow[i], header.data(), header.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        absl::SleepFor(absl::Seconds(1) / static_cast<double>(slow.size()));
+      }
     }
   });
   ASSERT_TRUE(Eventually([&] { return http_->open_connections() >= kSlow + kIdle; }))
