@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/jinja/builtins.h"
+#include "common/jinja/nesting.h"
 #include "common/jinja/parser.h"
 #include "common/jinja/py_string.h"
 #include "common/status_macros.h"
@@ -207,18 +208,6 @@ class Interpreter {
   }
 
  private:
-  // Counts one level of evaluation for as long as it lives.
-  class Nested {
-   public:
-    explicit Nested(int* depth) : depth_(depth) { ++*depth_; }
-    ~Nested() { --*depth_; }
-    Nested(const Nested&) = delete;
-    Nested& operator=(const Nested&) = delete;
-
-   private:
-    int* depth_;
-  };
-
   absl::Status CheckDepth() const {
     if (eval_depth_ > kMaxEvalDepth) {
       return absl::InvalidArgumentError(

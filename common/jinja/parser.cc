@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/jinja/nesting.h"
 #include "common/status_macros.h"
 
 namespace g4::jinja {
@@ -160,18 +161,6 @@ class Parser {
       }
     }
   }
-
-  // Counts one level of recursion for as long as it lives.
-  class Nested {
-   public:
-    explicit Nested(int* depth) : depth_(depth) { ++*depth_; }
-    ~Nested() { --*depth_; }
-    Nested(const Nested&) = delete;
-    Nested& operator=(const Nested&) = delete;
-
-   private:
-    int* depth_;
-  };
 
   absl::Status TooDeep() const {
     return absl::InvalidArgumentError(absl::StrCat("template line ", Cur().line,
