@@ -235,6 +235,16 @@ void EventHttpServer::Loop() {
         OnEvent(tag, events[i].events);
       }
     }
+    while (!reparse_.empty()) {
+      std::vector<uint64_t> ids;
+      ids.swap(reparse_);
+      for (uint64_t id : ids) {
+        auto it = connections_.find(id);
+        if (it != connections_.end() && it->second->state == Connection::State::kReading) {
+          Parse(*it->second, "");
+        }
+      }
+    }
     now = absl::Now();
     ExpireDeadlines(now);
     if (accept_paused_until_ != absl::InfinitePast() && now >= accept_paused_until_) {
@@ -458,8 +468,12 @@ void EventHttpServer::AfterResponse(Connection& c) {
   c.state = Connection::State::kReading;
   c.idle_since = absl::Now();
   UpdateInterest(c);
-  // A pipelined request may already be buffered.
-  Parse(c, "");
+  if (c.parser.buffered() == 0) return SetDeadline(c, c.idle_since + options_.idle_timeout);
+  // A pipelined request is already buffered: the loop parses it next, not this call (a client
+  // pipelining thousands of requests must not make the answers recurse).
+  c.request_start = c.idle_since;
+  SetDeadline(c, c.request_start + options_.header_timeout);
+  reparse_.push_back(c.id);
 }
 
 void EventHttpServer::StartLinger(Connection& c) {

@@ -32,6 +32,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -121,6 +122,7 @@ class EventHttpServer {
   // Loop thread only.
   absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> connections_;
   std::set<std::pair<absl::Time, uint64_t>> deadlines_;
+  std::vector<uint64_t> reparse_;  // connections with a pipelined request buffered
   uint64_t next_id_ = 2;  // 0: the listener, 1: the wake-up eventfd
   absl::Time accept_paused_until_ = absl::InfinitePast();
 };

@@ -345,6 +345,23 @@ TEST_F(HttpApiTest, BodyFramingIsStrict) {
   EXPECT_EQ(service_->InFlightRequests(), 0);
 }
 
+// Pipelined requests are answered in order, however many arrive at once.
+TEST_F(HttpApiTest, PipelinedRequestsAreAnsweredInOrder) {
+  StartWorkers(1);
+  constexpr int kRequests = 2000;
+  std::string pipeline;
+  for (int i = 0; i < kRequests; ++i) pipeline += "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+  pipeline += "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string got = RawExchange(pipeline);
+  size_t answers = 0;
+  for (size_t at = got.find("HTTP/1.1 200 OK"); at != std::string::npos;
+       at = got.find("HTTP/1.1 200 OK", at + 1)) {
+    ++answers;
+  }
+  EXPECT_EQ(answers, kRequests + 1u);
+  EXPECT_THAT(got.substr(got.rfind("HTTP/1.1 200 OK")), HasSubstr(R"("object":"list")"));
+}
+
 TEST_F(HttpApiTest, PortInUseFailsToStart) {
   HttpServerOptions o;
   o.port = http_port_;

@@ -191,6 +191,9 @@ class HttpConnectionCapTest : public ::g4::testing::HttpServerTest {
   HttpServerOptions HttpOptions() override {
     HttpServerOptions o = HttpServerTest::HttpOptions();
     o.max_connections = kCap;
+    // Long enough that no deadline closes a test connection on a loaded machine: only the cap
+    // should.
+    o.header_timeout = absl::Minutes(2);
     return o;
   }
 };
