@@ -24,6 +24,8 @@
 #include "common/metrics/metrics_server.h"
 #include "common/model_config.h"
 #include "coordinator/api/inference_service.h"
+#include "coordinator/api/reflection_v1_service.h"
+#include "coordinator/api/request_limits.h"
 #include "coordinator/api/text_codec.h"
 #include "coordinator/coordinator_flags.h"
 #include "coordinator/fleet/fleet_manager.h"
@@ -40,8 +42,6 @@
 
 namespace g4 {
 namespace {
-
-constexpr int kMaxMessageBytes = 256 << 20;  // long prompts as token arrays
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -210,18 +210,26 @@ int Main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(absl::StrCat(host, ":", flags->port),
                            grpc::InsecureServerCredentials(), &port);
-  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  // From what a request for the longest context can need (docs/limits.md).
+  const int64_t limit_context =
+      flags->max_model_len > 0 ? flags->max_model_len : config->max_position_embeddings;
+  builder.SetMaxReceiveMessageSize(static_cast<int>(GrpcMaxReceiveBytes(
+      limit_context, *codec != nullptr ? (*codec)->MaxInputBytesPerToken() : 0,
+      /*has_tokenizer=*/*codec != nullptr)));
   // Long silent prefills: keep connections alive, allow client pings every 10 s.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.RegisterService(&inference);
   builder.RegisterService(&fleet_service);
+  ReflectionV1Service reflection_v1;  // v1 next to the plugin's v1alpha
+  builder.RegisterService(&reflection_v1);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     Log(absl::StrCat("cannot listen on ", host, ":", flags->port));
     return 1;
   }
+  reflection_v1.SetV1AlphaChannel(server->InProcessChannel(grpc::ChannelArguments()));
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
   // Replica formation and state changes: readiness and the replicas_ready/_total gauges.

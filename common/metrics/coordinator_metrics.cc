@@ -156,7 +156,16 @@ void CoordinatorMetrics::Register() {
     success_[static_cast<int>(r)] = &success->Add(l);
   }
   failure_family_ = counter("request_failure_total",
-                            "Count of requests that failed, by reason (g4serve's own).");
+                            "Count of requests that failed, by reason.");
+  {
+    // Every reason exists from the start (at 0), so that rate() and alerts see the first failure.
+    absl::MutexLock lock(&mu_);
+    for (const char* reason : kRequestFailureReasons) {
+      prometheus::Labels l = labels;
+      l["reason"] = reason;
+      failures_.emplace(reason, &failure_family_->Add(l));
+    }
+  }
 
   running_ = &gauge("num_requests_running", "Number of requests in model execution batches.")
                   ->Add(labels);
@@ -205,6 +214,31 @@ void CoordinatorMetrics::AddPrefixCacheHits(int64_t n) {
 }
 void CoordinatorMetrics::AddPreemptions(int64_t n) {
   if (n > 0) preemptions_->Increment(static_cast<double>(n));
+}
+
+const char* RequestFailureReason(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return "invalid_argument";
+    case absl::StatusCode::kNotFound:
+      return "not_found";
+    case absl::StatusCode::kAlreadyExists:
+      return "already_exists";
+    case absl::StatusCode::kResourceExhausted:
+      return "resource_exhausted";
+    case absl::StatusCode::kFailedPrecondition:
+      return "failed_precondition";
+    case absl::StatusCode::kUnavailable:
+      return "unavailable";
+    case absl::StatusCode::kDeadlineExceeded:
+      return "deadline_exceeded";
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+      return "internal";
+    default:
+      return "other";
+  }
 }
 
 void CoordinatorMetrics::RequestFinished(FinishedReason reason) {

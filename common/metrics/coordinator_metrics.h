@@ -17,6 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -45,6 +46,15 @@ std::vector<double> Buckets125(int64_t max_value);
 enum class FinishedReason { kStop, kLength, kAbort };
 // "stop", "length", "abort".
 const char* FinishedReasonName(FinishedReason reason);
+
+// request_failure_total's reason label values, by status code; each series exists (at 0) from
+// the start.
+inline constexpr const char* kRequestFailureReasons[] = {
+    "invalid_argument",   "not_found",   "already_exists",    "resource_exhausted",
+    "failed_precondition", "unavailable", "deadline_exceeded", "internal",
+    "other"};
+// The reason for a failed request's status code (one of kRequestFailureReasons).
+const char* RequestFailureReason(absl::StatusCode code);
 
 struct CoordinatorMetricsOptions {
   // Prepended to every name: "<prefix>time_to_first_token_seconds". "vllm:" gives vLLM's exact
@@ -102,8 +112,8 @@ class CoordinatorMetrics {
   void AddPreemptions(int64_t n = 1);
   // One successfully finished request.
   void RequestFinished(FinishedReason reason);
-  // One request that failed (request_failure_total{reason}). `reason` must come from a small
-  // fixed set (e.g. "invalid_argument", "unavailable", "deadline_exceeded", "internal").
+  // One request that failed (request_failure_total{reason}). `reason` should be one of
+  // kRequestFailureReasons (RequestFailureReason(code)); another value gets its own series.
   void RequestFailed(absl::string_view reason);
 
   // --- gauges ---

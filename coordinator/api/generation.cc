@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grammar/structured_output_proto.h"
+#include "common/random_id.h"
 #include "common/status_macros.h"
 #include "proto/grpc_status.h"
 #include "grpcpp/client_context.h"
@@ -25,30 +26,47 @@ namespace wpb = ::g4serve::worker::v1;
 
 bool SinkCancelled(const GenerationSink& sink) { return sink.cancelled && sink.cancelled(); }
 
-// request_failure_total's reason label: a small fixed set derived from the status code.
-const char* FailureReason(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kOutOfRange:
-      return "invalid_argument";
-    case absl::StatusCode::kNotFound:
-      return "not_found";
-    case absl::StatusCode::kAlreadyExists:
-      return "already_exists";
-    case absl::StatusCode::kResourceExhausted:
-      return "resource_exhausted";
-    case absl::StatusCode::kFailedPrecondition:
-      return "failed_precondition";
-    case absl::StatusCode::kUnavailable:
-      return "unavailable";
-    case absl::StatusCode::kDeadlineExceeded:
-      return "deadline_exceeded";
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kDataLoss:
-      return "internal";
-    default:
-      return "other";
+// The in-flight map's key: the caller and its id, unambiguously.
+std::string InFlightKey(absl::string_view caller, absl::string_view request_id) {
+  return absl::StrCat(caller.size(), ":", caller, request_id);
+}
+
+absl::Status PromptTooLong(absl::string_view count, int64_t max_context) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("prompt: ", count, " tokens leave no room to generate within the maximum "
+                   "context of ", max_context, " tokens"));
+}
+
+// Bounds on repeated fields and strings, checked before anything walks them.
+absl::Status CheckBounds(const pb::GenerateRequest& request) {
+  const std::string& id = request.request_id();
+  if (id.size() > kMaxRequestIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("request_id: at most ", kMaxRequestIdBytes,
+                                                   " bytes, got ", id.size()));
   }
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError("request_id: printable ASCII without spaces only");
+    }
+  }
+  const pb::StoppingCriteria& stopping = request.stopping();
+  if (stopping.stop_size() > kMaxStopStrings) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stop: at most ", kMaxStopStrings, " stop strings, got ", stopping.stop_size()));
+  }
+  for (int i = 0; i < stopping.stop_size(); ++i) {
+    if (stopping.stop(i).size() > kMaxStopStringBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("stop[", i, "]: at most ",
+                                                     kMaxStopStringBytes, " bytes, got ",
+                                                     stopping.stop(i).size()));
+    }
+  }
+  if (stopping.stop_token_ids_size() > kMaxStopTokenIds) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stop_token_ids: at most ", kMaxStopTokenIds, " ids, got ",
+                     stopping.stop_token_ids_size()));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -58,8 +76,7 @@ GenerationService::GenerationService(InferenceOptions options, const TextCodec* 
     : options_(std::move(options)),
       codec_(codec),
       fleet_(fleet),
-      router_(router),
-      id_prefix_(absl::StrCat("g4-", absl::Hex(absl::ToUnixMicros(absl::Now())), "-")) {
+      router_(router) {
   watcher_ = std::thread([this] { WatchCancellations(); });
 }
 
@@ -88,16 +105,16 @@ void GenerationService::WatchCancellations() {
   }
 }
 
-std::string GenerationService::NewRequestId() {
-  return absl::StrCat(id_prefix_, next_id_.fetch_add(1));
-}
-
 int GenerationService::InFlightRequests() const {
   absl::MutexLock lock(&mu_);
   return static_cast<int>(in_flight_.size());
 }
 
 absl::Status GenerationService::CheckModel(const std::string& model) const {
+  if (model.size() > kMaxModelNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("model: at most ", kMaxModelNameBytes,
+                                                   " bytes, got ", model.size()));
+  }
   if (!model.empty() && model != options_.model_id) {
     return absl::NotFoundError(
         absl::StrCat("model '", model, "' not found; this server serves '", options_.model_id, "'"));
@@ -105,19 +122,35 @@ absl::Status GenerationService::CheckModel(const std::string& model) const {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<int32_t>> GenerationService::EncodePrompt(absl::string_view text,
+                                                                   int64_t max_context) const {
+  if (max_context <= 0) return codec_->Encode(text, /*add_special_tokens=*/false);
+  const int64_t max_tokens = max_context - 1;  // a prompt leaves room for one token
+  const int bytes_per_token = codec_->MaxInputBytesPerToken();
+  const int64_t max_bytes = MaxPromptTextBytes(max_tokens, bytes_per_token);
+  if (max_bytes >= 0 && static_cast<int64_t>(text.size()) > max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prompt: ", text.size(), " bytes of text cannot fit in the maximum context of ",
+        max_context, " tokens (at most ", max_bytes, " bytes: one token covers at most ",
+        bytes_per_token, ")"));
+  }
+  absl::StatusOr<std::vector<int32_t>> ids =
+      codec_->EncodeAtMost(text, /*add_special_tokens=*/false, static_cast<size_t>(max_tokens));
+  if (ids.status().code() == absl::StatusCode::kOutOfRange) {
+    return PromptTooLong(absl::StrCat("more than ", max_tokens), max_context);
+  }
+  return ids;
+}
+
 absl::StatusOr<GenerationService::Prepared> GenerationService::Prepare(
     const pb::GenerateRequest& request) const {
   G4_RETURN_IF_ERROR(CheckModel(request.model()));
+  G4_RETURN_IF_ERROR(CheckBounds(request));
   G4_ASSIGN_OR_RETURN(SamplingRequest sampling,
                       ToSamplingRequest(request.sampling(), request.stopping()));
   G4_ASSIGN_OR_RETURN(SamplingParams params,
                       ResolveSamplingParams(sampling, options_.generation_config,
                                             options_.vocab_size));
-  if (request.stopping().stop_size() > kMaxStopStrings) {
-    return absl::InvalidArgumentError(absl::StrCat("stop: at most ", kMaxStopStrings,
-                                                   " stop strings, got ",
-                                                   request.stopping().stop_size()));
-  }
   if (request.has_structured_output()) {
     G4_RETURN_IF_ERROR(grammar::ValidateStructuredOutput(request.structured_output()));
   }
@@ -126,22 +159,25 @@ absl::StatusOr<GenerationService::Prepared> GenerationService::Prepare(
   if (!prepared.stop.empty() && codec_ == nullptr) {
     return absl::FailedPreconditionError("stop: stop strings need text; model has no tokenizer");
   }
+  const int64_t max_context = fleet_->MaxContext();
   switch (request.prompt_case()) {
     case pb::GenerateRequest::kText: {
       if (codec_ == nullptr) return absl::FailedPreconditionError("model has no tokenizer");
-      G4_ASSIGN_OR_RETURN(prepared.prompt,
-                          codec_->Encode(request.text(), /*add_special_tokens=*/false));
+      G4_ASSIGN_OR_RETURN(prepared.prompt, EncodePrompt(request.text(), max_context));
       break;
     }
     case pb::GenerateRequest::kChatJson: {
       if (codec_ == nullptr) return absl::FailedPreconditionError("model has no tokenizer");
       G4_ASSIGN_OR_RETURN(std::string text, codec_->RenderChat(request.chat_json()));
       // The template emits <bos> itself.
-      G4_ASSIGN_OR_RETURN(prepared.prompt, codec_->Encode(text, /*add_special_tokens=*/false));
+      G4_ASSIGN_OR_RETURN(prepared.prompt, EncodePrompt(text, max_context));
       break;
     }
     case pb::GenerateRequest::kTokenIds: {
       const auto& ids = request.token_ids().ids();
+      if (max_context > 0 && ids.size() >= max_context) {
+        return PromptTooLong(absl::StrCat(ids.size()), max_context);
+      }
       for (int i = 0; i < ids.size(); ++i) {
         if (ids[i] < 0 || ids[i] >= options_.vocab_size) {
           return absl::InvalidArgumentError(absl::StrCat("token_ids[", i, "]: ", ids[i],
@@ -156,45 +192,44 @@ absl::StatusOr<GenerationService::Prepared> GenerationService::Prepare(
       return absl::InvalidArgumentError("prompt: one of text, token_ids, chat_json is required");
   }
   if (prepared.prompt.empty()) return absl::InvalidArgumentError("prompt: empty (no tokens)");
-  const int64_t max_context = fleet_->MaxContext();
   if (max_context > 0 && static_cast<int64_t>(prepared.prompt.size()) >= max_context) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prompt: ", prepared.prompt.size(), " tokens leave no room to generate within the "
-        "maximum context of ", max_context, " tokens"));
+    return PromptTooLong(absl::StrCat(prepared.prompt.size()), max_context);
   }
   return prepared;
 }
 
-bool GenerationService::SetWorkerCall(const std::string& request_id,
-                                         grpc::ClientContext* call) {
+bool GenerationService::SetWorkerCall(const std::string& key, grpc::ClientContext* call) {
   absl::MutexLock lock(&mu_);
-  InFlight& f = in_flight_[request_id];
+  InFlight& f = in_flight_[key];
   f.worker = call;
   return !f.aborted && !shutdown_;
 }
 
-bool GenerationService::Aborted(const std::string& request_id) const {
+bool GenerationService::Aborted(const std::string& key) const {
   absl::MutexLock lock(&mu_);
-  auto it = in_flight_.find(request_id);
+  auto it = in_flight_.find(key);
   return it != in_flight_.end() && it->second.aborted;
 }
 
-absl::Status GenerationService::Generate(const pb::GenerateRequest& request,
+absl::Status GenerationService::Generate(const std::string& caller,
+                                         const pb::GenerateRequest& request,
                                          const GenerationSink& sink) {
   G4_ASSIGN_OR_RETURN(Prepared prepared, Prepare(request));
-  return Generate(request, prepared, sink);
+  return Generate(caller, request, prepared, sink);
 }
 
-absl::Status GenerationService::Generate(const pb::GenerateRequest& request,
+absl::Status GenerationService::Generate(const std::string& caller,
+                                         const pb::GenerateRequest& request,
                                          const Prepared& prepared, const GenerationSink& sink,
                                          std::string* assigned_id) {
   const std::string request_id =
-      request.request_id().empty() ? NewRequestId() : request.request_id();
+      request.request_id().empty() ? RandomId("g4-") : request.request_id();
   if (assigned_id != nullptr) *assigned_id = request_id;
+  const std::string key = InFlightKey(caller, request_id);
   {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return absl::UnavailableError("coordinator is shutting down");
-    auto [it, inserted] = in_flight_.try_emplace(request_id);
+    auto [it, inserted] = in_flight_.try_emplace(key);
     if (!inserted) {
       return absl::AlreadyExistsError(
           absl::StrCat("request_id: '", request_id, "' is already in flight"));
@@ -203,11 +238,11 @@ absl::Status GenerationService::Generate(const pb::GenerateRequest& request,
   }
   Trace trace;
   trace.arrival = sink.arrival.value_or(absl::Now());
-  absl::Status status = Run(request_id, request, prepared, sink, &trace);
+  absl::Status status = Run(key, request_id, request, prepared, sink, &trace);
   RecordEnd(trace, status, static_cast<int64_t>(prepared.prompt.size()));
   {
     absl::MutexLock lock(&mu_);
-    in_flight_.erase(request_id);
+    in_flight_.erase(key);
   }
   return status;
 }
@@ -237,7 +272,7 @@ void GenerationService::RecordEnd(const Trace& trace, const absl::Status& status
   if (m == nullptr) return;
   const bool cancelled = status.code() == absl::StatusCode::kCancelled;
   if (!status.ok() && !cancelled) {
-    m->RequestFailed(FailureReason(status.code()));
+    m->RequestFailed(RequestFailureReason(status.code()));
     return;
   }
   // A client that went away counts as an abort, as in vLLM.
@@ -257,11 +292,12 @@ void GenerationService::RecordEnd(const Trace& trace, const absl::Status& status
   }
 }
 
-absl::Status GenerationService::Run(const std::string& request_id,
+absl::Status GenerationService::Run(const std::string& key, const std::string& request_id,
                                     const pb::GenerateRequest& request, const Prepared& prepared,
                                     const GenerationSink& sink, Trace* trace) {
   wpb::WorkerGenerateRequest worker_request;
-  worker_request.set_request_id(request_id);
+  // The engine's ids are global: the worker gets one of its own that no caller can know.
+  worker_request.set_request_id(RandomId("g4w-"));
   worker_request.mutable_prompt_token_ids()->Add(prepared.prompt.begin(), prepared.prompt.end());
   *worker_request.mutable_sampling() = request.sampling();
   *worker_request.mutable_stopping() = request.stopping();
@@ -288,7 +324,7 @@ absl::Status GenerationService::Run(const std::string& request_id,
 
     grpc::ClientContext call;
     if (sink.deadline.has_value()) call.set_deadline(absl::ToChronoTime(*sink.deadline));
-    if (!SetWorkerCall(request_id, &call)) call.TryCancel();
+    if (!SetWorkerCall(key, &call)) call.TryCancel();
     auto stub = wpb::Worker::NewStub(replica.leader);
     std::unique_ptr<grpc::ClientReader<wpb::WorkerGenerateResponse>> reader =
         stub->Generate(&call, worker_request);
@@ -346,7 +382,7 @@ absl::Status GenerationService::Run(const std::string& request_id,
       if (!token_status.ok()) {
         call.TryCancel();
         reader->Finish();
-        SetWorkerCall(request_id, nullptr);
+        SetWorkerCall(key, nullptr);
         return token_status;
       }
       if (!stopped && worker_final && codec_ != nullptr) {
@@ -397,7 +433,7 @@ absl::Status GenerationService::Run(const std::string& request_id,
       }
     }
     const grpc::Status worker_status = reader->Finish();
-    const bool aborted = !SetWorkerCall(request_id, nullptr) && Aborted(request_id);
+    const bool aborted = !SetWorkerCall(key, nullptr) && Aborted(key);
     if (finished) return absl::OkStatus();
     if (client_gone || SinkCancelled(sink)) {
       return absl::CancelledError("client cancelled the request");
@@ -429,15 +465,15 @@ absl::Status GenerationService::Run(const std::string& request_id,
     }
     last_error = Annotate(error, absl::StrCat("replica ", replica.index));
     if (got_any || error.code() != absl::StatusCode::kUnavailable) return last_error;
-    std::cerr << "g4-coordinator: request " << request_id << ": " << last_error
+    std::cerr << "g4-coordinator: request " << worker_request.request_id() << ": " << last_error
               << "; retrying on another replica" << std::endl;
   }
   return last_error;
 }
 
-bool GenerationService::Abort(const std::string& request_id) {
+bool GenerationService::Abort(const std::string& caller, const std::string& request_id) {
   absl::MutexLock lock(&mu_);
-  auto it = in_flight_.find(request_id);
+  auto it = in_flight_.find(InFlightKey(caller, request_id));
   if (it == in_flight_.end()) return false;
   it->second.aborted = true;
   if (it->second.worker != nullptr) it->second.worker->TryCancel();

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/json_depth.h"
 #include "common/status_macros.h"
 #include "coordinator/http/openai_structured.h"
 
@@ -72,6 +73,8 @@ absl::Status CheckKnownFields(const Json& body, const std::set<std::string>& all
 }
 
 absl::StatusOr<Json> ParseBody(absl::string_view body) {
+  // Before parsing: a deeply nested body would overflow the stack in any later recursive walk.
+  G4_RETURN_IF_ERROR(CheckJsonTextDepth(body, "body"));
   Json json = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) {
     return absl::InvalidArgumentError("body: malformed JSON (expected a JSON object)");

@@ -37,6 +37,36 @@ TEST(Gemma3Tokenizer, ReferenceVectors) {
   }
 }
 
+// EncodeAtMost gives Encode's ids when they fit and nothing when they do not, for every
+// reference text, exactly at the boundary.
+TEST(Gemma3Tokenizer, EncodeAtMostAgreesWithEncode) {
+  const Tokenizer& tok = Gemma3();
+  for (const auto& c : ReadJsonl("tests/data/tokenizer/vectors.jsonl")) {
+    const std::string text = c["text"].get<std::string>();
+    SCOPED_TRACE(absl::CEscape(text));
+    for (bool bos : {false, true}) {
+      const std::vector<int32_t> ids = tok.Encode(text, bos);
+      EXPECT_EQ(tok.EncodeAtMost(text, ids.size(), bos), ids);
+      if (!ids.empty()) EXPECT_EQ(tok.EncodeAtMost(text, ids.size() - 1, bos), std::nullopt);
+    }
+  }
+}
+
+// A text far over the limit is refused from its size (every token covers at most 93 bytes),
+// not tokenized: 40 MB against a 512-token context used to take 11 s and 1.5 GB.
+TEST(Gemma3Tokenizer, HugeTextOverTheLimitIsRefusedWithoutTokenizing) {
+  const Tokenizer& tok = Gemma3();
+  EXPECT_EQ(tok.max_token_bytes(), 93);
+  EXPECT_EQ(tok.max_input_bytes_per_token(), 93);
+  std::string huge;
+  huge.reserve(40 << 20);
+  while (huge.size() < (40u << 20)) huge += "Lorem ipsum dolor sit amet, consectetur. ";
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(tok.EncodeAtMost(huge, 511), std::nullopt);
+  // Generous (sanitizer builds, a loaded machine): tokenizing this text takes 11 s here.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
+}
+
 TEST(Gemma3Tokenizer, HfTokenizersVectors) {
   const Tokenizer& tok = Gemma3();
   const auto cases = ReadJsonl("tests/data/tokenizer/gemma3_hf_vectors.jsonl");

@@ -153,7 +153,8 @@ TEST_F(InferenceServiceTest, RelaysTokensAndText) {
   EXPECT_EQ(last.usage().prompt_tokens(), static_cast<int>(Ids("Hi there").size()));
   EXPECT_EQ(last.usage().completion_tokens(), static_cast<int>(out.size()));
   absl::MutexLock lock(&workers_[0]->mu);
-  EXPECT_EQ(workers_[0]->last_generate.request_id(), "req-1");
+  // The engine's ids are global: the worker gets an unguessable id of its own.
+  EXPECT_THAT(workers_[0]->last_generate.request_id(), ::testing::MatchesRegex("g4w-[0-9a-f]{32}"));
   EXPECT_THAT(workers_[0]->last_generate.prompt_token_ids(), ElementsAreArray(Ids("Hi there")));
   EXPECT_EQ(workers_[0]->last_generate.sampling().temperature(), 0);
 }
@@ -325,6 +326,76 @@ TEST_F(InferenceServiceTest, AbortByRequestId) {
   pb::AbortResponse aresp;
   ASSERT_TRUE(stub_->Abort(&actx, ar, &aresp).ok());
   EXPECT_FALSE(aresp.found());
+}
+
+// Request ids belong to their caller (the g4-namespace metadata, else the peer's host): another
+// caller can neither abort a request nor take its id (which used to give the victim 409), and
+// the owner's Abort ends it with finish_reason ABORTED, never STOP.
+TEST_F(InferenceServiceTest, RequestIdsAndAbortAreScopedToTheCaller) {
+  Start(1);
+  workers_[0]->endless = true;
+  grpc::ClientContext alice;
+  alice.AddMetadata("g4-namespace", "alice");
+  pb::GenerateRequest request = TextRequest("Hi");
+  request.set_request_id("victim-1");
+  auto reader = stub_->Generate(&alice, request);
+  pb::GenerateResponse r;
+  ASSERT_TRUE(reader->Read(&r));
+  EXPECT_EQ(r.request_id(), "victim-1");
+  auto abort = [&](const std::string& ns) {
+    grpc::ClientContext ctx;
+    if (!ns.empty()) ctx.AddMetadata("g4-namespace", ns);
+    pb::AbortRequest ar;
+    ar.set_request_id("victim-1");
+    pb::AbortResponse resp;
+    EXPECT_TRUE(stub_->Abort(&ctx, ar, &resp).ok());
+    return resp.found();
+  };
+  EXPECT_FALSE(abort("mallory"));
+  EXPECT_FALSE(abort(""));  // no metadata: the peer's host, another caller
+  // Another caller may use the same id at the same time.
+  const Result mallory = [&] {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("g4-namespace", "mallory");
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(300)));
+    Result result;
+    auto other = stub_->Generate(&ctx, request);
+    pb::GenerateResponse m;
+    while (other->Read(&m)) result.responses.push_back(m);
+    result.status = other->Finish();
+    return result;
+  }();
+  EXPECT_EQ(mallory.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_FALSE(mallory.responses.empty());
+  // The same caller cannot.
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("g4-namespace", "alice");
+    auto dup = stub_->Generate(&ctx, request);
+    while (dup->Read(&r)) {
+    }
+    EXPECT_EQ(dup->Finish().error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  }
+  EXPECT_TRUE(abort("alice"));
+  pb::GenerateResponse last;
+  while (reader->Read(&r)) last = r;
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(last.finish_reason(), pb::FINISH_REASON_ABORTED);
+  // A namespace over the limit is refused.
+  grpc::ClientContext big;
+  big.AddMetadata("g4-namespace", std::string(129, 'n'));
+  pb::AbortRequest ar;
+  pb::AbortResponse resp;
+  EXPECT_EQ(stub_->Abort(&big, ar, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(InferenceServiceTest, AssignedIdsAreUnguessable) {
+  Start(1);
+  const Result a = Generate(TextRequest("Hi"));
+  const Result b = Generate(TextRequest("Hi"));
+  ASSERT_TRUE(a.status.ok() && b.status.ok());
+  EXPECT_THAT(a.responses.back().request_id(), ::testing::MatchesRegex("g4-[0-9a-f]{32}"));
+  EXPECT_NE(a.responses.back().request_id(), b.responses.back().request_id());
 }
 
 TEST_F(InferenceServiceTest, RetriesUnavailableOnAnotherReplica) {

@@ -252,6 +252,22 @@ const char kToolOutput[] =
     "<|channel>thought\nLet me check.<channel|>Checking."
     "<|tool_call>call:get_weather{location:<|\"|>Paris<|\"|>,days:3}<tool_call|>";
 
+// An aborted request says so; it used to end with "stop", as if it had finished.
+TEST(OpenAiResponderTest, AbortedRequestEndsWithAbort) {
+  OpenAiResponder whole(ChatOptions());
+  whole.Accumulate(Final("partial", pb::FINISH_REASON_ABORTED));
+  EXPECT_EQ(whole.Final()["choices"][0]["finish_reason"], "abort");
+  OpenAiResponder streamed(ChatOptions());
+  std::string last_finish;
+  for (const std::string& e : streamed.StreamEvents(Final("partial", pb::FINISH_REASON_ABORTED))) {
+    Json chunk = Json::parse(e.substr(6));
+    if (!chunk["choices"][0]["finish_reason"].is_null()) {
+      last_finish = chunk["choices"][0]["finish_reason"];
+    }
+  }
+  EXPECT_EQ(last_finish, "abort");
+}
+
 TEST(OpenAiResponderTest, ChatNonStreamingParsesReasoningAndToolCalls) {
   OpenAiResponder responder(ChatOptions());
   responder.Accumulate(Text("<|channel>thought\nLet me"));
