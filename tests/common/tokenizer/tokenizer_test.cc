@@ -173,8 +173,8 @@ TEST(Gemma3Tokenizer, LoadsUncompressedJson) {
   ASSERT_TRUE(text.ok());
   auto tok = Tokenizer::LoadFromJson(*text);
   ASSERT_TRUE(tok.ok()) << tok.status();
-  EXPECT_EQ(tok->vocab_size(), Gemma3().vocab_size());
-  EXPECT_EQ(*tok->Decode({9259}), *Gemma3().Decode({9259}));
+  EXPECT_EQ((*tok)->vocab_size(), Gemma3().vocab_size());
+  EXPECT_EQ(*(*tok)->Decode({9259}), *Gemma3().Decode({9259}));
 }
 
 }  // namespace
