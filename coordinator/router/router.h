@@ -22,6 +22,7 @@ namespace g4 {
 struct ReplicaEndpoint {
   int index = 0;
   bool ready = false;                     // READY: may take requests
+  bool draining = false;                  // DRAINING: finishing its requests, takes no new ones
   std::string leader_address;             // rank 0's host:port
   std::shared_ptr<grpc::Channel> leader;  // channel to rank 0 (null in unit tests is fine)
 };

@@ -54,6 +54,10 @@ class FakeWorker final : public wpb::Worker::Service {
   std::atomic<bool> load_fails{false};
   std::atomic<bool> health_hangs{false};
   std::atomic<bool> health_reports_failed{false};
+  std::atomic<bool> health_reports_idle{false};  // as a restarted process would (no load)
+  std::atomic<bool> draining{false};             // Health says draining (SIGTERM)
+  std::atomic<bool> unload_fails{false};
+  std::atomic<int> running{0};                   // Health's running count while READY
   std::atomic<bool> generate_unavailable{false};  // Generate fails at once with UNAVAILABLE
   std::atomic<bool> endless{false};               // Generate streams until cancelled
   std::atomic<bool> generate_queue_full{false};   // Generate fails at once: RESOURCE_EXHAUSTED
@@ -73,6 +77,7 @@ class FakeWorker final : public wpb::Worker::Service {
 
   // --- observations ---
   std::atomic<int> generate_calls{0};
+  std::atomic<int> unload_calls{0};
   std::atomic<bool> generate_cancelled{false};
   std::atomic<bool> generate_done{false};
   absl::Mutex mu;
@@ -86,7 +91,22 @@ class FakeWorker final : public wpb::Worker::Service {
       loads.push_back(*request);
     }
     if (load_fails) return grpc::Status(grpc::StatusCode::INTERNAL, "out of cheese");
+    {
+      absl::MutexLock lock(&mu);
+      store_prefix_ = request->store_prefix();
+    }
+    health_reports_idle = false;
     response->set_weight_bytes(123);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Unload(grpc::ServerContext*, const wpb::UnloadRequest*,
+                      wpb::UnloadResponse*) override {
+    ++unload_calls;
+    if (unload_fails) return grpc::Status(grpc::StatusCode::INTERNAL, "cannot unload");
+    health_reports_failed = false;  // the failed replica is torn down: IDLE
+    absl::MutexLock lock(&mu);
+    store_prefix_.clear();
     return grpc::Status::OK;
   }
 
@@ -95,16 +115,20 @@ class FakeWorker final : public wpb::Worker::Service {
     while (health_hangs && !context->IsCancelled() && !stopping_) {
       absl::SleepFor(absl::Milliseconds(10));
     }
+    absl::MutexLock lock(&mu);
     if (health_reports_failed) {
       response->set_state(wpb::WORKER_STATE_FAILED);
       response->set_error("gloo: peer lost");
+      response->set_store_prefix(store_prefix_);
+    } else if (health_reports_idle || store_prefix_.empty()) {
+      response->set_state(wpb::WORKER_STATE_IDLE);
     } else {
-      {
-        absl::MutexLock lock(&mu);
-        *response = health_stats_;
-      }
+      *response = health_stats_;
       response->set_state(wpb::WORKER_STATE_READY);
+      response->set_store_prefix(store_prefix_);
+      if (running > 0) response->set_running(running);
     }
+    response->set_draining(draining);
     return grpc::Status::OK;
   }
 
@@ -154,6 +178,7 @@ class FakeWorker final : public wpb::Worker::Service {
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   wpb::HealthResponse health_stats_ ABSL_GUARDED_BY(mu);
+  std::string store_prefix_ ABSL_GUARDED_BY(mu);  // of the last Load; empty: nothing loaded
   std::unique_ptr<grpc::Server> server_;
 };
 

@@ -40,6 +40,9 @@ struct EngineRequest {
   SamplingParams params;  // resolved and validated
   int priority = 0;       // higher first
   OutputCallback on_output;
+  // Tokens generated for this request by an earlier attempt on another replica (a migration):
+  // the sequence continues after them as if this engine had produced them (Engine::Submit).
+  std::vector<int32_t> resume_output;
 };
 
 struct Sequence {
