@@ -75,6 +75,10 @@ std::string CoordinatorUsage() {
   --health-interval DUR          worker health-check period (default 1s)
   --health-timeout DUR           worker health-check deadline (default 2s)
   --load-timeout DUR             Worker.Load deadline (default 10m)
+  --drain-timeout DUR            on SIGTERM: fail readiness, take no new requests, let those in
+                                 flight finish for at most DUR, then exit 0 (default 30s)
+  --migration-limit N            times one request may continue on another replica when its
+                                 replica fails mid-stream; 0 = never (default 3)
 )";
 }
 
@@ -127,6 +131,8 @@ absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::st
       {"health-interval", duration_flag(&f.health_interval)},
       {"health-timeout", duration_flag(&f.health_timeout)},
       {"load-timeout", duration_flag(&f.load_timeout)},
+      {"drain-timeout", duration_flag(&f.drain_timeout)},
+      {"migration-limit", int_flag(&f.migration_limit, 0)},
   };
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];

@@ -42,6 +42,9 @@ struct CoordinatorFlags {
   absl::Duration health_interval = absl::Seconds(1);
   absl::Duration health_timeout = absl::Seconds(2);
   absl::Duration load_timeout = absl::Minutes(10);
+  // SIGTERM: readiness fails, no new requests, those in flight finish for at most this long.
+  absl::Duration drain_timeout = absl::Seconds(30);
+  int migration_limit = 3;  // times one request may move to another replica (0: never)
   bool help = false;
 };
 

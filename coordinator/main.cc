@@ -26,6 +26,7 @@
 #include "coordinator/api/inference_service.h"
 #include "coordinator/api/text_codec.h"
 #include "coordinator/coordinator_flags.h"
+#include "coordinator/drain.h"
 #include "coordinator/fleet/fleet_manager.h"
 #include "coordinator/fleet/fleet_service.h"
 #include "coordinator/fleet/key_value_store_server.h"
@@ -199,6 +200,7 @@ int Main(int argc, char** argv) {
   inference_options.vocab_size = config->vocab_size;
   inference_options.generation_config = generation_config;
   inference_options.metrics = metrics.get();
+  inference_options.migration_limit = flags->migration_limit;
   InferenceServiceImpl inference(inference_options, codec->get(), &fleet, &router);
   FleetServiceImpl fleet_service(&fleet, &store);
 
@@ -225,11 +227,19 @@ int Main(int argc, char** argv) {
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
   // Replica formation and state changes: readiness and the replicas_ready/_total gauges.
-  fleet.SetStateListener([&fleet, health, m = metrics.get()] {
+  GenerationService* generation = inference.generation();
+  fleet.SetStateListener([&fleet, health, generation, m = metrics.get()] {
     const int ready = fleet.ReadyReplicas();
-    health->SetServingStatus(ready > 0);
-    if (m != nullptr) m->SetReplicas(ready, fleet.TotalReplicas());
+    health->SetServingStatus(ready > 0 && !generation->draining());
+    if (m != nullptr) {
+      m->SetReplicas(ready, fleet.TotalReplicas());
+      m->SetReplicaStates(ReplicaStateLabelsOf(fleet.Replicas()));
+    }
   });
+  if (metrics != nullptr) {
+    fleet.SetRecoveryListener(
+        [m = metrics.get()](int, bool reformed) { m->ReplicaRecovered(reformed); });
+  }
   if (metrics != nullptr) metrics->SetReplicas(fleet.ReadyReplicas(), fleet.TotalReplicas());
   fleet.Start();
 
@@ -273,8 +283,15 @@ int Main(int argc, char** argv) {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  Log(absl::StrCat("signal ", signal_number, ": shutting down"));
+  // Readiness fails at once and new requests get UNAVAILABLE; those in flight finish (the fleet
+  // keeps serving, and migrating, them) for at most --drain-timeout.
+  Log(absl::StrCat("signal ", signal_number, ": draining (", generation->InFlightRequests(),
+                   " requests in flight, at most ", absl::FormatDuration(flags->drain_timeout),
+                   ")"));
+  generation->BeginDrain();
   health->SetServingStatus(false);
+  const DrainResult drained = WaitForDrain(*generation, signals, flags->drain_timeout);
+  Log(DescribeDrain(drained, *generation));
   store.Shutdown();
   inference.Shutdown();  // cancels requests in flight (HTTP ones too)
   if (http != nullptr) http->Stop();

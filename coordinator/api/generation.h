@@ -8,8 +8,9 @@
 // the worker call is cancelled and the final response has finish_reason STOP, matched_stop and the
 // text cut before the stop). A sink that reports the client gone (write returns false, or
 // cancelled() turns true) cancels the worker call (the leader aborts the sequence); so do Abort()
-// and the deadline. A worker stream that fails with UNAVAILABLE before any message is retried once
-// on another replica. Details and decisions: docs/coordinator.md, docs/api.md.
+// and the deadline. A request whose replica fails or leaves service is continued on another
+// replica (migration.h): the client sees one uninterrupted stream. Details and decisions:
+// docs/coordinator.md, docs/api.md.
 #ifndef G4SERVE_COORDINATOR_API_GENERATION_H_
 #define G4SERVE_COORDINATOR_API_GENERATION_H_
 
@@ -28,6 +29,7 @@
 #include "absl/time/time.h"
 #include "common/generation_config.h"
 #include "common/metrics/coordinator_metrics.h"
+#include "coordinator/api/migration.h"
 #include "coordinator/api/text_codec.h"
 #include "coordinator/fleet/fleet_manager.h"
 #include "coordinator/router/router.h"
@@ -47,6 +49,8 @@ struct InferenceOptions {
   // Serving metrics (docs/metrics.md), recorded for every request that reaches Generate with a
   // prepared prompt (both APIs). Not owned; must outlive the service. Null: none.
   CoordinatorMetrics* metrics = nullptr;
+  // How many times one request may move to another replica (migration.h).
+  int migration_limit = kDefaultMigrationLimit;
 };
 
 // Where one request's responses go. Callbacks run on the thread that called Generate, except
@@ -98,6 +102,13 @@ class GenerationService {
   // Requests currently in flight.
   int InFlightRequests() const;
 
+  // Graceful drain (SIGTERM): new requests get UNAVAILABLE from now on; requests in flight go
+  // on. Idempotent.
+  void BeginDrain();
+  bool draining() const;
+  // Waits until no request is in flight or `deadline`; true when none is.
+  bool WaitForNoRequests(absl::Time deadline) const;
+
   const InferenceOptions& options() const { return options_; }
   const TextCodec* codec() const { return codec_; }
   const FleetManager* fleet() const { return fleet_; }
@@ -107,6 +118,8 @@ class GenerationService {
     const GenerationSink* sink = nullptr;
     grpc::ClientContext* worker = nullptr;  // the current worker call, null between attempts
     bool aborted = false;                   // Abort() was called
+    int replica = -1;                       // the replica of the current worker call
+    bool evacuated = false;  // the call was cancelled because its replica left service
   };
 
   // What one request's metrics need, filled in by Run.
@@ -125,9 +138,13 @@ class GenerationService {
   void OnTokensRelayed(Trace* trace, int tokens, int64_t prompt_tokens);
   // The request ended with `status` (Run's result): success / failure counters, latencies.
   void RecordEnd(const Trace& trace, const absl::Status& status, int64_t prompt_tokens);
-  // Sets (or clears, with null) the worker call of `request_id`; false when it was aborted.
-  bool SetWorkerCall(const std::string& request_id, grpc::ClientContext* call);
+  // Sets (or clears, with null) the worker call of `request_id` on `replica`; false when it was
+  // aborted.
+  bool SetWorkerCall(const std::string& request_id, grpc::ClientContext* call, int replica = -1);
   bool Aborted(const std::string& request_id) const;
+  // Whether the last worker call of `request_id` was cancelled to move it off its replica.
+  bool Evacuated(const std::string& request_id) const;
+  bool ShuttingDown() const;
   std::string NewRequestId();
   void WatchCancellations();
 
@@ -141,6 +158,7 @@ class GenerationService {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
   std::thread watcher_;
 };
 

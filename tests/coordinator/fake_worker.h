@@ -62,6 +62,12 @@ class FakeWorker final : public wpb::Worker::Service {
   std::atomic<bool> endless{false};               // Generate streams until cancelled
   std::atomic<bool> generate_queue_full{false};   // Generate fails at once: RESOURCE_EXHAUSTED
   absl::Duration step_delay = absl::Milliseconds(5);
+  // > 0: Generate behaves like an engine continuing a sequence: token ids 100, 101, ... up to
+  // `counting_tokens` of them, one per message, starting after the request's
+  // resume_output_token_ids; the last message has LENGTH and usage.
+  std::atomic<int> counting_tokens{0};
+  // >= 0: Generate fails with UNAVAILABLE ("replica failed") after this many messages.
+  std::atomic<int> fail_after{-1};
   // Generate streams one message per entry; the last has finish_reason (+ matched stop token).
   std::vector<std::vector<int>> script = {{10}, {11, 12}, {13}};
   g4serve::v1::FinishReason finish = g4serve::v1::FINISH_REASON_LENGTH;
@@ -147,6 +153,7 @@ class FakeWorker final : public wpb::Worker::Service {
     if (generate_queue_full) {
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "queue full: 4 requests waiting");
     }
+    if (counting_tokens > 0) return Count(context, *request, writer);
     int completion = 0;
     for (size_t i = 0; endless || i < script.size(); ++i) {
       absl::SleepFor(step_delay);
@@ -175,6 +182,35 @@ class FakeWorker final : public wpb::Worker::Service {
   }
 
  private:
+  grpc::Status Count(grpc::ServerContext* context, const wpb::WorkerGenerateRequest& request,
+                     grpc::ServerWriter<wpb::WorkerGenerateResponse>* writer) {
+    const int total = counting_tokens;
+    int sent = 0;
+    for (int i = request.resume_output_token_ids_size(); i < total; ++i) {
+      absl::SleepFor(step_delay);
+      if (context->IsCancelled()) {
+        generate_cancelled = true;
+        return grpc::Status::CANCELLED;
+      }
+      if (fail_after >= 0 && sent == fail_after) {
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "replica failed: gloo: peer lost");
+      }
+      wpb::WorkerGenerateResponse m;
+      m.add_tokens()->set_token_id(100 + i);
+      if (i + 1 == total) {
+        m.set_finish_reason(g4serve::v1::FINISH_REASON_LENGTH);
+        m.mutable_usage()->set_prompt_tokens(request.prompt_token_ids_size());
+        m.mutable_usage()->set_completion_tokens(total);
+      }
+      if (!writer->Write(m)) {
+        generate_cancelled = true;
+        return grpc::Status::CANCELLED;
+      }
+      ++sent;
+    }
+    return grpc::Status::OK;
+  }
+
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   wpb::HealthResponse health_stats_ ABSL_GUARDED_BY(mu);
