@@ -66,6 +66,9 @@ std::string CoordinatorUsage() {
   --num-sliding-pages N          engine: pages of the sliding-window KV pool (default: likewise)
   --enable-prefix-caching        engine: reuse cached prompt prefixes (the default)
   --no-enable-prefix-caching     engine: no prefix caching
+  --batch-invariant              engine: batch-invariant kernels, so that seeded sampling gives
+                                 the same tokens under any batching and after a migration
+                                 (slower decode; default off)
   --metrics-port N               Prometheus /metrics port; 0 = pick a free one, -1 = off
                                  (default -1)
   --metrics-host HOST            metrics listen address (default: --host)
@@ -154,6 +157,15 @@ absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::st
     // Accept vLLM's underscore spelling too.
     for (char& c : name) c = c == '_' ? '-' : c;
     // Boolean flags (vLLM's BooleanOptionalAction): no value; --flag=true|false also works.
+    if (name == "batch-invariant") {
+      bool on = true;
+      if (has_value && !absl::SimpleAtob(value, &on)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, ": expected true or false, got '", value, "'"));
+      }
+      f.batch_invariant = on;
+      continue;
+    }
     if (name == "enable-prefix-caching" || name == "no-enable-prefix-caching") {
       bool on = name == "enable-prefix-caching";
       if (has_value) {

@@ -33,6 +33,7 @@ struct CoordinatorFlags {
   int64_t num_global_pages = 0;                // --num-global-pages
   int64_t num_sliding_pages = 0;               // --num-sliding-pages
   std::optional<bool> enable_prefix_caching;   // --[no-]enable-prefix-caching
+  bool batch_invariant = false;                // --batch-invariant (kernels/ops.h)
   // Prometheus metrics (docs/metrics.md): -1 = off, 0 = pick a free port.
   int metrics_port = -1;
   std::string metrics_host;  // empty: --host

@@ -138,6 +138,7 @@ int Main(int argc, char** argv) {
   if (flags->enable_prefix_caching.has_value()) {
     fleet_options.engine.set_enable_prefix_caching(*flags->enable_prefix_caching);
   }
+  fleet_options.engine.set_batch_invariant(flags->batch_invariant);
   fleet_options.collective_timeout = flags->collective_timeout;
   fleet_options.load_timeout = flags->load_timeout;
   fleet_options.health_interval = flags->health_interval;
@@ -201,6 +202,7 @@ int Main(int argc, char** argv) {
   inference_options.generation_config = generation_config;
   inference_options.metrics = metrics.get();
   inference_options.migration_limit = flags->migration_limit;
+  inference_options.stall_limit = flags->collective_timeout;
   InferenceServiceImpl inference(inference_options, codec->get(), &fleet, &router);
   FleetServiceImpl fleet_service(&fleet, &store);
 

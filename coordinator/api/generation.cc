@@ -82,7 +82,8 @@ void GenerationService::Shutdown() {
 // whose replica left service while another one can take them (they migrate, see Run).
 void GenerationService::WatchCancellations() {
   while (true) {
-    const absl::flat_hash_set<int> evacuate = ReplicasToEvacuate(fleet_->Endpoints());
+    const absl::flat_hash_set<int> evacuate =
+        ReplicasToEvacuate(fleet_->Endpoints(), absl::Now(), options_.stall_limit);
     absl::MutexLock lock(&mu_);
     for (auto& [id, f] : in_flight_) {
       if (f.worker == nullptr) continue;

@@ -51,6 +51,9 @@ struct InferenceOptions {
   CoordinatorMetrics* metrics = nullptr;
   // How many times one request may move to another replica (migration.h).
   int migration_limit = kDefaultMigrationLimit;
+  // How long a stream waits for its replica to return when no other replica is READY
+  // (ReplicasToEvacuate); the coordinator passes --collective-timeout.
+  absl::Duration stall_limit = absl::Seconds(30);
 };
 
 // Where one request's responses go. Callbacks run on the thread that called Generate, except

@@ -25,13 +25,14 @@ std::optional<MigrationReason> MigrationFor(const absl::Status& status, bool eva
   }
 }
 
-absl::flat_hash_set<int> ReplicasToEvacuate(const std::vector<ReplicaEndpoint>& replicas) {
+absl::flat_hash_set<int> ReplicasToEvacuate(const std::vector<ReplicaEndpoint>& replicas,
+                                            absl::Time now, absl::Duration stall_limit) {
   absl::flat_hash_set<int> out;
   bool any_ready = false;
   for (const ReplicaEndpoint& r : replicas) any_ready = any_ready || r.ready;
-  if (!any_ready) return out;
   for (const ReplicaEndpoint& r : replicas) {
-    if (!r.ready && !r.draining) out.insert(r.index);
+    if (r.ready || r.draining) continue;
+    if (any_ready || now - r.since >= stall_limit) out.insert(r.index);
   }
   return out;
 }

@@ -16,6 +16,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "coordinator/router/router.h"
 #include "g4serve/worker/v1/worker.pb.h"
 
@@ -44,9 +45,11 @@ std::optional<MigrationReason> MigrationFor(const absl::Status& status, bool eva
 
 // Replicas whose streams the coordinator moves away: out of service (not READY, not DRAINING —
 // a draining replica finishes its streams) while at least one replica is READY to take them.
-// Empty when no replica is READY: the streams then wait for their replica (a stall that ends
-// lets them go on).
-absl::flat_hash_set<int> ReplicasToEvacuate(const std::vector<ReplicaEndpoint>& replicas);
+// With no replica READY the streams wait for their replica (a stall that ends lets them go on),
+// but not longer than `stall_limit` after it left service: then they are moved too, and fail
+// with UNAVAILABLE when no replica can take them — no stream waits forever.
+absl::flat_hash_set<int> ReplicasToEvacuate(const std::vector<ReplicaEndpoint>& replicas,
+                                            absl::Time now, absl::Duration stall_limit);
 
 // Sets the tokens already relayed to the client as the request's resumed output.
 void SetResumedTokens(const std::vector<int32_t>& relayed,

@@ -155,6 +155,7 @@ void FleetManager::TransitionLocked(Replica& r, ReplicaState state, const std::s
       absl::Now() - r.ready_since >= options_.stable_after) {
     s.failures = 0;
   }
+  if (s.state != state) s.since = absl::Now();
   s.state = state;
   s.reason = reason;
   s.error = error;
@@ -431,6 +432,7 @@ void FleetManager::AddReplicaLocked(std::vector<std::shared_ptr<Worker>> workers
   replica->status.state = error.empty() ? ReplicaState::kLoading : ReplicaState::kFailed;
   replica->status.error = error;
   replica->status.permanent = !error.empty();
+  replica->status.since = absl::Now();
   if (!error.empty()) replica->status.reason = "bad_ranks";
   replica->workers = std::move(workers);
   replica->health.assign(replica->workers.size(), RankHealth::kUnknown);
@@ -895,6 +897,7 @@ std::vector<ReplicaEndpoint> FleetManager::Endpoints() const {
     e.index = r->status.index;
     e.ready = r->status.state == ReplicaState::kReady;
     e.draining = r->status.state == ReplicaState::kDraining;
+    e.since = r->status.since;
     e.leader_address = r->workers[0]->info.address;
     e.leader = r->workers[0]->channel;
     out.push_back(std::move(e));

@@ -138,6 +138,7 @@ struct ReplicaStatus {
   int failures = 0;         // failures in a row (see FleetOptions::reform_backoff)
   std::optional<absl::Time> retry_at;  // the next attempt to form it again waits until then
   int recoveries = 0;       // times it returned to READY after leaving it (resumed or re-formed)
+  absl::Time since = absl::InfinitePast();  // when it entered its current state
 };
 
 class FleetManager final : public ReplicaSource {

@@ -4,7 +4,8 @@
 //    test for replicas that stayed UNAVAILABLE for good;
 //  * a collective that timed out makes the replica be formed again on every rank;
 //  * a stream on a replica that stalls, dies (SIGKILL) or drains past its deadline continues on
-//    the other replica with exactly the uninterrupted run's tokens (greedy and seeded);
+//    the other replica with exactly the uninterrupted run's tokens (greedy and seeded, the
+//    latter with --batch-invariant kernels);
 //  * a killed worker restarted on its address takes its rank back and the replica re-forms;
 //  * SIGTERM drains a worker (its stream finishes, then it exits 0) and the coordinator
 //    (readiness fails at once, new requests are refused, the stream finishes, exit 0);
@@ -188,15 +189,17 @@ TEST(ResilienceTest, TimedOutCollectiveReformsTheReplica) {
   ASSERT_TRUE(cluster.Start(/*replicas=*/1));
   const Cluster::Result before = cluster.Generate(LongRequest(false, 8));
   ASSERT_TRUE(before.status.ok()) << before.status.error_message();
+  const int follower = 1 - cluster.LeaderOf(0);
+  ASSERT_TRUE(follower == 0 || follower == 1) << cluster.Logs();
   StreamClient stream(&cluster.stub(), LongRequest(false));
   ASSERT_TRUE(stream.WaitForTokens(5)) << cluster.Logs();
-  cluster.worker(1).Kill(SIGSTOP);  // the leader's next collective waits for it, then times out
+  cluster.worker(follower).Kill(SIGSTOP);  // the leader's next collective waits, then times out
   const Cluster::Result failed = stream.Join();
   // No other replica: the request fails (promptly, with the replica's error), it does not hang.
   EXPECT_EQ(failed.status.error_code(), grpc::StatusCode::UNAVAILABLE)
       << failed.status.error_message();
   absl::SleepFor(absl::Seconds(2));
-  cluster.worker(1).Kill(SIGCONT);
+  cluster.worker(follower).Kill(SIGCONT);
   ASSERT_TRUE(WaitForReady(cluster, 1, absl::Seconds(40))) << cluster.Logs();
   const pb::ModelInfo model = cluster.Model();
   ASSERT_EQ(model.replicas_size(), 1);
@@ -235,7 +238,7 @@ void ExpectSameAsUninterrupted(StreamClient& stream, const Cluster::Result& refe
 // out of service and the stream continues on the other replica with the uninterrupted run's
 // tokens, greedy and seeded; after SIGCONT the stalled replica comes back.
 TEST(ResilienceTest, StreamMovesOffAStalledReplica) {
-  Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 2, 1, 1, {}});
+  Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 2, 1, 1, {"--batch-invariant"}});
   ASSERT_TRUE(cluster.Start(/*replicas=*/2));
   for (bool seeded : {false, true}) {
     const Cluster::Result reference = cluster.Generate(LongRequest(seeded));
@@ -260,7 +263,7 @@ TEST(ResilienceTest, StreamMovesOffAStalledReplica) {
 // broken stream); the worker restarted on its address takes its rank back and the replica is
 // formed again.
 TEST(ResilienceTest, KilledWorkerMidStreamMigratesAndItsReplicaReforms) {
-  Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 2, 1, 1, {}});
+  Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 2, 1, 1, {"--batch-invariant"}});
   ASSERT_TRUE(cluster.Start(/*replicas=*/2));
   const Cluster::Result reference = cluster.Generate(LongRequest(true));
   ASSERT_TRUE(reference.status.ok()) << reference.status.error_message();
@@ -311,7 +314,7 @@ TEST(ResilienceTest, DrainingWorkerFinishesItsStreamThenExits) {
 
 // A worker whose drain deadline passes before its stream ends: the stream left is migrated.
 TEST(ResilienceTest, DrainDeadlineMigratesTheStream) {
-  ClusterOptions options{testing::GoldenDir("dense"), 2, 1, 1, {}};
+  ClusterOptions options{testing::GoldenDir("dense"), 2, 1, 1, {"--batch-invariant"}};
   options.extra_worker_flags = {"--drain-timeout", "1ms"};
   Cluster cluster(options);
   ASSERT_TRUE(cluster.Start(/*replicas=*/2));

@@ -318,7 +318,8 @@ absl::StatusOr<std::shared_ptr<WorkerServiceImpl::Replica>> WorkerServiceImpl::L
 
   absl::StatusOr<std::unique_ptr<Gemma4Model>> model =
       Gemma4Model::LoadShard(request.model_dir(), ShardConfig{rank, world, ep},
-                             replica->data.get(), CreateCpuOps());
+                             replica->data.get(),
+                             CreateCpuOps(CpuOpsOptions{request.engine().batch_invariant()}));
   if (!model.ok()) {
     return Annotate(model.status(),
                     absl::StrCat("loading shard ", rank, " of ", world, " (ep ", ep, ") from ",

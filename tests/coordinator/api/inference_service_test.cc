@@ -71,6 +71,7 @@ class InferenceServiceTest : public ::testing::Test {
     InferenceOptions io;
     io.model_id = "dense";
     io.vocab_size = 262144;  // the test tokenizer's
+    io.stall_limit = stall_limit_;
     service_ = std::make_unique<InferenceServiceImpl>(io, with_tokenizer ? Codec() : nullptr,
                                                       fleet_.get(), router_.get());
     grpc::ServerBuilder builder;
@@ -119,6 +120,7 @@ class InferenceServiceTest : public ::testing::Test {
     return false;
   }
 
+  absl::Duration stall_limit_ = absl::Seconds(30);
   KeyValueStoreServer store_;
   std::vector<std::unique_ptr<FakeWorker>> workers_;
   std::unique_ptr<FleetManager> fleet_;
@@ -470,6 +472,27 @@ TEST_F(InferenceServiceTest, MigrationFailsWhenNoReplicaCanContinue) {
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(r.status.error_message(), HasSubstr("no other replica can continue"));
   EXPECT_EQ(r.tokens(), Counting(0, 4));  // two from each replica, none twice
+}
+
+// The only replica stalls mid-stream: the stream waits for it (a short stall would let it go
+// on), but not past the stall limit: then it fails with UNAVAILABLE instead of hanging.
+TEST_F(InferenceServiceTest, StreamOnAStalledOnlyReplicaFailsAfterTheStallLimit) {
+  stall_limit_ = absl::Seconds(1);
+  Start(1);
+  workers_[0]->counting_tokens = 400;
+  workers_[0]->step_delay = absl::Milliseconds(25);  // 10 s: far longer than the test waits
+  Result r;
+  const absl::Time start = absl::Now();
+  std::thread client([&] { r = Generate(CountingRequest("stall-1")); });
+  ASSERT_TRUE(Eventually([&] { return workers_[0]->generate_calls.load() == 1; }));
+  absl::SleepFor(absl::Milliseconds(100));
+  workers_[0]->health_hangs = true;
+  client.join();
+  workers_[0]->health_hangs = false;
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE) << r.status.error_message();
+  EXPECT_THAT(r.status.error_message(), HasSubstr("no other replica can continue"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(8));  // health timeout 2 s + stall limit 1 s
+  EXPECT_GT(r.tokens().size(), 0u);
 }
 
 }  // namespace

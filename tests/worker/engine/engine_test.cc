@@ -52,8 +52,8 @@ struct Collector {
   }
 };
 
-std::unique_ptr<ModelRunner> Runner(const std::string& variant) {
-  auto model = Gemma4Model::Load(testing::GoldenDir(variant), CreateCpuOps());
+std::unique_ptr<ModelRunner> Runner(const std::string& variant, CpuOpsOptions ops = {}) {
+  auto model = Gemma4Model::Load(testing::GoldenDir(variant), CreateCpuOps(ops));
   EXPECT_TRUE(model.ok()) << model.status();
   return std::make_unique<ModelRunner>(std::move(*model));
 }
@@ -141,10 +141,14 @@ TEST(EngineTest, SeededSamplingIsReproducibleAndBatchIndependent) {
 
 // A migrated request (resume_output = the tokens an earlier replica generated) continues the
 // uninterrupted run exactly: greedy, and seeded sampling with penalties and min_tokens (the
-// sampler's step index, output counts and min/max_tokens continue from the resumed tokens).
+// sampler's step index, output counts and min/max_tokens continue from the resumed tokens). The
+// recompute computes the resumed tokens in a prefill chunk where the uninterrupted run decoded
+// them one by one: bitwise-equal logits need the batch-invariant kernels (the long seeded run
+// below diverges without them, at a draw within float noise of a boundary).
 TEST(EngineTest, ResumedRequestContinuesTheUninterruptedRun) {
   const auto ref = testing::LoadGoldenReference("dense");
-  Engine engine(Runner("dense"), nullptr, EngineOptions{});
+  Engine engine(Runner("dense", CpuOpsOptions{.batch_invariant = true}), nullptr,
+                EngineOptions{});
   engine.Start();
   SamplingParams seeded;
   seeded.temperature = 0.9;
@@ -155,9 +159,17 @@ TEST(EngineTest, ResumedRequestContinuesTheUninterruptedRun) {
   seeded.frequency_penalty = 0.4;
   seeded.min_tokens = 10;
   seeded.max_tokens = 14;
+  SamplingParams long_seeded;  // diverges at token 53 without batch-invariant kernels
+  long_seeded.temperature = 0.9;
+  long_seeded.top_k = 50;
+  long_seeded.seed = 4242;
+  long_seeded.repetition_penalty = 1.2;
+  long_seeded.max_tokens = 440;
   const int n = static_cast<int>(ref.greedy_tokens.size());
-  for (const SamplingParams& params : {Greedy(n), seeded}) {
-    const std::string tag = params.seed.has_value() ? "seeded" : "greedy";
+  for (const SamplingParams& params : {Greedy(n), seeded, long_seeded}) {
+    const std::string tag = !params.seed.has_value() ? "greedy"
+                            : *params.seed == 777    ? "seeded"
+                                                     : "long-seeded";
     Collector full;
     ASSERT_TRUE(
         engine.Submit(EngineRequest{tag, ref.greedy_prompt, params, 0, full.Callback()}).ok());
@@ -165,7 +177,8 @@ TEST(EngineTest, ResumedRequestContinuesTheUninterruptedRun) {
     ASSERT_EQ(full.finish, EngineFinish::kLength) << tag;
     const int total = static_cast<int>(full.tokens.size());
     ASSERT_EQ(total, *params.max_tokens) << tag;
-    for (int k : {1, 5, total - 1}) {
+    for (int k : {1, 5, 18, total - 1}) {
+      if (k >= total) continue;
       Collector rest;
       EngineRequest r{absl::StrCat(tag, "-resume", k), ref.greedy_prompt, params, 0,
                       rest.Callback()};
