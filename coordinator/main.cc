@@ -203,6 +203,7 @@ int Main(int argc, char** argv) {
   inference_options.metrics = metrics.get();
   inference_options.migration_limit = flags->migration_limit;
   inference_options.stall_limit = flags->collective_timeout;
+  inference_options.progress_grace = flags->health_timeout;
   InferenceServiceImpl inference(inference_options, codec->get(), &fleet, &router);
   FleetServiceImpl fleet_service(&fleet, &store);
 

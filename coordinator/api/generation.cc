@@ -89,7 +89,9 @@ void GenerationService::WatchCancellations() {
       if (f.worker == nullptr) continue;
       if (SinkCancelled(*f.sink)) {
         f.worker->TryCancel();
-      } else if (!f.evacuated && evacuate.contains(f.replica)) {
+      } else if (!f.evacuated && evacuate.contains(f.replica) &&
+                 absl::Now() - absl::FromUnixNanos(f.progress->load()) >=
+                     options_.progress_grace) {
         f.evacuated = true;
         f.worker->TryCancel();
       }
@@ -190,14 +192,17 @@ absl::StatusOr<GenerationService::Prepared> GenerationService::Prepare(
 }
 
 bool GenerationService::SetWorkerCall(const std::string& request_id, grpc::ClientContext* call,
-                                      int replica) {
+                                      int replica,
+                                      std::shared_ptr<std::atomic<int64_t>>* progress) {
   absl::MutexLock lock(&mu_);
   InFlight& f = in_flight_[request_id];
   f.worker = call;
   if (call != nullptr) {
     f.replica = replica;
     f.evacuated = false;
+    f.progress->store(absl::ToUnixNanos(absl::Now()));
   }
+  if (progress != nullptr) *progress = f.progress;
   return !f.aborted && !shutdown_;
 }
 
@@ -336,7 +341,8 @@ absl::Status GenerationService::Run(const std::string& request_id,
 
     grpc::ClientContext call;
     if (sink.deadline.has_value()) call.set_deadline(absl::ToChronoTime(*sink.deadline));
-    if (!SetWorkerCall(request_id, &call, replica.index)) call.TryCancel();
+    std::shared_ptr<std::atomic<int64_t>> progress;
+    if (!SetWorkerCall(request_id, &call, replica.index, &progress)) call.TryCancel();
     auto stub = wpb::Worker::NewStub(replica.leader);
     std::unique_ptr<grpc::ClientReader<wpb::WorkerGenerateResponse>> reader =
         stub->Generate(&call, worker_request);
@@ -345,6 +351,7 @@ absl::Status GenerationService::Run(const std::string& request_id,
     bool finished = false;    // final response written
     bool client_gone = false;
     while (!finished && reader->Read(&message)) {
+      progress->store(absl::ToUnixNanos(absl::Now()), std::memory_order_relaxed);
       if (message.has_queue_seconds() && !trace->queue_observed) {
         trace->queue_observed = true;
         if (options_.metrics != nullptr) {

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -54,6 +55,10 @@ struct InferenceOptions {
   // How long a stream waits for its replica to return when no other replica is READY
   // (ReplicasToEvacuate); the coordinator passes --collective-timeout.
   absl::Duration stall_limit = absl::Seconds(30);
+  // A stream is moved off a replica out of service only once it has delivered nothing for this
+  // long: a replica that misses health checks (an overloaded host) but still streams keeps its
+  // streams. The coordinator passes --health-timeout.
+  absl::Duration progress_grace = absl::Seconds(2);
 };
 
 // Where one request's responses go. Callbacks run on the thread that called Generate, except
@@ -123,6 +128,9 @@ class GenerationService {
     bool aborted = false;                   // Abort() was called
     int replica = -1;                       // the replica of the current worker call
     bool evacuated = false;  // the call was cancelled because its replica left service
+    // When the current worker call started or last delivered a message (absl::ToUnixNanos):
+    // written by Run without the lock, read by the watcher.
+    std::shared_ptr<std::atomic<int64_t>> progress = std::make_shared<std::atomic<int64_t>>(0);
   };
 
   // What one request's metrics need, filled in by Run.
@@ -142,8 +150,9 @@ class GenerationService {
   // The request ended with `status` (Run's result): success / failure counters, latencies.
   void RecordEnd(const Trace& trace, const absl::Status& status, int64_t prompt_tokens);
   // Sets (or clears, with null) the worker call of `request_id` on `replica`; false when it was
-  // aborted.
-  bool SetWorkerCall(const std::string& request_id, grpc::ClientContext* call, int replica = -1);
+  // aborted. With `progress`, the request's progress clock (see InFlight) is stored there.
+  bool SetWorkerCall(const std::string& request_id, grpc::ClientContext* call, int replica = -1,
+                     std::shared_ptr<std::atomic<int64_t>>* progress = nullptr);
   bool Aborted(const std::string& request_id) const;
   // Whether the last worker call of `request_id` was cancelled to move it off its replica.
   bool Evacuated(const std::string& request_id) const;

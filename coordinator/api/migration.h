@@ -45,6 +45,8 @@ std::optional<MigrationReason> MigrationFor(const absl::Status& status, bool eva
 
 // Replicas whose streams the coordinator moves away: out of service (not READY, not DRAINING —
 // a draining replica finishes its streams) while at least one replica is READY to take them.
+// (GenerationService moves a stream only once it also stopped delivering: a replica that misses
+// health checks on an overloaded host but still streams keeps its streams.)
 // With no replica READY the streams wait for their replica (a stall that ends lets them go on),
 // but not longer than `stall_limit` after it left service: then they are moved too, and fail
 // with UNAVAILABLE when no replica can take them — no stream waits forever.

@@ -485,30 +485,25 @@ absl::StatusOr<g4serve::v1::ParallelPlan> FleetManager::PlanFor(
   return MakePlan(options_.model_config, request);
 }
 
-std::vector<std::string> FleetManager::UnloadAll(
-    const std::vector<std::shared_ptr<Worker>>& workers, const std::string& reason) {
+std::optional<std::vector<std::string>> FleetManager::CallEveryRank(
+    const std::vector<std::shared_ptr<Worker>>& workers, absl::Duration deadline,
+    const std::function<void(int rank, grpc::ClientContext* ctx,
+                             std::function<void(grpc::Status)> done)>& start) {
   const int world = static_cast<int>(workers.size());
   std::vector<grpc::ClientContext> contexts(world);
-  std::vector<wpb::UnloadRequest> requests(world);
-  std::vector<wpb::UnloadResponse> responses(world);
   std::vector<grpc::Status> results(world);
   {
     absl::MutexLock lock(&mu_);
-    if (shutdown_) return {"coordinator is shutting down"};
+    if (shutdown_) return std::nullopt;
     for (grpc::ClientContext& ctx : contexts) calls_.insert(&ctx);
   }
   absl::BlockingCounter done(world);
   for (int rank = 0; rank < world; ++rank) {
-    requests[rank].set_reason(reason);
-    // A rank stuck in a collective stops within the collective timeout; a follower whose
-    // leader is gone is left after 5 s (docs/worker.md).
-    contexts[rank].set_deadline(
-        DeadlineAfter(options_.collective_timeout + absl::Seconds(10)));
-    workers[rank]->stub->async()->Unload(&contexts[rank], &requests[rank], &responses[rank],
-                                         [&results, &done, rank](grpc::Status s) {
-                                           results[rank] = std::move(s);
-                                           done.DecrementCount();
-                                         });
+    contexts[rank].set_deadline(DeadlineAfter(deadline));
+    start(rank, &contexts[rank], [&results, &done, rank](grpc::Status s) {
+      results[rank] = std::move(s);
+      done.DecrementCount();
+    });
   }
   done.Wait();
   {
@@ -524,6 +519,22 @@ std::vector<std::string> FleetManager::UnloadAll(
     }
   }
   return errors;
+}
+
+std::vector<std::string> FleetManager::UnloadAll(
+    const std::vector<std::shared_ptr<Worker>>& workers, const std::string& reason) {
+  wpb::UnloadRequest request;
+  request.set_reason(reason);
+  std::vector<wpb::UnloadResponse> responses(workers.size());
+  // A rank stuck in a collective stops within the collective timeout; a follower whose leader is
+  // gone is left after 5 s (docs/worker.md).
+  std::optional<std::vector<std::string>> errors = CallEveryRank(
+      workers, options_.collective_timeout + absl::Seconds(10),
+      [&](int rank, grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
+        workers[rank]->stub->async()->Unload(ctx, &request, &responses[rank], std::move(done));
+      });
+  if (!errors.has_value()) return {"coordinator is shutting down"};
+  return *std::move(errors);
 }
 
 void FleetManager::LoadReplica(int index, bool unload_first) {
@@ -582,16 +593,8 @@ void FleetManager::LoadReplica(int index, bool unload_first) {
     replicas_[index]->status.max_context = plan->max_context();
   }
   const int world = static_cast<int>(workers.size());
-  std::vector<grpc::ClientContext> contexts(world);
   std::vector<wpb::LoadRequest> requests(world);
   std::vector<wpb::LoadResponse> responses(world);
-  std::vector<grpc::Status> results(world);
-  {
-    absl::MutexLock lock(&mu_);
-    if (shutdown_) return;
-    for (grpc::ClientContext& ctx : contexts) calls_.insert(&ctx);
-  }
-  absl::BlockingCounter done(world);
   for (int rank = 0; rank < world; ++rank) {
     wpb::LoadRequest& r = requests[rank];
     r.set_model_dir(options_.model_dir);
@@ -603,29 +606,17 @@ void FleetManager::LoadReplica(int index, bool unload_first) {
     r.set_collective_timeout_ms(absl::ToInt64Milliseconds(options_.collective_timeout));
     *r.mutable_plan() = *plan;
     *r.mutable_engine() = options_.engine;
-    contexts[rank].set_deadline(DeadlineAfter(options_.load_timeout));
-    workers[rank]->stub->async()->Load(&contexts[rank], &requests[rank], &responses[rank],
-                                       [&results, &done, rank](grpc::Status s) {
-                                         results[rank] = std::move(s);
-                                         done.DecrementCount();
-                                       });
   }
-  done.Wait();
-  {
-    absl::MutexLock lock(&mu_);
-    for (grpc::ClientContext& ctx : contexts) calls_.erase(&ctx);
-  }
-  std::vector<std::string> errors;
-  for (int rank = 0; rank < world; ++rank) {
-    if (!results[rank].ok()) {
-      errors.push_back(absl::StrCat("rank ", rank, " (", workers[rank]->info.id, " ",
-                                    workers[rank]->info.address, "): ",
-                                    FromGrpcStatus(results[rank]).ToString()));
-    }
-  }
+  std::optional<std::vector<std::string>> errors = CallEveryRank(
+      workers, options_.load_timeout,
+      [&](int rank, grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
+        workers[rank]->stub->async()->Load(ctx, &requests[rank], &responses[rank],
+                                           std::move(done));
+      });
+  if (!errors.has_value()) return;  // shutting down
   store_->ErasePrefix(prefix);
-  if (!errors.empty()) {
-    fail("load_failed", absl::StrCat("load failed: ", absl::StrJoin(errors, "; ")),
+  if (!errors->empty()) {
+    fail("load_failed", absl::StrCat("load failed: ", absl::StrJoin(*errors, "; ")),
          /*permanent=*/false);
     return;
   }

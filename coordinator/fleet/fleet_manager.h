@@ -231,6 +231,12 @@ class FleetManager final : public ReplicaSource {
   // Unloads every rank of a drained replica (busy, DRAINING), then leaves it UNAVAILABLE
   // waiting for the drained rank's replacement.
   void ReleaseDrainedReplica(int index);
+  // Starts one call per rank with `start` (each with `deadline`, cancelled by Shutdown()) and
+  // waits for all; the errors, one line per failing rank. nullopt after Shutdown().
+  std::optional<std::vector<std::string>> CallEveryRank(
+      const std::vector<std::shared_ptr<Worker>>& workers, absl::Duration deadline,
+      const std::function<void(int rank, grpc::ClientContext* ctx,
+                               std::function<void(grpc::Status)> done)>& start);
   // Worker.Unload on each of `workers` concurrently; the errors, one per failing rank.
   std::vector<std::string> UnloadAll(const std::vector<std::shared_ptr<Worker>>& workers,
                                      const std::string& reason);

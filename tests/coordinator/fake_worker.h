@@ -52,7 +52,7 @@ class FakeWorker final : public wpb::Worker::Service {
 
   // --- behaviour knobs ---
   std::atomic<bool> load_fails{false};
-  std::atomic<bool> health_hangs{false};
+  std::atomic<bool> health_hangs{false};  // a stalled process: counting streams pause too
   std::atomic<bool> health_reports_failed{false};
   std::atomic<bool> health_reports_idle{false};  // as a restarted process would (no load)
   std::atomic<bool> draining{false};             // Health says draining (SIGTERM)
@@ -188,6 +188,10 @@ class FakeWorker final : public wpb::Worker::Service {
     int sent = 0;
     for (int i = request.resume_output_token_ids_size(); i < total; ++i) {
       absl::SleepFor(step_delay);
+      // A stalled process (health_hangs): its streams stop too, until it is cancelled.
+      while (health_hangs && !context->IsCancelled() && !stopping_) {
+        absl::SleepFor(absl::Milliseconds(10));
+      }
       if (context->IsCancelled()) {
         generate_cancelled = true;
         return grpc::Status::CANCELLED;

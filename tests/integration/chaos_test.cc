@@ -291,6 +291,23 @@ class ChaosTest : public ::testing::Test {
     return all;
   }
 
+  // The coordinator and two single-rank replicas (w0, w1), READY.
+  void StartTwoReplicas() {
+    StartCoordinator(1);
+    StartWorker(0);
+    StartWorker(1);
+    ASSERT_TRUE(WaitFor([&] { return Ready() == 2; }, absl::Seconds(60))) << Logs();
+  }
+
+  // The uninterrupted run of `body`, and the host that will serve the next request (idle
+  // replicas: the lowest index).
+  void Reference(const Json& body, Completion* reference, std::string* next_host) {
+    *reference = StreamOne(body);
+    ASSERT_TRUE(reference->error.empty()) << reference->error << Logs();
+    *next_host = LeaderHost(0);
+    ASSERT_FALSE(next_host->empty()) << Logs();
+  }
+
   // A stream that moved replicas (or not) against the uninterrupted run.
   void ExpectSame(const Completion& got, const Completion& reference) {
     EXPECT_TRUE(got.error.empty()) << got.error << "\n" << Logs();
@@ -311,10 +328,7 @@ class ChaosTest : public ::testing::Test {
 // 100 ms delay and 1% loss on one worker's link (each direction): serving continues on both
 // replicas, nothing fails, and the streams through the impaired link slow down.
 TEST_F(ChaosTest, DelayAndLossOnOneWorkerLinkSlowsButNothingFails) {
-  StartCoordinator(1);
-  StartWorker(0);
-  StartWorker(1);
-  ASSERT_TRUE(WaitFor([&] { return Ready() == 2; }, absl::Seconds(60))) << Logs();
+  ASSERT_NO_FATAL_FAILURE(StartTwoReplicas());
   const Json body = CompletionBody(64, false);
   const std::vector<Completion> before = StreamMany(8, body);
   for (const Completion& c : before) ExpectSame(c, before[0]);
@@ -342,15 +356,11 @@ TEST_F(ChaosTest, DelayAndLossOnOneWorkerLinkSlowsButNothingFails) {
 // health timeout, the stream continues on the other replica, and the replica returns after the
 // link does.
 TEST_F(ChaosTest, CutLinkToAWorkerMigratesItsStreamAndTheReplicaReturns) {
-  StartCoordinator(1);
-  StartWorker(0);
-  StartWorker(1);
-  ASSERT_TRUE(WaitFor([&] { return Ready() == 2; }, absl::Seconds(60))) << Logs();
+  ASSERT_NO_FATAL_FAILURE(StartTwoReplicas());
   const Json body = CompletionBody(440, true);
-  const Completion reference = StreamOne(body);
-  ASSERT_TRUE(reference.error.empty()) << reference.error << Logs();
-  const std::string host = LeaderHost(0);  // idle replicas: the lowest index serves
-  ASSERT_FALSE(host.empty()) << Logs();
+  Completion reference;
+  std::string host;
+  ASSERT_NO_FATAL_FAILURE(Reference(body, &reference, &host));
   auto stream = StartStream(body);
   ASSERT_TRUE(WaitFor([&] { return stream->chunks.load() >= 10; }, absl::Seconds(30)));
   const absl::Time cut = absl::Now();
@@ -389,10 +399,9 @@ TEST_F(ChaosTest, CutLinkBetweenTwoRanksReformsTheReplica) {
                   "--replica-rank", "1"});
   ASSERT_TRUE(WaitFor([&] { return Ready() == 2; }, absl::Seconds(90))) << Logs();
   const Json body = CompletionBody(440, true);
-  const Completion reference = StreamOne(body);
-  ASSERT_TRUE(reference.error.empty()) << reference.error << Logs();
-  const std::string leader = LeaderHost(0);
-  ASSERT_FALSE(leader.empty()) << Logs();
+  Completion reference;
+  std::string leader;
+  ASSERT_NO_FATAL_FAILURE(Reference(body, &reference, &leader));
   const std::string follower = leader == "w0" ? "w1" : leader == "w1" ? "w0"
                                : leader == "w2"   ? "w3"
                                                   : "w2";
@@ -425,15 +434,11 @@ TEST_F(ChaosTest, CutLinkBetweenTwoRanksReformsTheReplica) {
 // A worker SIGKILLed mid-stream and restarted on its address: no client sees a broken stream
 // (another replica exists), and the restarted worker's replica is formed again.
 TEST_F(ChaosTest, WorkerKilledMidStreamAndRestarted) {
-  StartCoordinator(1);
-  StartWorker(0);
-  StartWorker(1);
-  ASSERT_TRUE(WaitFor([&] { return Ready() == 2; }, absl::Seconds(60))) << Logs();
+  ASSERT_NO_FATAL_FAILURE(StartTwoReplicas());
   const Json body = CompletionBody(440, true);
-  const Completion reference = StreamOne(body);
-  ASSERT_TRUE(reference.error.empty()) << reference.error << Logs();
-  const std::string host = LeaderHost(0);
-  ASSERT_FALSE(host.empty()) << Logs();
+  Completion reference;
+  std::string host;
+  ASSERT_NO_FATAL_FAILURE(Reference(body, &reference, &host));
   const int index = host == "w0" ? 0 : 1;
   auto stream = StartStream(body);
   ASSERT_TRUE(WaitFor([&] { return stream->chunks.load() >= 10; }, absl::Seconds(30)));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Soak (not CI): a g4-coordinator and three single-rank replicas serve Poisson load at ~80% of
-# the capacity measured first, for DURATION seconds, while a worker is SIGKILLed (and restarted
+# Soak (not CI): a g4-coordinator and three single-rank replicas serve Poisson load (at most
+# CONCURRENCY requests in flight, as clients with a connection pool) at ~80% of the capacity
+# measured first, for DURATION seconds, while a worker is SIGKILLed (and restarted
 # on its address after 5 s) every KILL_EVERY seconds, alternating between two of them. Prints,
 # and writes to OUT/summary.txt:
 #  * requests sent / failed (must be 0: a healthy replica always exists and streams migrate),
@@ -20,6 +21,7 @@ OUT=${4:-/tmp/g4-soak}
 B=${G4_BUILD_DIR:-build}  # where the binaries are (a copy keeps a rebuild from touching the soak)
 PROMPT=32
 OUTPUT=64
+CONCURRENCY=32  # clients: requests beyond this many in flight wait (no unbounded backlog)
 VOCAB=$(python3 -c "import json; c = json.load(open('$MODEL/config.json')); print(c.get('text_config', c)['vocab_size'])")
 mkdir -p "$OUT"
 rm -f "$OUT"/*.log "$OUT"/*.json "$OUT"/*.csv "$OUT"/*port* "$OUT/summary.txt"
@@ -81,7 +83,7 @@ echo "soak: cluster up? $(wait_ready 3 60) s; coordinator pid $coord"
 
 # Capacity: saturated closed loop for ~60 s.
 $B/tools/load_generator/g4-load --server "127.0.0.1:$PORT" --num-requests 300 \
-  --request-rate inf --concurrency 12 --prompt-len $PROMPT --output-len $OUTPUT --vocab "$VOCAB" \
+  --request-rate inf --concurrency $CONCURRENCY --prompt-len $PROMPT --output-len $OUTPUT --vocab "$VOCAB" \
   --json "$OUT/capacity.json" --quiet 2>>"$OUT/load.log" || true
 CAP=$(python3 -c "import json; print(json.load(open('$OUT/capacity.json'))['request_throughput'])")
 RATE=$(python3 -c "print(round(0.8 * $CAP, 3))")
@@ -90,7 +92,8 @@ echo "soak: capacity $CAP req/s ($PROMPT-token prompts, $OUTPUT tokens out); soa
 
 migrations0=$(metric 'g4serve_request_migrations_total')
 $B/tools/load_generator/g4-load --server "127.0.0.1:$PORT" --num-requests "$N" \
-  --request-rate "$RATE" --prompt-len $PROMPT --output-len $OUTPUT --vocab "$VOCAB" \
+  --request-rate "$RATE" --concurrency $CONCURRENCY --prompt-len $PROMPT --output-len $OUTPUT \
+  --vocab "$VOCAB" \
   --json "$OUT/soak.json" \
   --quiet 2>>"$OUT/load.log" &
 load=$!
