@@ -327,6 +327,7 @@ absl::Status GenerationService::Run(const std::string& request_id,
   int completion_tokens = 0;
   absl::flat_hash_set<int> tried;
   absl::Status last_error;
+  std::optional<MigrationReason> pending_migration;  // why the last attempt ended
   for (int attempt = 0; attempt <= std::max(0, options_.migration_limit); ++attempt) {
     absl::StatusOr<Router::Lease> lease = router_->Acquire(tried);
     if (!lease.ok()) {
@@ -337,6 +338,16 @@ absl::Status GenerationService::Run(const std::string& request_id,
     }
     const ReplicaEndpoint& replica = lease->replica();
     tried.insert(replica.index);
+    if (pending_migration.has_value()) {  // counted once another replica took it
+      if (options_.metrics != nullptr) {
+        options_.metrics->RequestMigrated(MigrationReasonName(*pending_migration));
+      }
+      std::cerr << "g4-coordinator: request " << request_id << ": " << last_error << " after "
+                << relayed.size() << " tokens; continuing on another replica (replica "
+                << replica.index << ", " << MigrationReasonName(*pending_migration)
+                << ", attempt " << attempt + 1 << ")" << std::endl;
+      pending_migration.reset();
+    }
     SetResumedTokens(relayed, &worker_request);
 
     grpc::ClientContext call;
@@ -495,13 +506,7 @@ absl::Status GenerationService::Run(const std::string& request_id,
       return Annotate(error, absl::StrCat("replica ", replica.index));
     }
     last_error = Annotate(error, absl::StrCat("replica ", replica.index));
-    if (options_.metrics != nullptr) {
-      options_.metrics->RequestMigrated(MigrationReasonName(*migration));
-    }
-    std::cerr << "g4-coordinator: request " << request_id << ": " << last_error << " after "
-              << relayed.size() << " tokens; continuing on another replica ("
-              << MigrationReasonName(*migration) << ", attempt " << attempt + 2 << ")"
-              << std::endl;
+    pending_migration = migration;
   }
   return absl::Status(last_error.code(),
                       absl::StrCat(last_error.message(), "; gave up after ",
