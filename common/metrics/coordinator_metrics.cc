@@ -175,10 +175,10 @@ void CoordinatorMetrics::Register() {
   cache_config_family_ = gauge("cache_config_info", "Information of the LLMEngine CacheConfig.");
   migration_family_ = counter(
       "request_migrations_total",
-      "Requests continued on another replica after theirs failed, by reason (g4serve's own).");
+      "Requests continued on another replica after theirs failed, by reason (not in vLLM).");
   auto* recoveries = counter("replica_recoveries_total",
                              "Replicas that returned to READY by themselves, by kind: resumed "
-                             "(communicators intact) or reformed (g4serve's own).");
+                             "(communicators intact) or reformed (not in vLLM).");
   for (int reformed : {0, 1}) {
     prometheus::Labels l = labels;
     l["kind"] = reformed ? "reformed" : "resumed";
@@ -186,7 +186,7 @@ void CoordinatorMetrics::Register() {
   }
   replica_state_family_ = gauge(
       "replica_state",
-      "1 for each replica, labelled with its state and why it is not READY (g4serve's own).");
+      "1 for each replica, labelled with its state and why it is not READY (not in vLLM).");
 }
 
 void CoordinatorMetrics::ObserveTtft(double s) { ttft_->Observe(NonNegative(s)); }

@@ -447,7 +447,14 @@ TEST_F(ChaosTest, WorkerKilledMidStreamAndRestarted) {
   ExpectSame(stream->result, reference);
   workers_[index]->Wait(absl::Seconds(10));
   StartWorker(index);
-  ASSERT_TRUE(WaitFor([&] { return Ready() == 2; }, absl::Seconds(60))) << Logs();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const Json h = Health();
+        return h.is_object() && h.value("replicas_ready", 0) == 2 &&
+               h["replicas"][0].value("recoveries", 0) >= 1;
+      },
+      absl::Seconds(60)))
+      << Logs();
   const Json h = Health();
   ASSERT_TRUE(h.is_object());
   ASSERT_EQ(h["replicas"].size(), 2u);  // the same replica came back; none was added

@@ -136,6 +136,21 @@ bool WaitForReadyAtMost(Cluster& cluster, int ready, absl::Duration timeout) {
   return false;
 }
 
+// Waits until replica `replica` is READY after at least `recoveries` recoveries.
+bool WaitForRecovery(Cluster& cluster, int replica, int recoveries,
+                     absl::Duration timeout = absl::Seconds(60)) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    const pb::ModelInfo model = cluster.Model();
+    if (model.replicas_size() > replica && model.replicas(replica).state() == "READY" &&
+        model.replicas(replica).recoveries() >= recoveries) {
+      return true;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
 int CountOf(const std::string& haystack, const std::string& needle) {
   int n = 0;
   for (size_t at = haystack.find(needle); at != std::string::npos;
@@ -275,6 +290,7 @@ TEST(ResilienceTest, KilledWorkerMidStreamMigratesAndItsReplicaReforms) {
   ExpectSameAsUninterrupted(stream, reference, cluster);
   EXPECT_NE(cluster.coordinator().Log().find("continuing on another replica"), std::string::npos);
   cluster.RestartWorker(leader);
+  ASSERT_TRUE(WaitForRecovery(cluster, 0, 1)) << cluster.Logs();
   ASSERT_TRUE(WaitForReady(cluster, 2, absl::Seconds(40))) << cluster.Logs();
   const pb::ModelInfo model = cluster.Model();
   ASSERT_EQ(model.replicas_size(), 2);  // the same replica came back: none was added
@@ -309,6 +325,7 @@ TEST(ResilienceTest, DrainingWorkerFinishesItsStreamThenExits) {
   const Cluster::Result other = cluster.Generate(LongRequest(false, 8));
   ASSERT_TRUE(other.status.ok()) << other.status.error_message();
   cluster.RestartWorker(leader);
+  ASSERT_TRUE(WaitForRecovery(cluster, 0, 1)) << cluster.Logs();
   ASSERT_TRUE(WaitForReady(cluster, 2, absl::Seconds(40))) << cluster.Logs();
 }
 
