@@ -28,6 +28,7 @@
 #include "coordinator/api/request_limits.h"
 #include "coordinator/api/text_codec.h"
 #include "coordinator/coordinator_flags.h"
+#include "coordinator/drain.h"
 #include "coordinator/fleet/fleet_manager.h"
 #include "coordinator/fleet/fleet_service.h"
 #include "coordinator/fleet/key_value_store_server.h"
@@ -137,6 +138,7 @@ int Main(int argc, char** argv) {
   if (flags->enable_prefix_caching.has_value()) {
     fleet_options.engine.set_enable_prefix_caching(*flags->enable_prefix_caching);
   }
+  fleet_options.engine.set_batch_invariant(flags->batch_invariant);
   fleet_options.collective_timeout = flags->collective_timeout;
   fleet_options.load_timeout = flags->load_timeout;
   fleet_options.health_interval = flags->health_interval;
@@ -199,6 +201,9 @@ int Main(int argc, char** argv) {
   inference_options.vocab_size = config->vocab_size;
   inference_options.generation_config = generation_config;
   inference_options.metrics = metrics.get();
+  inference_options.migration_limit = flags->migration_limit;
+  inference_options.stall_limit = flags->collective_timeout;
+  inference_options.progress_grace = flags->health_timeout;
   InferenceServiceImpl inference(inference_options, codec->get(), &fleet, &router);
   FleetServiceImpl fleet_service(&fleet, &store);
 
@@ -233,11 +238,19 @@ int Main(int argc, char** argv) {
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
   // Replica formation and state changes: readiness and the replicas_ready/_total gauges.
-  fleet.SetStateListener([&fleet, health, m = metrics.get()] {
+  GenerationService* generation = inference.generation();
+  fleet.SetStateListener([&fleet, health, generation, m = metrics.get()] {
     const int ready = fleet.ReadyReplicas();
-    health->SetServingStatus(ready > 0);
-    if (m != nullptr) m->SetReplicas(ready, fleet.TotalReplicas());
+    health->SetServingStatus(ready > 0 && !generation->draining());
+    if (m != nullptr) {
+      m->SetReplicas(ready, fleet.TotalReplicas());
+      m->SetReplicaStates(ReplicaStateLabelsOf(fleet.Replicas()));
+    }
   });
+  if (metrics != nullptr) {
+    fleet.SetRecoveryListener(
+        [m = metrics.get()](int, bool reformed) { m->ReplicaRecovered(reformed); });
+  }
   if (metrics != nullptr) metrics->SetReplicas(fleet.ReadyReplicas(), fleet.TotalReplicas());
   fleet.Start();
 
@@ -281,8 +294,15 @@ int Main(int argc, char** argv) {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  Log(absl::StrCat("signal ", signal_number, ": shutting down"));
+  // Readiness fails at once and new requests get UNAVAILABLE; those in flight finish (the fleet
+  // keeps serving, and migrating, them) for at most --drain-timeout.
+  Log(absl::StrCat("signal ", signal_number, ": draining (", generation->InFlightRequests(),
+                   " requests in flight, at most ", absl::FormatDuration(flags->drain_timeout),
+                   ")"));
+  generation->BeginDrain();
   health->SetServingStatus(false);
+  const DrainResult drained = WaitForDrain(*generation, signals, flags->drain_timeout);
+  Log(DescribeDrain(drained, *generation));
   store.Shutdown();
   inference.Shutdown();  // cancels requests in flight (HTTP ones too)
   if (http != nullptr) http->Stop();

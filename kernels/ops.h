@@ -92,8 +92,19 @@ class Ops {
                          int k) = 0;
 };
 
+struct CpuOpsOptions {
+  // Batch-invariant numerics: a row's Linear output and a query's Attention output are bitwise
+  // the same whether the row is computed alone (a decode step), batched with other sequences,
+  // or inside a prefill chunk (a recompute after preemption or migration). Seeded sampling then
+  // gives the same tokens under any batch composition and after a migration (docs/sampling.md).
+  // How: every row (query) goes through the same GEMV calls it would get alone. Costs: none for
+  // a decode step of one sequence; prefill and batched decode read the weights once per row
+  // instead of once per step (far slower prefill).
+  bool batch_invariant = false;
+};
+
 // The CPU reference backend (always available).
-std::unique_ptr<Ops> CreateCpuOps();
+std::unique_ptr<Ops> CreateCpuOps(CpuOpsOptions options = {});
 
 }  // namespace g4
 

@@ -182,6 +182,20 @@ void CoordinatorMetrics::Register() {
   kv_pool_family_ = gauge("kv_cache_pool_usage_perc",
                           "KV-cache usage of one pool. 1 means 100 percent usage.");
   cache_config_family_ = gauge("cache_config_info", "Information of the LLMEngine CacheConfig.");
+  migration_family_ = counter(
+      "request_migrations_total",
+      "Requests continued on another replica after theirs failed, by reason (not in vLLM).");
+  auto* recoveries = counter("replica_recoveries_total",
+                             "Replicas that returned to READY by themselves, by kind: resumed "
+                             "(communicators intact) or reformed (not in vLLM).");
+  for (int reformed : {0, 1}) {
+    prometheus::Labels l = labels;
+    l["kind"] = reformed ? "reformed" : "resumed";
+    recoveries_[reformed] = &recoveries->Add(l);
+  }
+  replica_state_family_ = gauge(
+      "replica_state",
+      "1 for each replica, labelled with its state and why it is not READY (not in vLLM).");
 }
 
 void CoordinatorMetrics::ObserveTtft(double s) { ttft_->Observe(NonNegative(s)); }
@@ -274,6 +288,34 @@ void CoordinatorMetrics::SetKvPoolUsage(absl::string_view pool, double fraction)
     it = kv_pools_.emplace(std::string(pool), &kv_pool_family_->Add(l)).first;
   }
   it->second->Set(fraction);
+}
+
+void CoordinatorMetrics::RequestMigrated(absl::string_view reason) {
+  absl::MutexLock lock(&mu_);
+  auto it = migrations_.find(reason);
+  if (it == migrations_.end()) {
+    prometheus::Labels l = L();
+    l["reason"] = std::string(reason);
+    it = migrations_.emplace(std::string(reason), &migration_family_->Add(l)).first;
+  }
+  it->second->Increment();
+}
+
+void CoordinatorMetrics::ReplicaRecovered(bool reformed) { recoveries_[reformed ? 1 : 0]->Increment(); }
+
+void CoordinatorMetrics::SetReplicaStates(const std::vector<ReplicaStateLabels>& replicas) {
+  absl::MutexLock lock(&mu_);
+  for (prometheus::Gauge* g : replica_states_) replica_state_family_->Remove(g);
+  replica_states_.clear();
+  for (const ReplicaStateLabels& r : replicas) {
+    prometheus::Labels l = L();
+    l["replica"] = absl::StrCat(r.replica);
+    l["state"] = r.state;
+    l["reason"] = r.reason;
+    prometheus::Gauge* g = &replica_state_family_->Add(l);
+    g->Set(1);
+    replica_states_.push_back(g);
+  }
 }
 
 void CoordinatorMetrics::SetCacheConfigInfo(const std::map<std::string, std::string>& labels) {

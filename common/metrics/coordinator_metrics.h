@@ -129,6 +129,22 @@ class CoordinatorMetrics {
   // --num-replicas when larger; not "replicas_total", a suffix Prometheus reserves for
   // counters); g4serve's own. Negative values are clamped to 0.
   void SetReplicas(int64_t ready, int64_t total);
+  // --- recovery and migration (g4serve's own, docs/metrics.md) ---
+  // A request continued on another replica after its replica failed or left service
+  // (request_migrations_total{reason}); `reason` from a small fixed set ("stream_failed",
+  // "replica_unavailable").
+  void RequestMigrated(absl::string_view reason);
+  // A replica returned to READY (replica_recoveries_total{kind}): resumed with its communicators
+  // intact, or formed again on every rank.
+  void ReplicaRecovered(bool reformed);
+  // replica_state{replica, state, reason} = 1, one series per replica (replaces the previous
+  // set): its state and, when not READY, the reason code (FleetManager's ReplicaStatus).
+  struct ReplicaStateLabels {
+    int replica = 0;
+    std::string state;   // LOADING, READY, UNAVAILABLE, DRAINING, FAILED
+    std::string reason;  // empty while READY
+  };
+  void SetReplicaStates(const std::vector<ReplicaStateLabels>& replicas);
   // cache_config_info = 1 with these labels (e.g. block_size, cache_dtype,
   // enable_prefix_caching, tp_size); replaces the previous set. Invalid label names are dropped.
   void SetCacheConfigInfo(const std::map<std::string, std::string>& labels);
@@ -165,11 +181,16 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Counter>* failure_family_ = nullptr;
   prometheus::Family<prometheus::Gauge>* kv_pool_family_ = nullptr;
   prometheus::Family<prometheus::Gauge>* cache_config_family_ = nullptr;
+  prometheus::Family<prometheus::Counter>* migration_family_ = nullptr;
+  prometheus::Counter* recoveries_[2] = {nullptr, nullptr};  // resumed, reformed
+  prometheus::Family<prometheus::Gauge>* replica_state_family_ = nullptr;
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, prometheus::Counter*> failures_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, prometheus::Gauge*> kv_pools_ ABSL_GUARDED_BY(mu_);
   prometheus::Gauge* cache_config_ ABSL_GUARDED_BY(mu_) = nullptr;
+  absl::flat_hash_map<std::string, prometheus::Counter*> migrations_ ABSL_GUARDED_BY(mu_);
+  std::vector<prometheus::Gauge*> replica_states_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace g4

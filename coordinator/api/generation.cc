@@ -1,5 +1,6 @@
 #include "coordinator/api/generation.h"
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -95,14 +96,43 @@ void GenerationService::Shutdown() {
   if (watcher_.joinable()) watcher_.join();
 }
 
+// Every poll interval: cancels the worker calls of clients that went away, and of requests
+// whose replica left service while another one can take them (they migrate, see Run).
 void GenerationService::WatchCancellations() {
-  absl::MutexLock lock(&mu_);
-  auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_; };
-  while (!mu_.AwaitWithTimeout(absl::Condition(&stop), options_.cancel_poll_interval)) {
+  while (true) {
+    const absl::flat_hash_set<int> evacuate =
+        ReplicasToEvacuate(fleet_->Endpoints(), absl::Now(), options_.stall_limit);
+    absl::MutexLock lock(&mu_);
     for (auto& [id, f] : in_flight_) {
-      if (f.worker != nullptr && SinkCancelled(*f.sink)) f.worker->TryCancel();
+      if (f.worker == nullptr) continue;
+      if (SinkCancelled(*f.sink)) {
+        f.worker->TryCancel();
+      } else if (!f.evacuated && evacuate.contains(f.replica) &&
+                 absl::Now() - absl::FromUnixNanos(f.progress->load()) >=
+                     options_.progress_grace) {
+        f.evacuated = true;
+        f.worker->TryCancel();
+      }
     }
+    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_; };
+    if (mu_.AwaitWithTimeout(absl::Condition(&stop), options_.cancel_poll_interval)) return;
   }
+}
+
+void GenerationService::BeginDrain() {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+}
+
+bool GenerationService::draining() const {
+  absl::MutexLock lock(&mu_);
+  return draining_;
+}
+
+bool GenerationService::WaitForNoRequests(absl::Time deadline) const {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_.empty(); };
+  return mu_.AwaitWithDeadline(absl::Condition(&idle), deadline);
 }
 
 int GenerationService::InFlightRequests() const {
@@ -198,11 +228,30 @@ absl::StatusOr<GenerationService::Prepared> GenerationService::Prepare(
   return prepared;
 }
 
-bool GenerationService::SetWorkerCall(const std::string& key, grpc::ClientContext* call) {
+bool GenerationService::SetWorkerCall(const std::string& key, grpc::ClientContext* call,
+                                      int replica,
+                                      std::shared_ptr<std::atomic<int64_t>>* progress) {
   absl::MutexLock lock(&mu_);
   InFlight& f = in_flight_[key];
   f.worker = call;
+  if (call != nullptr) {
+    f.replica = replica;
+    f.evacuated = false;
+    f.progress->store(absl::ToUnixNanos(absl::Now()));
+  }
+  if (progress != nullptr) *progress = f.progress;
   return !f.aborted && !shutdown_;
+}
+
+bool GenerationService::ShuttingDown() const {
+  absl::MutexLock lock(&mu_);
+  return shutdown_;
+}
+
+bool GenerationService::Evacuated(const std::string& key) const {
+  absl::MutexLock lock(&mu_);
+  auto it = in_flight_.find(key);
+  return it != in_flight_.end() && it->second.evacuated;
 }
 
 bool GenerationService::Aborted(const std::string& key) const {
@@ -229,6 +278,9 @@ absl::Status GenerationService::Generate(const std::string& caller,
   {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return absl::UnavailableError("coordinator is shutting down");
+    if (draining_) {
+      return absl::UnavailableError("coordinator is draining (shutting down); try another one");
+    }
     auto [it, inserted] = in_flight_.try_emplace(key);
     if (!inserted) {
       return absl::AlreadyExistsError(
@@ -307,35 +359,54 @@ absl::Status GenerationService::Run(const std::string& key, const std::string& r
   }
 
   const int prompt_tokens = static_cast<int>(prepared.prompt.size());
+  // One detokenizer and stop matcher for the whole request: a migrated request continues their
+  // state, so text held back (a partial character, a possible stop) is neither lost nor repeated.
+  std::unique_ptr<StreamDecoder> decoder;
+  if (codec_ != nullptr) {
+    G4_ASSIGN_OR_RETURN(decoder, codec_->NewDecoder());
+  }
+  std::optional<StopStringMatcher> matcher;
+  if (!prepared.stop.empty()) matcher.emplace(prepared.stop);
+  std::vector<int32_t> relayed;  // tokens the client has received (resumed on a migration)
+  int completion_tokens = 0;
   absl::flat_hash_set<int> tried;
   absl::Status last_error;
-  for (int attempt = 0; attempt < 2; ++attempt) {
+  std::optional<MigrationReason> pending_migration;  // why the last attempt ended
+  for (int attempt = 0; attempt <= std::max(0, options_.migration_limit); ++attempt) {
     absl::StatusOr<Router::Lease> lease = router_->Acquire(tried);
-    if (!lease.ok()) return attempt == 0 ? lease.status() : last_error;
+    if (!lease.ok()) {
+      if (attempt == 0) return lease.status();
+      return absl::Status(last_error.code(),
+                          absl::StrCat(last_error.message(), "; no other replica can continue "
+                                       "the request (", lease.status().message(), ")"));
+    }
     const ReplicaEndpoint& replica = lease->replica();
     tried.insert(replica.index);
-
-    std::unique_ptr<StreamDecoder> decoder;
-    if (codec_ != nullptr) {
-      G4_ASSIGN_OR_RETURN(decoder, codec_->NewDecoder());
+    if (pending_migration.has_value()) {  // counted once another replica took it
+      if (options_.metrics != nullptr) {
+        options_.metrics->RequestMigrated(MigrationReasonName(*pending_migration));
+      }
+      std::cerr << "g4-coordinator: request " << request_id << ": " << last_error << " after "
+                << relayed.size() << " tokens; continuing on another replica (replica "
+                << replica.index << ", " << MigrationReasonName(*pending_migration)
+                << ", attempt " << attempt + 1 << ")" << std::endl;
+      pending_migration.reset();
     }
-    std::optional<StopStringMatcher> matcher;
-    if (!prepared.stop.empty()) matcher.emplace(prepared.stop);
+    SetResumedTokens(relayed, &worker_request);
 
     grpc::ClientContext call;
     if (sink.deadline.has_value()) call.set_deadline(absl::ToChronoTime(*sink.deadline));
-    if (!SetWorkerCall(key, &call)) call.TryCancel();
+    std::shared_ptr<std::atomic<int64_t>> progress;
+    if (!SetWorkerCall(key, &call, replica.index, &progress)) call.TryCancel();
     auto stub = wpb::Worker::NewStub(replica.leader);
     std::unique_ptr<grpc::ClientReader<wpb::WorkerGenerateResponse>> reader =
         stub->Generate(&call, worker_request);
 
     wpb::WorkerGenerateResponse message;
-    bool got_any = false;
     bool finished = false;    // final response written
     bool client_gone = false;
-    int completion_tokens = 0;
     while (!finished && reader->Read(&message)) {
-      got_any = true;
+      progress->store(absl::ToUnixNanos(absl::Now()), std::memory_order_relaxed);
       if (message.has_queue_seconds() && !trace->queue_observed) {
         trace->queue_observed = true;
         if (options_.metrics != nullptr) {
@@ -418,7 +489,8 @@ absl::Status GenerationService::Run(const std::string& key, const std::string& r
         }
         *out.mutable_usage() = message.usage();
         if (out.usage().prompt_tokens() == 0) out.mutable_usage()->set_prompt_tokens(prompt_tokens);
-        if (out.usage().completion_tokens() == 0) {
+        // Counted here across attempts: every token the client got, once.
+        if (out.usage().completion_tokens() == 0 || attempt > 0) {
           out.mutable_usage()->set_completion_tokens(completion_tokens);
         }
         finished = true;
@@ -431,6 +503,7 @@ absl::Status GenerationService::Run(const std::string& key, const std::string& r
         call.TryCancel();
         break;
       }
+      for (const pb::TokenOutput& t : out.tokens()) relayed.push_back(t.token_id());
     }
     const grpc::Status worker_status = reader->Finish();
     const bool aborted = !SetWorkerCall(key, nullptr) && Aborted(key);
@@ -453,22 +526,35 @@ absl::Status GenerationService::Run(const std::string& key, const std::string& r
       sink.write(out);
       return absl::OkStatus();
     }
-    if (worker_status.ok()) {
+    if (ShuttingDown()) {
+      return absl::UnavailableError(
+          "coordinator shut down before the request finished; retry on another coordinator");
+    }
+    // Tokens counted but not relayed (the client never saw them) are generated again.
+    completion_tokens = static_cast<int>(relayed.size());
+    const bool evacuated = Evacuated(key);
+    if (worker_status.ok() && !evacuated) {
       return absl::InternalError(absl::StrCat("replica ", replica.index,
                                               " ended the stream without a finish_reason"));
     }
-    absl::Status error = FromGrpcStatus(worker_status);
-    if (error.code() == absl::StatusCode::kDeadlineExceeded ||
-        error.code() == absl::StatusCode::kResourceExhausted ||
-        error.code() == absl::StatusCode::kInvalidArgument) {
-      return error;
+    absl::Status error =
+        evacuated ? absl::UnavailableError("taken out of service by the health check")
+                  : FromGrpcStatus(worker_status);
+    const std::optional<MigrationReason> migration = MigrationFor(error, evacuated);
+    if (!migration.has_value()) {
+      if (error.code() == absl::StatusCode::kDeadlineExceeded ||
+          error.code() == absl::StatusCode::kResourceExhausted ||
+          error.code() == absl::StatusCode::kInvalidArgument) {
+        return error;
+      }
+      return Annotate(error, absl::StrCat("replica ", replica.index));
     }
     last_error = Annotate(error, absl::StrCat("replica ", replica.index));
-    if (got_any || error.code() != absl::StatusCode::kUnavailable) return last_error;
-    std::cerr << "g4-coordinator: request " << worker_request.request_id() << ": " << last_error
-              << "; retrying on another replica" << std::endl;
+    pending_migration = migration;
   }
-  return last_error;
+  return absl::Status(last_error.code(),
+                      absl::StrCat(last_error.message(), "; gave up after ",
+                                   options_.migration_limit, " migrations"));
 }
 
 bool GenerationService::Abort(const std::string& caller, const std::string& request_id) {

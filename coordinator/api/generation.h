@@ -8,8 +8,9 @@
 // the worker call is cancelled and the final response has finish_reason STOP, matched_stop and the
 // text cut before the stop). A sink that reports the client gone (write returns false, or
 // cancelled() turns true) cancels the worker call (the leader aborts the sequence); so do Abort()
-// and the deadline. A worker stream that fails with UNAVAILABLE before any message is retried once
-// on another replica. Details and decisions: docs/coordinator.md, docs/api.md.
+// and the deadline. A request whose replica fails or leaves service is continued on another
+// replica (migration.h): the client sees one uninterrupted stream. Details and decisions:
+// docs/coordinator.md, docs/api.md.
 //
 // Request ids belong to a caller (a namespace: "http" for the HTTP API, the gRPC peer's host or
 // its "g4-namespace" metadata for gRPC; the API-key work will key it by the authenticated key):
@@ -22,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -35,6 +37,7 @@
 #include "common/generation_config.h"
 #include "common/metrics/coordinator_metrics.h"
 #include "coordinator/api/request_limits.h"
+#include "coordinator/api/migration.h"
 #include "coordinator/api/text_codec.h"
 #include "coordinator/fleet/fleet_manager.h"
 #include "coordinator/router/router.h"
@@ -51,6 +54,15 @@ struct InferenceOptions {
   // Serving metrics (docs/metrics.md), recorded for every request that reaches Generate with a
   // prepared prompt (both APIs). Not owned; must outlive the service. Null: none.
   CoordinatorMetrics* metrics = nullptr;
+  // How many times one request may move to another replica (migration.h).
+  int migration_limit = kDefaultMigrationLimit;
+  // How long a stream waits for its replica to return when no other replica is READY
+  // (ReplicasToEvacuate); the coordinator passes --collective-timeout.
+  absl::Duration stall_limit = absl::Seconds(30);
+  // A stream is moved off a replica out of service only once it has delivered nothing for this
+  // long: a replica that misses health checks (an overloaded host) but still streams keeps its
+  // streams. The coordinator passes --health-timeout.
+  absl::Duration progress_grace = absl::Seconds(2);
 };
 
 // Where one request's responses go. Callbacks run on the thread that called Generate, except
@@ -110,6 +122,13 @@ class GenerationService {
   // Requests currently in flight.
   int InFlightRequests() const;
 
+  // Graceful drain (SIGTERM): new requests get UNAVAILABLE from now on; requests in flight go
+  // on. Idempotent.
+  void BeginDrain();
+  bool draining() const;
+  // Waits until no request is in flight or `deadline`; true when none is.
+  bool WaitForNoRequests(absl::Time deadline) const;
+
   const InferenceOptions& options() const { return options_; }
   const TextCodec* codec() const { return codec_; }
   const FleetManager* fleet() const { return fleet_; }
@@ -119,6 +138,11 @@ class GenerationService {
     const GenerationSink* sink = nullptr;
     grpc::ClientContext* worker = nullptr;  // the current worker call, null between attempts
     bool aborted = false;                   // Abort() was called
+    int replica = -1;                       // the replica of the current worker call
+    bool evacuated = false;  // the call was cancelled because its replica left service
+    // When the current worker call started or last delivered a message (absl::ToUnixNanos):
+    // written by Run without the lock, read by the watcher.
+    std::shared_ptr<std::atomic<int64_t>> progress = std::make_shared<std::atomic<int64_t>>(0);
   };
 
   // What one request's metrics need, filled in by Run.
@@ -142,9 +166,15 @@ class GenerationService {
   void OnTokensRelayed(Trace* trace, int tokens, int64_t prompt_tokens);
   // The request ended with `status` (Run's result): success / failure counters, latencies.
   void RecordEnd(const Trace& trace, const absl::Status& status, int64_t prompt_tokens);
-  // Sets (or clears, with null) the worker call of in-flight `key`; false when it was aborted.
-  bool SetWorkerCall(const std::string& key, grpc::ClientContext* call);
+  // Sets (or clears, with null) the worker call of in-flight `key` (caller + id) on `replica`;
+  // false when it was aborted. With `progress`, the request's progress clock (see InFlight) is
+  // stored there.
+  bool SetWorkerCall(const std::string& key, grpc::ClientContext* call, int replica = -1,
+                     std::shared_ptr<std::atomic<int64_t>>* progress = nullptr);
   bool Aborted(const std::string& key) const;
+  // Whether the last worker call of in-flight `key` was cancelled to move it off its replica.
+  bool Evacuated(const std::string& key) const;
+  bool ShuttingDown() const;
   void WatchCancellations();
 
   const InferenceOptions options_;
@@ -155,6 +185,7 @@ class GenerationService {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);  // by InFlightKey
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
   std::thread watcher_;
 };
 

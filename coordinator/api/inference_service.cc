@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "coordinator/api/request_limits.h"
+#include "coordinator/fleet/replica_info.h"
 #include "proto/grpc_status.h"
 
 namespace g4 {
@@ -95,6 +96,8 @@ grpc::Status InferenceServiceImpl::ListModels(grpc::ServerContext* context,
   model->set_max_context(fleet->MaxContext());
   model->set_replicas_ready(fleet->ReadyReplicas());
   model->set_replicas_total(fleet->TotalReplicas());
+  const absl::Time now = absl::Now();
+  for (const ReplicaStatus& r : fleet->Replicas()) *model->add_replicas() = ToReplicaInfo(r, now);
   return grpc::Status::OK;
 }
 

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/chat_output/output_parser.h"
 #include "common/random_id.h"
+#include "coordinator/fleet/replica_info.h"
 #include "coordinator/http/openai_request.h"
 #include "coordinator/http/openai_response.h"
 
@@ -149,11 +150,26 @@ void HttpServer::HandleModels(HttpExchange& exchange) {
 void HttpServer::HandleHealth(HttpExchange& exchange) {
   const FleetManager* fleet = generation_->fleet();
   const int ready = fleet->ReadyReplicas();
-  SendJson(exchange, ready > 0 ? 200 : 503,
-           Json{{"status", ready > 0 ? "ok" : "unavailable"},
+  const bool draining = generation_->draining();
+  Json replicas = Json::array();
+  const absl::Time now = absl::Now();
+  for (const ReplicaStatus& r : fleet->Replicas()) {  // why each one is (not) serving
+    const pb::ReplicaInfo info = ToReplicaInfo(r, now);
+    replicas.push_back(Json{{"index", info.index()},
+                            {"state", info.state()},
+                            {"reason", info.reason()},
+                            {"error", info.error()},
+                            {"failures", info.failures()},
+                            {"retry_in_seconds", info.retry_in_seconds()},
+                            {"recoveries", info.recoveries()}});
+  }
+  const bool ok = ready > 0 && !draining;
+  SendJson(exchange, ok ? 200 : 503,
+           Json{{"status", draining ? "draining" : ok ? "ok" : "unavailable"},
                 {"replicas_ready", ready},
                 {"replicas_total", fleet->TotalReplicas()},
-                {"requests_in_flight", generation_->InFlightRequests()}});
+                {"requests_in_flight", generation_->InFlightRequests()},
+                {"replicas", replicas}});
 }
 
 void HttpServer::HandleGenerate(const HttpRequest& http, HttpExchange& exchange, bool chat) {

@@ -180,17 +180,32 @@ void PrefillAttention(float* out, const float* q, const float* v, const Attentio
   }
 }
 
+// Batch-invariant attention (CpuOpsOptions::batch_invariant): each query alone through the
+// decode path, over exactly its visible keys, so that its output does not depend on the block or
+// chunk it is computed in (a prefill row equals the decode step of that row, bit for bit).
+void AttentionPerQuery(float* out, const float* q, const float* v, const AttentionShape& s,
+                       const KeyRows& keys) {
+  AttentionShape one = s;
+  one.num_queries = 1;
+  for (int i = 0; i < s.num_queries; ++i) {
+    one.q_pos0 = s.q_pos0 + i;
+    DecodeAttention(out + i * s.q_stride, q + i * s.q_stride, v, one, keys);
+  }
+}
+
 }  // namespace
 
 void Attention(float* out, const float* q, const float* k, const float* v,
-               const AttentionShape& s, RopeTable* table) {
+               const AttentionShape& s, RopeTable* table, bool batch_invariant) {
   if (s.num_queries <= 0) return;
   if (s.k_derive.enabled()) {
     // Keys at positions [k_pos0, k_pos0 + num_keys); the table always starts at position 0.
     table->Cover(s.k_derive.inv_freq, s.head_dim / 2, s.k_pos0 + s.num_keys);
   }
   const KeyRows keys(k, v, s, table);
-  if (s.num_queries == 1) {
+  if (batch_invariant) {
+    AttentionPerQuery(out, q, v, s, keys);
+  } else if (s.num_queries == 1) {
     DecodeAttention(out, q, v, s, keys);
   } else {
     PrefillAttention(out, q, v, s, keys);
@@ -198,9 +213,9 @@ void Attention(float* out, const float* q, const float* k, const float* v,
 }
 
 void Attention(float* out, const float* q, const float* k, const float* v,
-               const AttentionShape& s) {
+               const AttentionShape& s, bool batch_invariant) {
   RopeTable table;  // only filled in the derived-K mode
-  Attention(out, q, k, v, s, &table);
+  Attention(out, q, k, v, s, &table, batch_invariant);
 }
 
 }  // namespace g4::cpu

@@ -12,9 +12,10 @@ namespace {
 
 class CpuOps final : public Ops {
  public:
+  explicit CpuOps(CpuOpsOptions options) : options_(options) {}
   void Linear(float* y, const float* x, const float* w, int64_t m, int64_t n,
               int64_t k) override {
-    cpu::Linear(y, x, w, m, n, k);
+    cpu::Linear(y, x, w, m, n, k, options_.batch_invariant);
   }
   void RmsNorm(float* y, const float* x, const float* w, int64_t rows, int64_t n,
                float eps) override {
@@ -37,7 +38,7 @@ class CpuOps final : public Ops {
   void Softcap(float* x, float cap, int64_t n) override { cpu::Softcap(x, cap, n); }
   void Attention(float* out, const float* q, const float* k, const float* v,
                  const AttentionShape& shape) override {
-    cpu::Attention(out, q, k, v, shape, &rope_table_);
+    cpu::Attention(out, q, k, v, shape, &rope_table_, options_.batch_invariant);
   }
   void RouteTopK(int32_t* experts, float* weights, const float* logits,
                  const float* per_expert_scale, int64_t tokens, int num_experts,
@@ -46,12 +47,15 @@ class CpuOps final : public Ops {
   }
 
  private:
+  const CpuOpsOptions options_;
   // cos/sin per key position for derived-K attention, kept across calls (rope_table.h).
   cpu::RopeTable rope_table_;
 };
 
 }  // namespace
 
-std::unique_ptr<Ops> CreateCpuOps() { return std::make_unique<CpuOps>(); }
+std::unique_ptr<Ops> CreateCpuOps(CpuOpsOptions options) {
+  return std::make_unique<CpuOps>(options);
+}
 
 }  // namespace g4

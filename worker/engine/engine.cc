@@ -141,6 +141,36 @@ absl::Status Engine::Submit(EngineRequest request) {
           absl::StrCat("prompt: token id ", id, " outside [0, ", c.vocab_size, ")"));
     }
   }
+  auto sampling = std::make_unique<SequenceSamplingState>(request.params, request.prompt);
+  if (!request.resume_output.empty()) {
+    const size_t total = request.prompt.size() + request.resume_output.size();
+    if (static_cast<int64_t>(total) >= max_model_len_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "resume_output_token_ids: prompt + ", request.resume_output.size(),
+          " generated tokens leave no room in the context of ", max_model_len_, " tokens"));
+    }
+    for (size_t i = 0; i < request.resume_output.size(); ++i) {
+      const int32_t id = request.resume_output[i];
+      if (id < 0 || id >= c.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "resume_output_token_ids[", i, "]: token id ", id, " outside [0, ", c.vocab_size, ")"));
+      }
+      // Replays the sampler's bookkeeping: output counts (penalties), the step index of the
+      // seeded draw, min_tokens / max_tokens.
+      if (sampling->AppendOutputToken(id) != FinishReason::kNone) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "resume_output_token_ids[", i, "]: the request already finished there (",
+            sampling->finish_reason() == FinishReason::kStopToken ? "stop token" : "max_tokens",
+            ")"));
+      }
+      // A structured output continues where the earlier attempt left it.
+      if (request.grammar != nullptr && !request.grammar->AcceptToken(id)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "resume_output_token_ids[", i, "]: token id ", id,
+            " is not allowed by the request's structured output there"));
+      }
+    }
+  }
   absl::MutexLock lock(&mu_);
   if (!failure_.ok()) return absl::UnavailableError(absl::StrCat("engine failed: ", failure_.message()));
   if (stop_) return absl::UnavailableError("engine is shutting down");
@@ -156,7 +186,8 @@ absl::Status Engine::Submit(EngineRequest request) {
   s->arrival = s->seq_id;
   s->arrival_time = absl::Now();
   s->tokens = request.prompt;
-  s->sampling = std::make_unique<SequenceSamplingState>(request.params, request.prompt);
+  s->tokens.insert(s->tokens.end(), request.resume_output.begin(), request.resume_output.end());
+  s->sampling = std::move(sampling);
   s->request = std::move(request);
   waiting_.push_back(s.get());
   std::string id = s->request.id;

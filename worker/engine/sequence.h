@@ -44,6 +44,9 @@ struct EngineRequest {
   // Structured outputs: the constraint's state, advanced by every sampled token. Null:
   // unconstrained. Kept across preemption (recompute replays tokens, it never re-samples them).
   std::shared_ptr<grammar::GrammarMatcher> grammar;
+  // Tokens generated for this request by an earlier attempt on another replica (a migration):
+  // the sequence continues after them as if this engine had produced them (Engine::Submit).
+  std::vector<int32_t> resume_output;
 };
 
 struct Sequence {
