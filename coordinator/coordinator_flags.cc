@@ -66,6 +66,9 @@ std::string CoordinatorUsage() {
   --num-sliding-pages N          engine: pages of the sliding-window KV pool (default: likewise)
   --enable-prefix-caching        engine: reuse cached prompt prefixes (the default)
   --no-enable-prefix-caching     engine: no prefix caching
+  --batch-invariant              engine: batch-invariant kernels, so that seeded sampling gives
+                                 the same tokens under any batching and after a migration
+                                 (slower decode; default off)
   --metrics-port N               Prometheus /metrics port; 0 = pick a free one, -1 = off
                                  (default -1)
   --metrics-host HOST            metrics listen address (default: --host)
@@ -77,6 +80,10 @@ std::string CoordinatorUsage() {
   --health-interval DUR          worker health-check period (default 1s)
   --health-timeout DUR           worker health-check deadline (default 2s)
   --load-timeout DUR             Worker.Load deadline (default 10m)
+  --drain-timeout DUR            on SIGTERM: fail readiness, take no new requests, let those in
+                                 flight finish for at most DUR, then exit 0 (default 30s)
+  --migration-limit N            times one request may continue on another replica when its
+                                 replica fails mid-stream; 0 = never (default 3)
 )";
 }
 
@@ -130,6 +137,8 @@ absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::st
       {"health-interval", duration_flag(&f.health_interval)},
       {"health-timeout", duration_flag(&f.health_timeout)},
       {"load-timeout", duration_flag(&f.load_timeout)},
+      {"drain-timeout", duration_flag(&f.drain_timeout)},
+      {"migration-limit", int_flag(&f.migration_limit, 0)},
   };
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -151,6 +160,15 @@ absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::st
     // Accept vLLM's underscore spelling too.
     for (char& c : name) c = c == '_' ? '-' : c;
     // Boolean flags (vLLM's BooleanOptionalAction): no value; --flag=true|false also works.
+    if (name == "batch-invariant") {
+      bool on = true;
+      if (has_value && !absl::SimpleAtob(value, &on)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", name, ": expected true or false, got '", value, "'"));
+      }
+      f.batch_invariant = on;
+      continue;
+    }
     if (name == "enable-prefix-caching" || name == "no-enable-prefix-caching") {
       bool on = name == "enable-prefix-caching";
       if (has_value) {

@@ -1,6 +1,7 @@
 #include "common/jinja/interpreter.h"
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -10,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/jinja/builtins.h"
+#include "common/jinja/nesting.h"
 #include "common/jinja/parser.h"
 #include "common/jinja/py_string.h"
 #include "common/status_macros.h"
@@ -17,7 +19,15 @@
 namespace g4::jinja {
 namespace {
 
+// Macro calls may nest this deep (a recursive macro that walks the request's data).
 constexpr int kMaxCallDepth = 256;
+// Evaluation (statement bodies and expressions, macro calls included) may nest this deep.
+constexpr int kMaxEvalDepth = 2048;
+// And a render may use this much native stack: one macro level takes several KiB of frames
+// (a recursive macro over a list: ~20 KiB), so depth counts alone cannot keep a render inside a
+// thread's stack. Rendering the Gemma 4 templates with requests nested kMaxJsonDepth deep takes
+// well under half of it.
+constexpr size_t kMaxStackBytes = 512 << 10;
 
 struct Scope {
   explicit Scope(Scope* p) : parent(p) {}
@@ -190,13 +200,33 @@ class Interpreter {
   }
 
   absl::StatusOr<std::string> Run(const TemplateAst& ast) {
+    char base;
+    stack_base_ = reinterpret_cast<uintptr_t>(&base);
     std::string out;
     G4_RETURN_IF_ERROR(ExecBody(ast.body, globals_, out));
     return out;
   }
 
  private:
+  absl::Status CheckDepth() const {
+    if (eval_depth_ > kMaxEvalDepth) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("recursion too deep: evaluation nested deeper than ", kMaxEvalDepth,
+                       " levels"));
+    }
+    // The stack grows down on every platform we build for.
+    char here;
+    if (stack_base_ - reinterpret_cast<uintptr_t>(&here) > kMaxStackBytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "recursion too deep: the render needs more than ", kMaxStackBytes >> 10,
+          " KiB of stack"));
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status ExecBody(const Body& body, Scope& scope, std::string& out) {
+    Nested nested(&eval_depth_);
+    G4_RETURN_IF_ERROR(CheckDepth());
     for (const StmtPtr& s : body) {
       G4_RETURN_IF_ERROR(AtLine(s->line, Exec(*s, scope, out)));
       if (flow_ != Flow::kNormal) return absl::OkStatus();
@@ -356,8 +386,8 @@ class Interpreter {
     return Value::MakeCallable(name, [this, stmt, closure, name](const CallArgs& args)
                                          -> absl::StatusOr<Value> {
       if (depth_ >= kMaxCallDepth) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat("maximum macro recursion depth (", kMaxCallDepth, ") exceeded in '", name, "'"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "maximum macro recursion depth (", kMaxCallDepth, ") exceeded in '", name, "'"));
       }
       Scope local(closure != nullptr ? closure : &globals_);
       const auto& params = stmt->params;
@@ -442,6 +472,8 @@ class Interpreter {
   }
 
   absl::StatusOr<Value> Eval(const Expr& e, Scope& scope) {
+    Nested nested(&eval_depth_);
+    if (absl::Status deep = CheckDepth(); !deep.ok()) return AtLine(e.line, deep);
     absl::StatusOr<Value> r = EvalImpl(e, scope);
     if (!r.ok()) return AtLine(e.line, r.status());
     return r;
@@ -584,7 +616,9 @@ class Interpreter {
 
   Scope globals_;
   Flow flow_ = Flow::kNormal;
-  int depth_ = 0;
+  int depth_ = 0;       // macro calls in progress
+  int eval_depth_ = 0;  // ExecBody + Eval frames in progress
+  uintptr_t stack_base_ = 0;  // the stack pointer when Run started
 };
 
 }  // namespace

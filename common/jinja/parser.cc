@@ -8,10 +8,15 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/jinja/nesting.h"
 #include "common/status_macros.h"
 
 namespace g4::jinja {
 namespace {
+
+// Statements and expressions may nest this deep; the parser, the interpreter and the AST's
+// destructor recurse once per level.
+constexpr int kMaxNesting = 256;
 
 class Parser {
  public:
@@ -157,7 +162,22 @@ class Parser {
     }
   }
 
+  absl::Status TooDeep() const {
+    return absl::InvalidArgumentError(absl::StrCat("template line ", Cur().line,
+                                                   ": blocks or expressions nested deeper than ",
+                                                   kMaxNesting, " levels"));
+  }
+
+  // One more node wrapping the previous ones in a left-associative chain (`a + b + c`,
+  // `x.y.z`, `v | f | g`): the tree gets deeper without the parser recursing.
+  absl::Status Link(int* links) const {
+    if (depth_ + ++*links > kMaxNesting) return TooDeep();
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<StmtPtr> ParseStatement() {
+    Nested nested(&depth_);
+    if (depth_ > kMaxNesting) return TooDeep();
     const std::string name = Cur().value;
     const int line = Cur().line;
     auto s = std::make_unique<Stmt>();
@@ -325,9 +345,13 @@ class Parser {
   }
 
   absl::StatusOr<ExprPtr> ParseExpression(bool with_condexpr) {
+    Nested nested(&depth_);
+    if (depth_ > kMaxNesting) return TooDeep();
     if (!with_condexpr) return ParseOr();
     G4_ASSIGN_OR_RETURN(ExprPtr expr, ParseOr());
+    int links = 0;
     while (IsName("if")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       const int line = Cur().line;
       Advance();
       G4_ASSIGN_OR_RETURN(ExprPtr cond, ParseOr());
@@ -346,7 +370,9 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParseOr() {
     G4_ASSIGN_OR_RETURN(ExprPtr left, ParseAnd());
+    int links = 0;
     while (IsName("or")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       const int line = Cur().line;
       Advance();
       G4_ASSIGN_OR_RETURN(ExprPtr right, ParseAnd());
@@ -360,7 +386,9 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParseAnd() {
     G4_ASSIGN_OR_RETURN(ExprPtr left, ParseNot());
+    int links = 0;
     while (IsName("and")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       const int line = Cur().line;
       Advance();
       G4_ASSIGN_OR_RETURN(ExprPtr right, ParseNot());
@@ -373,6 +401,8 @@ class Parser {
   }
 
   absl::StatusOr<ExprPtr> ParseNot() {
+    Nested nested(&depth_);
+    if (depth_ > kMaxNesting) return TooDeep();
     if (IsName("not")) {
       const int line = Cur().line;
       Advance();
@@ -427,7 +457,9 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParseMath1() {
     G4_ASSIGN_OR_RETURN(ExprPtr left, ParseConcat());
+    int links = 0;
     while (IsOp("+") || IsOp("-")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       std::string op = Cur().value;
       const int line = Cur().line;
       Advance();
@@ -439,7 +471,9 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParseConcat() {
     G4_ASSIGN_OR_RETURN(ExprPtr left, ParseMath2());
+    int links = 0;
     while (IsOp("~")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       const int line = Cur().line;
       Advance();
       G4_ASSIGN_OR_RETURN(ExprPtr right, ParseMath2());
@@ -450,7 +484,9 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParseMath2() {
     G4_ASSIGN_OR_RETURN(ExprPtr left, ParsePow());
+    int links = 0;
     while (IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       std::string op = Cur().value;
       const int line = Cur().line;
       Advance();
@@ -462,7 +498,9 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParsePow() {
     G4_ASSIGN_OR_RETURN(ExprPtr left, ParseUnary(true));
+    int links = 0;
     while (IsOp("**")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       const int line = Cur().line;
       Advance();
       G4_ASSIGN_OR_RETURN(ExprPtr right, ParseUnary(true));
@@ -472,6 +510,8 @@ class Parser {
   }
 
   absl::StatusOr<ExprPtr> ParseUnary(bool with_filter) {
+    Nested nested(&depth_);
+    if (depth_ > kMaxNesting) return TooDeep();
     const int line = Cur().line;
     ExprPtr node;
     if (IsOp("-") || IsOp("+")) {
@@ -574,7 +614,9 @@ class Parser {
   }
 
   absl::StatusOr<ExprPtr> ParsePostfix(ExprPtr node) {
+    int links = 0;
     while (true) {
+      G4_RETURN_IF_ERROR(Link(&links));
       if (IsOp(".") || IsOp("[")) {
         G4_ASSIGN_OR_RETURN(node, ParseSubscript(std::move(node)));
       } else if (IsOp("(")) {
@@ -586,7 +628,9 @@ class Parser {
   }
 
   absl::StatusOr<ExprPtr> ParseFilterExpr(ExprPtr node) {
+    int links = 0;
     while (true) {
+      G4_RETURN_IF_ERROR(Link(&links));
       if (IsOp("|")) {
         G4_ASSIGN_OR_RETURN(node, ParseFilterChain(std::move(node)));
       } else if (IsName("is")) {
@@ -691,7 +735,9 @@ class Parser {
   // Parses `| f(args) | g ...` applied to `node` (node may be null for filter blocks).
   absl::StatusOr<ExprPtr> ParseFilterChain(ExprPtr node, bool leading_pipe = true) {
     bool first = true;
+    int links = 0;
     while ((first && !leading_pipe) || IsOp("|")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       if (!(first && !leading_pipe)) Advance();
       first = false;
       const int line = Cur().line;
@@ -733,6 +779,7 @@ class Parser {
 
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int depth_ = 0;  // statements and expressions being parsed (Nested)
 };
 
 }  // namespace

@@ -42,8 +42,6 @@ void CapacityMetrics::Register() {
                             "replica (0 when not READY).");
   contexts_.family = gauge("capacity_context_tokens",
                            "Tokens of each context length capacity_sequences counts.");
-  states_.family = gauge("replica_status",
-                         "1 for each replica's current state; reason says why it is not READY.");
   plan_.family = gauge("plan_info", "The parallel plan the replicas are formed with.");
 }
 
@@ -93,15 +91,6 @@ void CapacityMetrics::SetCapacityContexts(const std::map<std::string, int64_t>& 
   for (const auto& [context, n] : tokens) samples[{{"context", context}}] = static_cast<double>(n);
   absl::MutexLock lock(&mu_);
   Replace(contexts_, samples);
-}
-
-void CapacityMetrics::SetReplicaStates(const std::vector<ReplicaStateSample>& replicas) {
-  std::map<prometheus::Labels, double> samples;
-  for (const ReplicaStateSample& r : replicas) {
-    samples[{{"replica", absl::StrCat(r.replica)}, {"state", r.state}, {"reason", r.reason}}] = 1;
-  }
-  absl::MutexLock lock(&mu_);
-  Replace(states_, samples);
 }
 
 void CapacityMetrics::SetPlanInfo(const std::map<std::string, std::string>& labels) {

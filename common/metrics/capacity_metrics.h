@@ -1,7 +1,7 @@
 // The coordinator's capacity metrics (g4serve's own; docs/metrics.md, "Capacity"): KV pages per
 // pool per replica, how many more sequences of the maximum context (and of a typical length) fit
-// now, each replica's state with the reason when it is not READY, and the parallel plan as an
-// info metric. The coordinator computes the values (coordinator/metrics/capacity_tracker.h);
+// now, and the parallel plan as an info metric. (Replica states: CoordinatorMetrics'
+// replica_state.) The coordinator computes the values (coordinator/metrics/capacity_tracker.h);
 // this class only owns the series.
 //
 // Every setter replaces the whole set of series of its families: series of replicas not passed
@@ -46,14 +46,6 @@ struct ReplicaCapacity {
   std::map<std::string, int64_t> sequences;
 };
 
-// One replica's state; reason is empty for READY, else one of a small fixed set (see
-// coordinator/metrics/capacity_tracker.h).
-struct ReplicaStateSample {
-  int replica = 0;
-  std::string state;   // "LOADING", "READY", "FAILED", "UNAVAILABLE"
-  std::string reason;  // e.g. "loading", "load_failed", "health_check_failed"
-};
-
 class CapacityMetrics {
  public:
   // INVALID_ARGUMENT for a bad prefix, an empty model name, or a family already registered with
@@ -66,8 +58,6 @@ class CapacityMetrics {
   void SetReplicaCapacity(const std::vector<ReplicaCapacity>& replicas);
   // capacity_context_tokens {context}: the length each context name stands for.
   void SetCapacityContexts(const std::map<std::string, int64_t>& tokens);
-  // replica_status {replica, state, reason} = 1.
-  void SetReplicaStates(const std::vector<ReplicaStateSample>& replicas);
   // plan_info {labels} = 1 (e.g. tensor_parallel_size, expert_parallel_size, replicas).
   void SetPlanInfo(const std::map<std::string, std::string>& labels);
 
@@ -93,7 +83,6 @@ class CapacityMetrics {
   GaugeSet peak_ ABSL_GUARDED_BY(mu_);
   GaugeSet sequences_ ABSL_GUARDED_BY(mu_);
   GaugeSet contexts_ ABSL_GUARDED_BY(mu_);
-  GaugeSet states_ ABSL_GUARDED_BY(mu_);
   GaugeSet plan_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <limits>
 
-#include "absl/strings/match.h"
 #include "coordinator/metrics/fleet_metrics.h"
 
 namespace g4 {
@@ -33,25 +32,6 @@ int64_t SequencesThatFit(const g4serve::worker::v1::HealthResponse& leader, int6
   return limited ? fit : 0;
 }
 
-std::string NotReadyReason(const ReplicaStatus& r) {
-  switch (r.state) {
-    case ReplicaState::kReady:
-      return "";
-    case ReplicaState::kLoading:
-      return "loading";
-    case ReplicaState::kFailed:
-      if (absl::StartsWith(r.error, "plan")) return "plan_failed";
-      if (absl::StrContains(r.error, "replica_group") || absl::StrContains(r.error, "group ")) {
-        return "bad_replica_group";
-      }
-      return "load_failed";
-    case ReplicaState::kUnavailable:
-      if (absl::StrContains(r.error, "health check failed")) return "health_check_failed";
-      return "worker_not_ready";
-  }
-  return "other";
-}
-
 CapacityTracker::CapacityTracker(CapacityMetrics* metrics, CapacityTrackerOptions options)
     : metrics_(metrics), options_(options) {}
 
@@ -72,10 +52,8 @@ void CapacityTracker::ObserveReplicas(const std::vector<ReplicaStatus>& replicas
 
 void CapacityTracker::PublishLocked() {
   std::vector<ReplicaCapacity> capacity;
-  std::vector<ReplicaStateSample> states;
   int64_t max_context = 0;
   for (const ReplicaStatus& r : replicas_) {
-    states.push_back({r.index, std::string(ReplicaStateName(r.state)), NotReadyReason(r)});
     max_context = std::max(max_context, r.max_context);
     ReplicaCapacity c;
     c.replica = r.index;
@@ -104,7 +82,6 @@ void CapacityTracker::PublishLocked() {
   if (max_context > 0) contexts["max"] = max_context;
   if (options_.typical_tokens > 0) contexts["typical"] = options_.typical_tokens;
   metrics_->SetReplicaCapacity(capacity);
-  metrics_->SetReplicaStates(states);
   metrics_->SetCapacityContexts(contexts);
 }
 

@@ -1,8 +1,8 @@
 // Capacity of the fleet for the coordinator's capacity metrics (common/metrics/capacity_metrics.h,
 // docs/metrics.md "Capacity"): from each READY replica's leader health (pages per pool, block
 // size) and the replica list (states, errors, each plan's max context), how many more sequences
-// of the maximum context and of a typical length fit now, per replica; each replica's state with
-// a reason when it is not READY.
+// of the maximum context and of a typical length fit now, per replica. (Each replica's state and
+// why it is not READY: replica_state, from coordinator/metrics/fleet_metrics.h.)
 //
 // A sequence of T tokens needs ceil(T/B) global pages and min(ceil(T/B), ceil((W-1)/B) + 1)
 // sliding pages (the decode bound of docs/kv_cache.md); what fits is the smaller of the two pools'
@@ -34,10 +34,6 @@ struct CapacityTrackerOptions {
 // Sequences of `tokens` tokens that fit in the pages available now.
 int64_t SequencesThatFit(const g4serve::worker::v1::HealthResponse& leader, int64_t sliding_window,
                          int64_t tokens);
-
-// Why a replica is not READY, from a small fixed set: "loading", "plan_failed", "load_failed",
-// "bad_replica_group", "health_check_failed", "worker_not_ready"; "" for READY.
-std::string NotReadyReason(const ReplicaStatus& replica);
 
 class CapacityTracker {
  public:

@@ -86,5 +86,28 @@ TEST(CoordinatorFlagsTest, RejectsBadFlagsNamingThem) {
   EXPECT_TRUE(ParseCoordinatorFlags({"--help"})->help);
 }
 
+TEST(CoordinatorFlagsTest, DrainMigrationAndBatchInvarianceFlags) {
+  absl::StatusOr<CoordinatorFlags> f = ParseCoordinatorFlags({"--model", "m"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->drain_timeout, absl::Seconds(30));
+  EXPECT_EQ(f->migration_limit, 3);
+  EXPECT_FALSE(f->batch_invariant);
+  f = ParseCoordinatorFlags({"--model", "m", "--drain-timeout", "90s", "--migration_limit=0",
+                             "--batch-invariant"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->drain_timeout, absl::Seconds(90));
+  EXPECT_EQ(f->migration_limit, 0);
+  EXPECT_TRUE(f->batch_invariant);
+  f = ParseCoordinatorFlags({"--model", "m", "--batch-invariant=false"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_FALSE(f->batch_invariant);
+  EXPECT_THAT(ParseCoordinatorFlags({"--model", "m", "--drain-timeout", "soon"}).status().message(),
+              HasSubstr("--drain-timeout"));
+  EXPECT_THAT(ParseCoordinatorFlags({"--model", "m", "--migration-limit", "-1"}).status().message(),
+              HasSubstr("--migration-limit"));
+  EXPECT_THAT(ParseCoordinatorFlags({"--model", "m", "--batch-invariant=maybe"}).status().message(),
+              HasSubstr("--batch-invariant"));
+}
+
 }  // namespace
 }  // namespace g4

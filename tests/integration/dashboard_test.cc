@@ -1,8 +1,9 @@
 // Every panel and alert of deploy/monitoring works on live data: a real Prometheus scrapes a real
-// cluster (g4-coordinator + 2 g4-workers, one TP=2 replica) under g4-load traffic, and
-// check_monitoring_queries.py evaluates each dashboard target and each alert expression through
-// Prometheus' HTTP API: each must return at least one series. Bounded to ~3 minutes; skipped
-// when prometheus is not installed.
+// cluster (g4-coordinator + 4 g4-workers, two TP=2 replicas) under g4-load traffic; then one
+// worker of replica 1 is killed, so that a replica is out of service as well (the expressions
+// about replicas that are not READY need one), and check_monitoring_queries.py evaluates each
+// dashboard target and each alert expression through Prometheus' HTTP API: each must return at
+// least one series. Bounded to ~3 minutes; skipped when prometheus is not installed.
 //
 // With G4_DASHBOARD_RENDER_DIR set, tools/monitoring/render_panels.py then draws the latency and
 // capacity panels from the same Prometheus into that directory (how docs/images/ were made).
@@ -29,10 +30,11 @@ TEST(DashboardTest, EveryPanelAndAlertReturnsSeriesOnLiveData) {
 
   ClusterOptions o;
   o.metrics = true;
+  o.workers = 4;
   Cluster cluster(o);
-  ASSERT_TRUE(cluster.Start(1));
+  ASSERT_TRUE(cluster.Start(2));
   std::vector<std::string> workers;
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < o.workers; ++i) {
     workers.push_back(cluster.WorkerMetricsAddress(i));
     ASSERT_FALSE(workers.back().empty()) << cluster.Logs();
   }
@@ -55,6 +57,11 @@ TEST(DashboardTest, EveryPanelAndAlertReturnsSeriesOnLiveData) {
                           "--vocab", "512", "--seed", "3", "--quiet"},
                          dir + "/load.log"));
   EXPECT_EQ(load.Wait(absl::Seconds(120)), 0) << load.Log();
+  // Replica 1 out of service (UNAVAILABLE, reason unreachable, until the test ends): the
+  // coordinator notices within a few health rounds, before the checker's deadline.
+  const int leader1 = cluster.LeaderOf(1);
+  ASSERT_GE(leader1, 0) << cluster.Logs();
+  cluster.KillWorker(leader1);
 
   // Rates over 30 s windows still see the traffic that just ended.
   testing::Process check;

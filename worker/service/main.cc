@@ -3,6 +3,7 @@
 //
 //   g4-worker --coordinator HOST:PORT [--host 127.0.0.1] [--port 0] [--threads N]
 //             [--register-timeout 60s] [--heartbeat-interval 2s] [--gloo-interface IFACE]
+//             [--drain-timeout 30s]
 //             [--metrics-port -1] [--metrics-host ADDR] [--metrics-prefix g4serve_]
 //             [--served-model-name NAME] [--replica-group NAME] [--replica-rank N]
 //
@@ -15,6 +16,11 @@
 // --heartbeat-interval D (default 2s, 0 disables): after registering, the worker checks every D
 // that the coordinator still knows it (Fleet.Heartbeat); a restarted coordinator that does not
 // makes the worker tear its replica down and register again. docs/worker.md.
+//
+// SIGTERM drains (--drain-timeout D, default 30s, 0: no drain): the worker takes no new
+// requests, finishes its streams until the coordinator releases its replica or D passes (then
+// the streams left end UNAVAILABLE and the coordinator migrates them), and exits 0. SIGINT, or a
+// second SIGTERM, stops at once. docs/worker.md.
 //
 // --metrics-port N serves Prometheus metrics at http://HOST:N/metrics (0 picks a free port, -1,
 // the default, disables them) and logs "g4-worker metrics on HOST:PORT". docs/metrics.md.
@@ -42,7 +48,9 @@ constexpr char kUsage[] =
     "[--register-timeout DURATION] [--heartbeat-interval DURATION] [--gloo-interface IFACE] "
     "[--metrics-port N] "
     "[--metrics-host ADDR] [--metrics-prefix PREFIX] [--served-model-name NAME] "
-    "[--replica-group NAME] [--replica-rank N]\n"
+    "[--replica-group NAME] [--replica-rank N] [--drain-timeout DURATION]\n"
+    "  --drain-timeout D     on SIGTERM, finish the streams in flight for at most D before "
+    "exiting (default 30s, 0 exits at once)\n"
     "  --heartbeat-interval D  check every D that the coordinator still knows this worker and "
     "register again after a coordinator restart (default 2s, 0 disables)\n"
     "  --replica-group NAME  workers of one group form one replica (Kubernetes: "
@@ -69,6 +77,7 @@ void OnSignal(int sig) {
 int main(int argc, char** argv) {
   g4::WorkerServerOptions options;
   int threads = 0;
+  absl::Duration drain_timeout = absl::Seconds(30);
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -107,6 +116,11 @@ int main(int argc, char** argv) {
           options.heartbeat_interval < absl::ZeroDuration()) {
         UsageError(absl::StrCat(
             "--heartbeat-interval: expected a duration like 2s (0 disables), got '", value, "'"));
+      }
+    } else if (name == "--drain-timeout") {
+      if (!absl::ParseDuration(value, &drain_timeout) || drain_timeout < absl::ZeroDuration()) {
+        UsageError(absl::StrCat("--drain-timeout: expected a duration like 30s (0: none), got '",
+                                value, "'"));
       }
     } else if (name == "--gloo-interface") {
       options.gloo_interface = value;
@@ -165,14 +179,31 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "g4-worker metrics on %s\n", s->metrics()->address().c_str());
   }
 
-  std::thread signal_thread([s] {
-    char c = 0;
-    while (read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
-    }
-    if (c == SIGTERM || c == SIGINT) {
+  // The first SIGTERM drains on its own thread (then shuts down); SIGINT or another SIGTERM
+  // stops at once. A 0 byte (written by main below) only wakes the thread up to end it.
+  std::thread signal_thread([s, drain_timeout] {
+    std::thread drainer;
+    while (true) {
+      char c = 0;
+      ssize_t n;
+      while ((n = read(g_signal_pipe[0], &c, 1)) < 0 && errno == EINTR) {
+      }
+      if (n <= 0 || (c != SIGTERM && c != SIGINT)) break;
+      if (c == SIGTERM && drain_timeout > absl::ZeroDuration() && !drainer.joinable()) {
+        std::fprintf(stderr, "g4-worker: SIGTERM, draining (at most %s)\n",
+                     absl::FormatDuration(drain_timeout).c_str());
+        drainer = std::thread([s, drain_timeout] {
+          s->Drain(drain_timeout);
+          s->Shutdown();
+        });
+        continue;
+      }
       std::fprintf(stderr, "g4-worker: %s, shutting down\n", c == SIGTERM ? "SIGTERM" : "SIGINT");
+      s->CancelDrain();
       s->Shutdown();
+      break;
     }
+    if (drainer.joinable()) drainer.join();
   });
 
   absl::StatusOr<std::string> id = s->Register();
@@ -187,8 +218,9 @@ int main(int argc, char** argv) {
     rc = 1;
     s->Shutdown();
   }
-  // Wake the watcher if it is still waiting (registration failed), then join it.
-  if (rc != 0) {
+  // Wake the watcher if it is still waiting (registration failed, or a drain ended the server),
+  // then join it.
+  {
     const char c = 0;
     [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &c, 1);
   }

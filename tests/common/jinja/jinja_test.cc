@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/run_with_stack.h"
 
 namespace g4::jinja {
 namespace {
@@ -169,7 +170,7 @@ TEST(InterpreterErrorTest, RuntimeErrorsNameTheLine) {
 
   r = RenderStr("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
 
   r = RenderStr("{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}");
   ASSERT_FALSE(r.ok());
@@ -178,6 +179,76 @@ TEST(InterpreterErrorTest, RuntimeErrorsNameTheLine) {
   ASSERT_FALSE(r.ok());
   r = RenderStr("{% for x in 3 %}{% endfor %}");
   ASSERT_FALSE(r.ok());
+}
+
+// Recursion driven by the data (a macro walking nested lists) or by the template is bounded with
+// a clear error, on a 1 MiB stack (an eighth of a default thread's).
+constexpr size_t kSmallStack = 1 << 20;
+
+Value NestedList(int depth) {
+  Value v = Value::Int(7);
+  for (int i = 0; i < depth; ++i) v = Value::MakeList({v});
+  return v;
+}
+
+constexpr char kWalk[] =
+    "{% macro walk(x) %}{% if x is sequence and x is not string %}[{% for i in x %}"
+    "{{ walk(i) }}{% endfor %}]{% else %}{{ x }}{% endif %}{% endmacro %}{{ walk(data) }}";
+
+TEST(RecursionBoundTest, DataDrivenMacroRecursionIsBounded) {
+  g4::testing::RunWithStack(kSmallStack, [] {
+    auto t = Template::Parse(kWalk);
+    ASSERT_TRUE(t.ok()) << t.status();
+    Dict ctx;
+    ctx.Set("data", NestedList(64));
+    auto r = t->Render(Value::MakeDict(ctx));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(*r, std::string(64, '[') + "7" + std::string(64, ']'));
+    ctx.Set("data", NestedList(1000));  // (a Value this deep from JSON is refused earlier)
+    r = t->Render(Value::MakeDict(ctx));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(r.status().message(), HasSubstr("recursion"));
+  });
+}
+
+TEST(RecursionBoundTest, EndlessRecursionIsAnErrorNotACrash) {
+  g4::testing::RunWithStack(kSmallStack, [] {
+    // Call blocks re-entering their caller, the deepest per-level native recursion a template
+    // can build.
+    auto r = RenderStr(
+        "{% macro m(n) %}{% call m(n + 1) %}{{ caller() }}{% endcall %}{% endmacro %}{{ m(0) }}");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(r.status().message(), HasSubstr("recursion"));
+    r = RenderStr("{% macro m(n) %}{{ m(n + 1) if n >= 0 else '' }}{% endmacro %}{{ m(0) }}");
+    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(r.status().message(), HasSubstr("recursion"));
+  });
+}
+
+TEST(RecursionBoundTest, DeeplyNestedTemplateIsASyntaxError) {
+  g4::testing::RunWithStack(kSmallStack, [] {
+    for (const std::string& src :
+         {"{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}",
+          "{{ " + std::string(100000, '[') + std::string(100000, ']') + " }}",
+          "{{ " + std::string(100000, '-') + "1 }}",
+          [] {
+            std::string s;
+            for (int i = 0; i < 100000; ++i) s += "{% if true %}";
+            return s;
+          }(),
+          [] {
+            std::string s = "{{ x";
+            for (int i = 0; i < 100000; ++i) s += " and not x";
+            return s + " }}";
+          }()}) {
+      auto t = Template::Parse(src);
+      ASSERT_FALSE(t.ok());
+      EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_THAT(t.status().message(), HasSubstr("nested deeper than 256 levels"));
+    }
+  });
 }
 
 TEST(ValueTest, JsonRoundTripKeepsOrder) {

@@ -43,24 +43,6 @@ TEST(CapacityTrackerTest, SequencesThatFitTakeTheScarcerPool) {
   EXPECT_EQ(SequencesThatFit(wpb::HealthResponse(), 1024, 4096), 0);  // no paged KV reported
 }
 
-TEST(CapacityTrackerTest, NotReadyReasons) {
-  ReplicaStatus r;
-  r.state = ReplicaState::kReady;
-  EXPECT_EQ(NotReadyReason(r), "");
-  r.state = ReplicaState::kLoading;
-  EXPECT_EQ(NotReadyReason(r), "loading");
-  r.state = ReplicaState::kFailed;
-  r.error = "plan: does not fit";
-  EXPECT_EQ(NotReadyReason(r), "plan_failed");
-  r.error = "load failed: rank 1: out of memory";
-  EXPECT_EQ(NotReadyReason(r), "load_failed");
-  r.state = ReplicaState::kUnavailable;
-  r.error = "worker w1 (h:1) health check failed: UNAVAILABLE";
-  EXPECT_EQ(NotReadyReason(r), "health_check_failed");
-  r.error = "worker w1 (h:1) reports WORKER_STATE_FAILED: engine failed";
-  EXPECT_EQ(NotReadyReason(r), "worker_not_ready");
-}
-
 TEST(CapacityTrackerTest, PublishesPerReplicaSeriesAndDropsGoneOnes) {
   prometheus::Registry registry;
   auto metrics = CapacityMetrics::Create(registry, {"g4serve_", "long"});
@@ -83,19 +65,15 @@ TEST(CapacityTrackerTest, PublishesPerReplicaSeriesAndDropsGoneOnes) {
   EXPECT_THAT(text, HasSubstr("g4serve_capacity_sequences{context=\"typical\",model_name=\"long\",replica=\"0\"} 63"));
   EXPECT_THAT(text, HasSubstr("g4serve_capacity_sequences{context=\"max\",model_name=\"long\",replica=\"1\"} 0"));
   EXPECT_THAT(text, HasSubstr("g4serve_capacity_context_tokens{context=\"max\",model_name=\"long\"} 262144"));
-  EXPECT_THAT(text, HasSubstr("g4serve_replica_status{model_name=\"long\",reason=\"loading\",replica=\"1\",state=\"LOADING\"} 1"));
-  EXPECT_THAT(text, HasSubstr("g4serve_replica_status{model_name=\"long\",reason=\"\",replica=\"0\",state=\"READY\"} 1"));
 
-  // Replica 0 fails: its pages go, its capacity is 0, its state series is replaced.
+  // Replica 0 fails: its pages go, its capacity is 0.
   ready.state = ReplicaState::kUnavailable;
-  ready.error = "worker w0 (h:1) health check failed: DEADLINE_EXCEEDED";
+  ready.reason = "unreachable";
   tracker.ObserveReplicas({ready, loading});
   tracker.ObserveHealth({});
   text = SerializeMetricsText(registry);
   EXPECT_THAT(text, Not(HasSubstr("g4serve_kv_cache_pages{")));
   EXPECT_THAT(text, HasSubstr("g4serve_capacity_sequences{context=\"max\",model_name=\"long\",replica=\"0\"} 0"));
-  EXPECT_THAT(text, Not(HasSubstr("state=\"READY\"")));
-  EXPECT_THAT(text, HasSubstr("reason=\"health_check_failed\",replica=\"0\",state=\"UNAVAILABLE\"} 1"));
 
   (*metrics)->SetPlanInfo({{"tensor_parallel_size", "2"}, {"bad-label", "x"}});
   text = SerializeMetricsText(registry);
