@@ -10,7 +10,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "coordinator/api/generation.h"
@@ -84,9 +83,12 @@ TEST(TokenizationPoolTest, ThreadsRunAtALowerPriority) {
   EXPECT_EQ(seen, std::min(caller + 5, 19));
 }
 
-// Streams keep receiving tokens while several 1 MB text prompts are tokenized: the pool runs
-// them one at a time at a lower priority, off the threads that relay tokens.
-TEST(TokenizationPoolTest, OtherStreamsKeepTheirInterTokenLatencyDuringLargePrompts) {
+// A text prompt is tokenized on the pool, not on the thread that serves it, and other streams
+// keep receiving tokens while it waits there: the pool's only thread is held by other work, the
+// text request waits in its queue, and every stream still gets tokens; once the thread is free
+// the request is tokenized and streams. (No latency bound here: the pool's effect on other
+// streams' ITL is a measurement, docs/long_context.md.)
+TEST(TokenizationPoolTest, OtherStreamsKeepStreamingWhileAPromptWaitsForTokenization) {
   KeyValueStoreServer store;
   FleetOptions o;
   o.model_dir = "/models/dense";
@@ -101,7 +103,7 @@ TEST(TokenizationPoolTest, OtherStreamsKeepTheirInterTokenLatencyDuringLargeProm
   worker.step_delay = absl::Milliseconds(10);
   ASSERT_TRUE(fleet.Register(worker.Registration()).ok());
   ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, absl::Seconds(20)));
-  TokenizationPool pool({});
+  TokenizationPool pool({/*threads=*/1, /*max_queue=*/8, /*nice=*/0});
   InferenceOptions io;
   io.model_id = "dense";
   io.vocab_size = 262144;
@@ -110,8 +112,7 @@ TEST(TokenizationPoolTest, OtherStreamsKeepTheirInterTokenLatencyDuringLargeProm
 
   constexpr int kStreams = 4;
   std::atomic<bool> stop{false};
-  absl::Mutex mu;
-  std::vector<std::vector<absl::Time>> arrivals(kStreams);
+  std::atomic<int> tokens[kStreams] = {};
   std::vector<std::thread> streams;
   for (int i = 0; i < kStreams; ++i) {
     streams.emplace_back([&, i] {
@@ -120,62 +121,63 @@ TEST(TokenizationPoolTest, OtherStreamsKeepTheirInterTokenLatencyDuringLargeProm
       r.mutable_token_ids()->add_ids(100 + i);
       GenerationSink sink;
       sink.write = [&](const pb::GenerateResponse&) {
-        absl::MutexLock lock(&mu);
-        arrivals[i].push_back(absl::Now());
+        ++tokens[i];
         return !stop.load();
       };
-      (void)service.Generate(r, sink);
+      (void)service.Generate("test", r, sink);
     });
   }
-  ASSERT_TRUE(Eventually([&] {
-    absl::MutexLock lock(&mu);
-    for (const auto& a : arrivals) {
-      if (a.size() < 5) return false;
+  auto all_streams_reach = [&](int n) {
+    return Eventually([&] {
+      for (const auto& t : tokens) {
+        if (t.load() < n) return false;
+      }
+      return true;
+    });
+  };
+  ASSERT_TRUE(all_streams_reach(5));
+
+  // Hold the pool's only thread.
+  absl::Notification busy, release;
+  std::thread holder([&] {
+    (void)pool.Run([&] {
+      busy.Notify();
+      release.WaitForNotification();
+      return absl::StatusOr<std::vector<int32_t>>(std::vector<int32_t>{});
+    });
+  });
+  busy.WaitForNotification();
+  std::atomic<bool> text_done{false};
+  std::atomic<int> text_tokens{0};
+  absl::Status text_status;
+  std::thread text([&] {
+    pb::GenerateRequest r;
+    r.set_text("The quick brown fox jumps over the lazy dog.");
+    GenerationSink sink;
+    sink.write = [&](const pb::GenerateResponse&) { return ++text_tokens < 3; };
+    text_status = service.Generate("test", r, sink);
+    text_done = true;
+  });
+  // While the prompt waits for the pool, every stream gets 10 more tokens.
+  int before[kStreams];
+  for (int i = 0; i < kStreams; ++i) before[i] = tokens[i].load();
+  EXPECT_TRUE(Eventually([&] {
+    for (int i = 0; i < kStreams; ++i) {
+      if (tokens[i].load() < before[i] + 10) return false;
     }
     return true;
   }));
+  EXPECT_FALSE(text_done.load()) << "the text prompt did not wait for the pool";
+  EXPECT_EQ(text_tokens.load(), 0);
 
-  // Four 1 MB prompts at once. They exceed the tiny model's context (512 tokens): each ends
-  // with INVALID_ARGUMENT once it is tokenized.
-  std::string big;
-  while (big.size() < (1 << 20)) big += "The quick brown fox jumps over the lazy dog. 12345 ";
-  const absl::Time window_start = absl::Now();
-  std::vector<std::thread> large;
-  std::atomic<int> too_long{0};
-  for (int i = 0; i < 4; ++i) {
-    large.emplace_back([&] {
-      pb::GenerateRequest r;
-      r.set_text(big);
-      GenerationSink sink;
-      sink.write = [](const pb::GenerateResponse&) { return false; };
-      const absl::Status s = service.Generate(r, sink);
-      too_long += s.code() == absl::StatusCode::kInvalidArgument &&
-                  absl::StrContains(s.message(), "maximum context");
-    });
-  }
-  for (std::thread& t : large) t.join();
-  const absl::Time window_end = absl::Now();
+  release.Notify();
+  holder.join();
+  EXPECT_TRUE(Eventually([&] { return text_done.load(); }));
+  text.join();
+  EXPECT_GE(text_tokens.load(), 1) << text_status;
   stop = true;
   for (std::thread& t : streams) t.join();
   service.Shutdown();
-  EXPECT_EQ(too_long.load(), 4);
-
-  absl::Duration worst = absl::ZeroDuration();
-  absl::MutexLock lock(&mu);
-  for (const auto& a : arrivals) {
-    int inside = 0;
-    for (size_t j = 1; j < a.size(); ++j) {
-      if (a[j] < window_start || a[j - 1] > window_end) continue;
-      worst = std::max(worst, a[j] - a[j - 1]);
-      ++inside;
-    }
-    EXPECT_GT(inside, 0) << "a stream got no token while the prompts were tokenized";
-  }
-  std::cout << "tokenizing 4 x 1 MB took " << window_end - window_start
-            << "; largest gap of the other streams " << worst << "\n";
-  // The fake worker streams every 10 ms; tokenizing inline on 2 busy cores would hold streams up
-  // for a good part of the window. Generous for a loaded CI machine.
-  EXPECT_LT(worst, absl::Milliseconds(500));
 }
 
 }  // namespace
