@@ -7,50 +7,29 @@
 // loaded machine does not inflate them much; wall time is printed as well.
 //
 // Usage: g4-bench-scheduler [--seqs=256] [--steps=2000] [--prompt=100]
-#include <time.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <memory>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/types/span.h"
+#include "tools/bench/bench_util.h"
 #include "worker/engine/scheduler.h"
 #include "worker/kv_cache/kv_block_manager.h"
 
 namespace {
+
+using ::g4::bench::CpuMicros;
+using ::g4::bench::ParseFlag;
+using ::g4::bench::Percentile;
 
 struct Args {
   int seqs = 256;
   int steps = 2000;
   int prompt = 100;
 };
-
-bool ParseFlag(const char* arg, const char* name, int* out) {
-  const size_t n = std::strlen(name);
-  if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
-  if (!absl::SimpleAtoi(arg + n + 1, out) || *out < 1) {
-    std::fprintf(stderr, "bad value: %s\n", arg);
-    std::exit(2);
-  }
-  return true;
-}
-
-double CpuMicros() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
-}
-
-double Percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5));
-  return v[i];
-}
 
 [[noreturn]] void Die(const char* what) {
   std::fprintf(stderr, "error: %s\n", what);
