@@ -9,13 +9,10 @@
 //                 1024-token system prompt, then a 512-token prefill chunk)
 //
 // Usage: g4-bench-block-manager [--seqs=256] [--steps=4000] [--block=16] [--window=1024]
-#include <time.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
