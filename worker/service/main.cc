@@ -75,6 +75,9 @@ void OnSignal(int sig) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer rank that closed its connection must be an error on the next write (Gloo writes
+  // without MSG_NOSIGNAL), not a SIGPIPE that silently kills the worker.
+  signal(SIGPIPE, SIG_IGN);
   g4::WorkerServerOptions options;
   int threads = 0;
   absl::Duration drain_timeout = absl::Seconds(30);
