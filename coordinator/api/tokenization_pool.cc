@@ -38,6 +38,11 @@ absl::StatusOr<std::vector<int32_t>> TokenizationPool::Run(Work work) {
   return std::move(task.result);
 }
 
+int TokenizationPool::queued() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(queue_.size());
+}
+
 void TokenizationPool::Loop() {
   if (options_.nice != 0) {
     // Linux applies a nice value to one thread when given its thread id (not POSIX, documented

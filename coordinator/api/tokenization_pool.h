@@ -42,6 +42,8 @@ class TokenizationPool {
   absl::StatusOr<std::vector<int32_t>> Run(Work work);
 
   const TokenizationPoolOptions& options() const { return options_; }
+  // Prompts waiting for a thread now.
+  int queued() const;
 
  private:
   struct Task {
@@ -52,7 +54,7 @@ class TokenizationPool {
   void Loop();
 
   const TokenizationPoolOptions options_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::deque<Task*> queue_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;

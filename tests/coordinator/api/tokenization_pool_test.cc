@@ -52,16 +52,16 @@ TEST(TokenizationPoolTest, RunsAtMostItsThreadsAtOnceAndBoundsTheQueue) {
   };
   std::vector<std::thread> callers;
   std::atomic<int> ok{0};
-  for (int i = 0; i < 3; ++i) {  // two run, one waits in the queue
+  // Two run (each caller starts once the previous one's work runs, so none finds the queue of
+  // one full), then a third waits in the queue.
+  for (int i = 0; i < 2; ++i) {
     callers.emplace_back([&] { ok += pool.Run(work).ok(); });
+    ASSERT_TRUE(Eventually([&] { return running.load() == i + 1; }));
   }
-  ASSERT_TRUE(Eventually([&] { return running.load() == 2; }));
-  // The queue holds one waiting prompt; wait until the third caller is in it, then overflow.
-  absl::StatusOr<std::vector<int32_t>> overflow;
-  ASSERT_TRUE(Eventually([&] {
-    overflow = pool.Run(work);
-    return overflow.status().code() == absl::StatusCode::kResourceExhausted;
-  }));
+  callers.emplace_back([&] { ok += pool.Run(work).ok(); });
+  // The queue holds one waiting prompt: once the third caller is in it, a fourth overflows.
+  ASSERT_TRUE(Eventually([&] { return pool.queued() == 1; }));
+  EXPECT_EQ(pool.Run(work).status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(running.load(), 2);
   release.Notify();
   for (std::thread& t : callers) t.join();
