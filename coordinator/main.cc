@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/flags/flag_set.h"
 #include "common/generation_config.h"
 #include "common/metrics/coordinator_metrics.h"
 #include "common/metrics/metrics_server.h"
@@ -69,14 +70,8 @@ void Log(const std::string& line) { std::cerr << "g4-coordinator: " << line << s
 int Main(int argc, char** argv) {
   absl::StatusOr<CoordinatorFlags> flags =
       ParseCoordinatorFlags(std::vector<std::string>(argv + 1, argv + argc));
-  if (!flags.ok()) {
-    Log(absl::StrCat(flags.status().message(), " (see --help)"));
-    return 2;
-  }
-  if (flags->help) {
-    std::cout << CoordinatorUsage();
-    return 0;
-  }
+  if (!flags.ok()) return FlagError("g4-coordinator", flags.status());
+  if (flags->help) return PrintUsage(CoordinatorUsage());
   const std::string model_dir = flags->model;
   absl::StatusOr<std::string> config_text = ReadFile(model_dir + "/config.json");
   if (!config_text.ok()) {

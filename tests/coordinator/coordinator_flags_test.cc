@@ -82,7 +82,7 @@ TEST(CoordinatorFlagsTest, RejectsBadFlagsNamingThem) {
                   .status()
                   .message(),
               HasSubstr("--health-interval"));
-  EXPECT_THAT(ParseCoordinatorFlags({"--model"}).status().message(), HasSubstr("missing value"));
+  EXPECT_THAT(ParseCoordinatorFlags({"--model"}).status().message(), HasSubstr("needs a value"));
   EXPECT_TRUE(ParseCoordinatorFlags({"--help"})->help);
 }
 

@@ -33,12 +33,14 @@ struct LoadOptions {
   absl::Duration timeout = absl::Seconds(600);  // per request
   std::string json_path;         // empty: no JSON
   bool quiet = false;            // no table on stdout
+  bool help = false;             // --help / -h: nothing else was checked
 };
 
-// Parses argv[1..]. Accepts "--flag value" and "--flag=value". Errors name the flag.
+// Parses argv[1..] (common/flags/flag_set.h). Errors name the flag.
 absl::StatusOr<LoadOptions> ParseLoadOptions(absl::Span<const char* const> args);
 
-extern const char kLoadUsage[];
+// The --help text: every flag with its meaning and default.
+std::string LoadUsage();
 
 }  // namespace g4::load
 
