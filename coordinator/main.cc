@@ -33,6 +33,8 @@
 #include "coordinator/http/http_server.h"
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/router/router.h"
+#include "coordinator/startup_checks.h"
+#include "proto/grpc_listen.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -95,6 +97,12 @@ int Main(int argc, char** argv) {
     }
     generation_config = *g;
   }
+  // The weights the workers will load: their absence or a mismatch with config.json stops the
+  // coordinator now, not after workers register (startup_checks.h).
+  if (absl::Status s = CheckCheckpoint(model_dir, *config); !s.ok()) {
+    Log(absl::StrCat("--model: ", s.message()));
+    return 1;
+  }
   absl::StatusOr<std::unique_ptr<HfTextCodec>> codec = HfTextCodec::LoadFromModelDir(model_dir);
   if (!codec.ok()) {
     Log(codec.status().ToString());
@@ -136,6 +144,12 @@ int Main(int argc, char** argv) {
   fleet_options.load_timeout = flags->load_timeout;
   fleet_options.health_interval = flags->health_interval;
   fleet_options.health_timeout = flags->health_timeout;
+  // A plan that cannot work on any devices (degrees that do not divide the model, a context
+  // beyond it) stops the coordinator now; device memory is checked once workers register.
+  if (absl::Status s = CheckPlanShape(fleet_options); !s.ok()) {
+    Log(std::string(s.message()));
+    return 1;
+  }
 
   // Metrics first: the fleet's health loop and the generation path report into them.
   std::unique_ptr<MetricsServer> metrics_server;
@@ -147,7 +161,7 @@ int Main(int argc, char** argv) {
     absl::StatusOr<std::unique_ptr<MetricsServer>> ms =
         MetricsServer::Start(metrics_host, flags->metrics_port);
     if (!ms.ok()) {
-      Log(absl::StrCat("--metrics-port: ", ms.status().ToString()));
+      Log(absl::StrCat("--metrics-port: ", ms.status().message()));
       return 1;
     }
     metrics_server = *std::move(ms);
@@ -202,9 +216,6 @@ int Main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   std::string host = flags->host;
   if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
-  int port = 0;
-  builder.AddListeningPort(absl::StrCat(host, ":", flags->port),
-                           grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   // Long silent prefills: keep connections alive, allow client pings every 10 s.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
@@ -212,11 +223,15 @@ int Main(int argc, char** argv) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.RegisterService(&inference);
   builder.RegisterService(&fleet_service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    Log(absl::StrCat("cannot listen on ", host, ":", flags->port));
+  // A port in use is an error (one line, exit 1), never shared (SO_REUSEPORT off).
+  absl::StatusOr<StartedGrpcServer> started =
+      StartGrpcServer(builder, absl::StrCat(host, ":", flags->port));
+  if (!started.ok()) {
+    Log(absl::StrCat("--port: ", started.status().message()));
     return 1;
   }
+  std::unique_ptr<grpc::Server> server = std::move(started->server);
+  const int port = started->port;
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
   // Replica formation and state changes: readiness and the replicas_ready/_total gauges.
@@ -251,7 +266,7 @@ int Main(int argc, char** argv) {
       if (!flags->http_port_file.empty()) s = WritePortFile(flags->http_port_file, http_port);
     }
     if (!s.ok()) {
-      Log(s.ToString());
+      Log(absl::StrCat(bound.ok() ? "--http-port-file: " : "--http-port: ", s.message()));
       http.reset();
       server->Shutdown();
       fleet.Shutdown();

@@ -1,6 +1,7 @@
 #include "common/jinja/interpreter.h"
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -12,6 +13,7 @@
 #include "common/jinja/builtins.h"
 #include "common/jinja/parser.h"
 #include "common/jinja/py_string.h"
+#include "common/stack_headroom.h"
 #include "common/status_macros.h"
 
 namespace g4::jinja {
@@ -43,6 +45,14 @@ absl::Status UndefinedError(const Value& v) {
   return absl::InvalidArgumentError(absl::StrCat("'", v.name(), "' is undefined"));
 }
 
+absl::Status IntegerOverflow(absl::string_view op) {
+  return absl::InvalidArgumentError(absl::StrCat("integer overflow in '", op, "' (64-bit integers)"));
+}
+
+// `seq * n` makes at most this many characters or list items (a template is not a way to
+// allocate without bound).
+constexpr uint64_t kMaxRepeatItems = uint64_t{16} << 20;
+
 absl::Status OperandError(absl::string_view op, const Value& a, const Value& b) {
   return absl::InvalidArgumentError(absl::StrCat("unsupported operand type(s) for ", op, ": '",
                                                  a.TypeName(), "' and '", b.TypeName(), "'"));
@@ -66,9 +76,24 @@ absl::StatusOr<Value> Arith(const std::string& op, const Value& a, const Value& 
   if (b.is_undefined()) return UndefinedError(b);
   if (a.is_number() && b.is_number()) {
     bool fl = a.is_float() || b.is_float();
-    if (op == "+") return fl ? Value::Float(a.as_float() + b.as_float()) : Value::Int(a.as_int() + b.as_int());
-    if (op == "-") return fl ? Value::Float(a.as_float() - b.as_float()) : Value::Int(a.as_int() - b.as_int());
-    if (op == "*") return fl ? Value::Float(a.as_float() * b.as_float()) : Value::Int(a.as_int() * b.as_int());
+    // Python's ints do not overflow; ours are 64-bit, and overflowing is an error, never UB
+    // (found by tests/fuzz/jinja_fuzz.cc).
+    int64_t r = 0;
+    if (op == "+") {
+      if (fl) return Value::Float(a.as_float() + b.as_float());
+      if (__builtin_add_overflow(a.as_int(), b.as_int(), &r)) return IntegerOverflow(op);
+      return Value::Int(r);
+    }
+    if (op == "-") {
+      if (fl) return Value::Float(a.as_float() - b.as_float());
+      if (__builtin_sub_overflow(a.as_int(), b.as_int(), &r)) return IntegerOverflow(op);
+      return Value::Int(r);
+    }
+    if (op == "*") {
+      if (fl) return Value::Float(a.as_float() * b.as_float());
+      if (__builtin_mul_overflow(a.as_int(), b.as_int(), &r)) return IntegerOverflow(op);
+      return Value::Int(r);
+    }
     if (op == "/") {
       if (b.as_float() == 0) return absl::InvalidArgumentError("division by zero");
       return Value::Float(a.as_float() / b.as_float());
@@ -82,12 +107,21 @@ absl::StatusOr<Value> Arith(const std::string& op, const Value& a, const Value& 
         if (op == "%") return Value::Float(m);
         return Value::Float(std::floor(x / y));
       }
+      if (a.as_int() == std::numeric_limits<int64_t>::min() && b.as_int() == -1) {
+        if (op == "%") return Value::Int(0);
+        return IntegerOverflow(op);
+      }
       return Value::Int(op == "//" ? FloorDiv(a.as_int(), b.as_int()) : FloorMod(a.as_int(), b.as_int()));
     }
     if (op == "**") {
-      if (!fl && b.as_int() >= 0) {
-        int64_t r = 1;
-        for (int64_t i = 0; i < b.as_int(); ++i) r *= a.as_int();
+      if (!fl && b.as_int() >= 0) {  // by squaring: O(log b), overflow checked
+        int64_t base = a.as_int(), e = b.as_int();
+        r = 1;
+        while (e > 0) {
+          if ((e & 1) != 0 && __builtin_mul_overflow(r, base, &r)) return IntegerOverflow(op);
+          e >>= 1;
+          if (e > 0 && __builtin_mul_overflow(base, base, &base)) return IntegerOverflow(op);
+        }
         return Value::Int(r);
       }
       return Value::Float(std::pow(a.as_float(), b.as_float()));
@@ -106,6 +140,13 @@ absl::StatusOr<Value> Arith(const std::string& op, const Value& a, const Value& 
     const Value* count = seq == &a ? &b : &a;
     if (seq != nullptr && (count->is_int() || count->is_bool())) {
       int64_t n = std::max<int64_t>(count->as_int(), 0);
+      const size_t item = seq->is_string() ? seq->as_string().size() : seq->list().size();
+      if (item == 0) n = 0;
+      if (n > 0 && item > kMaxRepeatItems / static_cast<uint64_t>(n)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("repetition result too large (", item, " x ", n, " items; at most ",
+                         kMaxRepeatItems, ")"));
+      }
       if (seq->is_string()) {
         std::string out;
         for (int64_t i = 0; i < n; ++i) out += seq->as_string();
@@ -196,6 +237,13 @@ class Interpreter {
   }
 
  private:
+  // Recursion (macros calling themselves, nested blocks and expressions) stops before the thread's
+  // stack does, whatever its size and the build's frame sizes (common/stack_headroom.h).
+  static absl::Status TooDeep() {
+    // The same code as the macro depth limit: both are recursion limits.
+    return absl::ResourceExhaustedError("template recursion or nesting too deep for the stack");
+  }
+
   absl::Status ExecBody(const Body& body, Scope& scope, std::string& out) {
     for (const StmtPtr& s : body) {
       G4_RETURN_IF_ERROR(AtLine(s->line, Exec(*s, scope, out)));
@@ -230,6 +278,7 @@ class Interpreter {
   }
 
   absl::Status Exec(const Stmt& s, Scope& scope, std::string& out) {
+    if (StackNearlyExhausted()) return TooDeep();
     switch (s.kind) {
       case Stmt::Kind::kText:
         out += s.text;
@@ -442,6 +491,7 @@ class Interpreter {
   }
 
   absl::StatusOr<Value> Eval(const Expr& e, Scope& scope) {
+    if (StackNearlyExhausted()) return AtLine(e.line, TooDeep());
     absl::StatusOr<Value> r = EvalImpl(e, scope);
     if (!r.ok()) return AtLine(e.line, r.status());
     return r;
@@ -534,7 +584,9 @@ class Interpreter {
                            ": '", v.TypeName(), "'"));
         }
         if (e.kind == Expr::Kind::kPos) return v.is_bool() ? Value::Int(v.as_int()) : v;
-        return v.is_float() ? Value::Float(-v.as_float()) : Value::Int(-v.as_int());
+        if (v.is_float()) return Value::Float(-v.as_float());
+        if (v.as_int() == std::numeric_limits<int64_t>::min()) return IntegerOverflow("-");
+        return Value::Int(-v.as_int());
       }
       case Expr::Kind::kBinary: {
         G4_ASSIGN_OR_RETURN(Value a, Eval(*e.operand, scope));

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/stack_headroom.h"
 #include "common/status_macros.h"
 
 namespace g4::jinja {
@@ -76,6 +77,9 @@ class Parser {
   absl::Status Error(absl::string_view msg) const {
     return absl::InvalidArgumentError(absl::StrCat("template line ", Cur().line, ": ", msg));
   }
+  // Nesting (parentheses, lists, blocks) deeper than the thread's stack allows
+  // (common/stack_headroom.h).
+  absl::Status TooDeep() const { return Error("nesting too deep"); }
   absl::Status Unexpected(absl::string_view expected) const {
     return Error(absl::StrCat("expected ", expected, ", got ", Describe(Cur())));
   }
@@ -158,6 +162,7 @@ class Parser {
   }
 
   absl::StatusOr<StmtPtr> ParseStatement() {
+    if (StackNearlyExhausted()) return TooDeep();
     const std::string name = Cur().value;
     const int line = Cur().line;
     auto s = std::make_unique<Stmt>();
@@ -491,6 +496,7 @@ class Parser {
   }
 
   absl::StatusOr<ExprPtr> ParsePrimary() {
+    if (StackNearlyExhausted()) return TooDeep();
     const Token& t = Cur();
     const int line = t.line;
     switch (t.type) {

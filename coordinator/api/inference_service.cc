@@ -54,6 +54,12 @@ grpc::Status InferenceServiceImpl::ListModels(grpc::ServerContext* context,
   model->set_max_context(fleet->MaxContext());
   model->set_replicas_ready(fleet->ReadyReplicas());
   model->set_replicas_total(fleet->TotalReplicas());
+  for (const ReplicaStatus& r : fleet->Replicas()) {
+    pb::ReplicaInfo* info = model->add_replicas();
+    info->set_index(r.index);
+    info->set_state(std::string(ReplicaStateName(r.state)));
+    info->set_error(r.error);
+  }
   return grpc::Status::OK;
 }
 

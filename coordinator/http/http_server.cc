@@ -32,6 +32,18 @@ void SendError(httplib::Response& res, const absl::Status& status) {
   SendJson(res, code, ErrorBody(status));
 }
 
+// Each formed replica's state, and why it cannot serve when it cannot (e.g. its plan does not
+// fit the workers' memory): what the coordinator learns only once workers register.
+Json ReplicasJson(const std::vector<ReplicaStatus>& replicas) {
+  Json out = Json::array();
+  for (const ReplicaStatus& r : replicas) {
+    Json j = {{"index", r.index}, {"state", std::string(ReplicaStateName(r.state))}};
+    if (!r.error.empty()) j["error"] = r.error;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 // One streaming request: the generation runs on its own thread and queues SSE events; the
 // connection's thread (the content provider) writes them.
 struct StreamState {
@@ -136,6 +148,7 @@ void HttpServer::HandleHealth(httplib::Response& res) {
            Json{{"status", ready > 0 ? "ok" : "unavailable"},
                 {"replicas_ready", ready},
                 {"replicas_total", fleet->TotalReplicas()},
+                {"replicas", ReplicasJson(fleet->Replicas())},
                 {"requests_in_flight", generation_->InFlightRequests()}});
 }
 

@@ -9,6 +9,7 @@
 
 #include "common/generation_config.h"
 #include "g4serve/v1/inference.pb.h"
+#include "google/protobuf/stubs/logging.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "worker/sampling/proto_conversion.h"
 #include "worker/sampling/sampler.h"
@@ -21,6 +22,8 @@ constexpr int kVocab = 64;
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  // Invalid UTF-8 in string fields is a parse failure; protobuf also logs each one.
+  google::protobuf::SetLogHandler(nullptr);
   std::vector<std::string> seeds;
   g4serve::v1::GenerateRequest r;
   r.mutable_sampling()->set_temperature(0.7f);

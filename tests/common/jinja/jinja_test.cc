@@ -1,4 +1,7 @@
+#include <pthread.h>
+
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -178,6 +181,66 @@ TEST(InterpreterErrorTest, RuntimeErrorsNameTheLine) {
   ASSERT_FALSE(r.ok());
   r = RenderStr("{% for x in 3 %}{% endfor %}");
   ASSERT_FALSE(r.ok());
+}
+
+// Runs `f` on a thread with a `stack_bytes` stack (a small one, as some servers' threads have).
+void RunWithStack(size_t stack_bytes, const std::function<void()>& f) {
+  pthread_attr_t attr;
+  ASSERT_EQ(pthread_attr_init(&attr), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&attr, stack_bytes), 0);
+  pthread_t thread;
+  auto run = [](void* arg) -> void* {
+    (*static_cast<const std::function<void()>*>(arg))();
+    return nullptr;
+  };
+  ASSERT_EQ(pthread_create(&thread, &attr, run, const_cast<std::function<void()>*>(&f)), 0);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attr);
+}
+
+// Found by tests/fuzz/jinja_fuzz.cc: unbounded macro recursion overflowed the stack before the
+// depth limit (256) where frames are larger (sanitizer builds) or stacks smaller. Recursion and
+// nesting now stop on the stack's headroom too, with an error.
+TEST(InterpreterTest, RecursionAndNestingStopBeforeTheStackDoes) {
+  RunWithStack(1 << 20, [] {
+    absl::StatusOr<std::string> r = RenderStr(
+        "{% macro fact(n) %}{% if n <= 0 %}1{% else %}{{ n * fact(n - 0) | int }}{% endif %}"
+        "{% endmacro %}{{ fact(6) }}");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+    const int depth = 100000;
+    r = RenderStr("{{ " + std::string(depth, '(') + "1" + std::string(depth, ')') + " }}");
+    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(r.status().message(), HasSubstr("nesting too deep"));
+    std::string nested;
+    for (int i = 0; i < depth; ++i) nested += "{% if true %}";
+    for (int i = 0; i < depth; ++i) nested += "{% endif %}";
+    r = RenderStr(nested);
+    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(r.status().message(), HasSubstr("nesting too deep"));
+  });
+}
+
+// Found by tests/fuzz/jinja_fuzz.cc: 64-bit integer overflow was undefined behaviour (and
+// `2 ** 10**12` looped 10**12 times); repetition could allocate without bound.
+TEST(InterpreterTest, IntegerOverflowAndHugeRepetitionAreErrors) {
+  for (const char* tmpl : {"{{ 2 ** 102 }}", "{{ 9223372036854775807 + 1 }}",
+                           "{{ -9223372036854775807 - 2 }}", "{{ 4611686018427387904 * 2 }}",
+                           "{{ 3 ** 1000000000000 }}", "{{ (-9223372036854775807 - 1) // -1 }}",
+                           "{{ -(-9223372036854775807 - 1) }}"}) {
+    absl::StatusOr<std::string> r = RenderStr(tmpl);
+    ASSERT_FALSE(r.ok()) << tmpl;
+    EXPECT_THAT(r.status().message(), HasSubstr("integer overflow")) << tmpl;
+  }
+  EXPECT_EQ(*RenderStr("{{ 2 ** 62 }} {{ (-2) ** 63 }} {{ 1 ** 1000000000000 }}"),
+            "4611686018427387904 -9223372036854775808 1");
+  EXPECT_EQ(*RenderStr("{{ (-9223372036854775807 - 1) % -1 }}"), "0");
+  EXPECT_EQ(*RenderStr("{{ '' * 1000000000000 }}|{{ 'ab' * 3 }}"), "|ababab");
+  absl::StatusOr<std::string> r = RenderStr("{{ 'ab' * 1000000000000 }}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("repetition result too large"));
+  EXPECT_EQ(RenderStr("{{ range(9223372036854775806, 9223372036854775807, 1000)|list }}")->size(),
+            std::string("[9223372036854775806]").size());
 }
 
 TEST(ValueTest, JsonRoundTripKeepsOrder) {
