@@ -93,8 +93,9 @@ class Engine {
   // Stops the loop, tells the followers to stop, fails what is left with ABORTED-like errors.
   void Shutdown();
 
-  // Queues a request. InvalidArgument for an empty or too long prompt, ids outside the
-  // vocabulary, or a duplicate id; ResourceExhausted when the queue is full; Unavailable after a
+  // Queues a request. InvalidArgument for an empty prompt, a prompt that cannot be scheduled
+  // even alone (its tokens plus one generated token exceed the context or what the KV pools
+  // hold; the message names the limit), ids outside the vocabulary, or a duplicate id; ResourceExhausted when the queue is full; Unavailable after a
   // failure or shutdown.
   absl::Status Submit(EngineRequest request);
   // Aborts a queued or running request; its callback gets EngineFinish::kAborted. False if the
@@ -117,6 +118,7 @@ class Engine {
   Communicator* control_;
   const EngineOptions options_;
   int64_t max_model_len_;  // capped so that one sequence fits the KV pools
+  std::string kv_pool_limit_;  // non-empty when the pools set that cap: what they hold
   StepKvLayout kv_layout_;  // what the step descriptors announce (block_size 0: contiguous)
   std::thread thread_;
 
