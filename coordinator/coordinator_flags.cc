@@ -95,24 +95,16 @@ void DeclareFlags(FlagSet& flags, CoordinatorFlags& f) {
       .MinExclusive(absl::ZeroDuration());
 }
 
+constexpr FlagSpec<CoordinatorFlags> kSpec = {kProgram, kSynopsis, kDescription, DeclareFlags};
+
 }  // namespace
 
-std::string CoordinatorUsage() {
-  CoordinatorFlags f;
-  FlagSet flags(kProgram, kSynopsis, kDescription);
-  DeclareFlags(flags, f);
-  return flags.Usage();
-}
+std::string CoordinatorUsage() { return kSpec.Usage(); }
 
 absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::string>& args) {
   CoordinatorFlags f;
-  FlagSet flags(kProgram, kSynopsis, kDescription);
-  DeclareFlags(flags, f);
-  G4_RETURN_IF_ERROR(flags.Parse(absl::MakeConstSpan(args)));
-  if (flags.help()) {
-    f.help = true;
-    return f;
-  }
+  G4_RETURN_IF_ERROR(kSpec.Parse(args, &f));
+  if (f.help) return f;
   if (!f.metrics_port_file.empty() && f.metrics_port < 0) {
     return absl::InvalidArgumentError("--metrics-port-file: needs --metrics-port");
   }

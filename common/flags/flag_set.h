@@ -159,6 +159,40 @@ class FlagSet {
   bool help_ = false;
 };
 
+// A binary whose flags fill an options struct T (with a `bool help`): what its usage says, and
+// the function that declares its flags on a FlagSet, bound to a T. One place for both the parser
+// and the --help text:
+//
+//   constexpr FlagSpec<PlanOptions> kSpec = {"g4-plan", "--model DIR ...", "Prints ...", Declare};
+//   PlanOptions o;  // defaults
+//   G4_RETURN_IF_ERROR(kSpec.Parse(args, &o));
+//   if (o.help) ...  // kSpec.Usage()
+template <typename T>
+struct FlagSpec {
+  const char* program;
+  const char* synopsis;
+  const char* description;
+  void (*declare)(FlagSet& flags, T& options);
+
+  // Parses into `*options` (its values before are the defaults); --help sets options->help and
+  // stops there.
+  template <typename Args>
+  absl::Status Parse(const Args& args, T* options) const {
+    FlagSet flags(program, synopsis, description);
+    declare(flags, *options);
+    absl::Status status = flags.Parse(args);
+    options->help = flags.help();
+    return status;
+  }
+  // The --help text, with the defaults of a default-constructed T.
+  std::string Usage() const {
+    T options;
+    FlagSet flags(program, synopsis, description);
+    declare(flags, options);
+    return flags.Usage();
+  }
+};
+
 // For main(): prints "<program>: <status message> (see --help)" as one line on stderr and
 // returns 2, the exit code of a bad command line.
 int FlagError(absl::string_view program, const absl::Status& status);

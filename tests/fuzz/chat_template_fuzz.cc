@@ -3,31 +3,13 @@
 // crash.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 
-#include "common/chat_template/chat_template.h"
 #include "nlohmann/json.hpp"
-
-namespace {
-
-const g4::ChatTemplate& Template() {
-  static const g4::ChatTemplate* tmpl = [] {
-    auto t = g4::ChatTemplate::LoadFile("tests/data/chat_templates/gemma-4.jinja");
-    if (!t.ok()) {
-      std::fprintf(stderr, "chat_template_fuzz: %s\n", t.status().ToString().c_str());
-      std::abort();
-    }
-    return new g4::ChatTemplate(*std::move(t));
-  }();
-  return *tmpl;
-}
-
-}  // namespace
+#include "tests/fuzz/gemma4_template.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  Template();
+  g4::fuzz::Gemma4Template();
   return 0;
 }
 
@@ -35,6 +17,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   nlohmann::ordered_json request = nlohmann::ordered_json::parse(
       data, data + size, /*cb=*/nullptr, /*allow_exceptions=*/false);
   if (request.is_discarded() || !request.is_object()) return 0;
-  (void)Template().Render(request);
+  (void)g4::fuzz::Gemma4Template().Render(request);
   return 0;
 }

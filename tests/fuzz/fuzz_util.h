@@ -3,10 +3,8 @@
 #define G4SERVE_TESTS_FUZZ_FUZZ_UTIL_H_
 
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,20 +19,6 @@ inline void WriteSeedsIfAsked(const std::vector<std::string>& seeds) {
     std::ofstream out(std::string(dir) + "/built-" + std::to_string(i), std::ios::binary);
     out << seeds[i];
   }
-}
-
-// A file under the repository root (tools/fuzz.sh runs the targets from there); aborts when it
-// is missing, since a target without its fixture would fuzz nothing.
-inline std::string ReadRepoFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "fuzz target: cannot read %s (run from the repository root)\n",
-                 path.c_str());
-    std::abort();
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace g4::fuzz

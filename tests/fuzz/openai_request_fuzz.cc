@@ -3,31 +3,13 @@
 // Gemma 4 chat template, as the server does.
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 
 #include "absl/strings/string_view.h"
-#include "common/chat_template/chat_template.h"
 #include "coordinator/http/openai_request.h"
-
-namespace {
-
-const g4::ChatTemplate& Template() {
-  static const g4::ChatTemplate* tmpl = [] {
-    auto t = g4::ChatTemplate::LoadFile("tests/data/chat_templates/gemma-4.jinja");
-    if (!t.ok()) {
-      std::fprintf(stderr, "openai_request_fuzz: %s\n", t.status().ToString().c_str());
-      std::abort();
-    }
-    return new g4::ChatTemplate(*std::move(t));
-  }();
-  return *tmpl;
-}
-
-}  // namespace
+#include "tests/fuzz/gemma4_template.h"
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  Template();
+  g4::fuzz::Gemma4Template();
   return 0;
 }
 
@@ -35,6 +17,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view body(reinterpret_cast<const char*>(data), size);
   (void)g4::ParseCompletionRequest(body);
   auto chat = g4::ParseChatRequest(body);
-  if (chat.ok()) (void)Template().Render(chat->chat_request);
+  if (chat.ok()) (void)g4::fuzz::Gemma4Template().Render(chat->chat_request);
   return 0;
 }

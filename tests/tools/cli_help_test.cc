@@ -35,7 +35,10 @@ TEST(CliHelpTest, HelpPrintsTheFullUsageAndExitsZero) {
       // Every flag entry says its default or that it is required. An entry is a line starting
       // "  --"; its help may continue on the following indented lines.
       std::vector<std::string> entries;
+      bool in_flags = false;  // the entries follow "flags:"
       for (absl::string_view line : absl::StrSplit(r.out, '\n')) {
+        if (line == "flags:") in_flags = true;
+        if (!in_flags) continue;
         if (absl::StartsWith(line, "  --")) {
           entries.emplace_back(line);
         } else if (!entries.empty() && absl::StartsWith(line, "    ")) {

@@ -21,15 +21,14 @@ constexpr char kDescription[] =
     "tokenizer.json), then the generated ids as one JSON list on the last line. Greedy unless "
     "--temperature is given. docs/cli.md.";
 
-// `have_tokens`: --prompt-tokens was given (an empty list is still an error of its own).
-void DeclareFlags(FlagSet& flags, GenerateOptions& o, bool& have_tokens) {
+void DeclareFlags(FlagSet& flags, GenerateOptions& o) {
+  o.sampling.temperature = 0.0;  // greedy unless asked otherwise
   flags.Add("model", &o.model_dir, "Hugging Face Gemma 4 checkpoint directory")
       .Value("DIR")
       .Required()
       .NonEmpty();
   flags.AddCustom("prompt-tokens", "ID,ID,...", "comma-separated token ids, used as given (no BOS)",
-                  [&o, &have_tokens](absl::string_view value) -> absl::Status {
-                    have_tokens = true;
+                  [&o](absl::string_view value) -> absl::Status {
                     o.prompt_tokens.clear();
                     for (absl::string_view piece : absl::StrSplit(value, ',')) {
                       int32_t id;
@@ -78,27 +77,18 @@ void DeclareFlags(FlagSet& flags, GenerateOptions& o, bool& have_tokens) {
       .Value("STRING");
 }
 
+constexpr FlagSpec<GenerateOptions> kSpec = {kProgram, kSynopsis, kDescription, DeclareFlags};
+
 }  // namespace
 
-std::string GenerateUsage() {
-  GenerateOptions o;
-  bool have_tokens = false;
-  FlagSet flags(kProgram, kSynopsis, kDescription);
-  DeclareFlags(flags, o, have_tokens);
-  return flags.Usage();
-}
+std::string GenerateUsage() { return kSpec.Usage(); }
 
 absl::StatusOr<GenerateOptions> ParseGenerateOptions(absl::Span<const char* const> args) {
   GenerateOptions o;
-  o.sampling.temperature = 0.0;  // greedy unless asked otherwise
-  bool have_tokens = false;
-  FlagSet flags(kProgram, kSynopsis, kDescription);
-  DeclareFlags(flags, o, have_tokens);
-  G4_RETURN_IF_ERROR(flags.Parse(args));
-  if (flags.help()) {
-    o.help = true;
-    return o;
-  }
+  G4_RETURN_IF_ERROR(kSpec.Parse(args, &o));
+  if (o.help) return o;
+  // A given --prompt-tokens always holds ids: an empty list does not parse.
+  const bool have_tokens = !o.prompt_tokens.empty();
   const int prompts = have_tokens + o.prompt_text.has_value() + o.chat_text.has_value();
   if (prompts == 0) return absl::InvalidArgumentError("--prompt-tokens, --prompt or --chat is required");
   if (prompts > 1) {

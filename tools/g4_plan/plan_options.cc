@@ -101,26 +101,19 @@ void DeclareFlags(FlagSet& flags, PlanOptions& o) {
       .RealRange(0.0, 1.0, /*exclusive_min=*/true);
 }
 
+constexpr FlagSpec<PlanOptions> kSpec = {kProgram, kSynopsis, kDescription, DeclareFlags};
+
 }  // namespace
 
-std::string PlanUsage() {
-  PlanOptions o;
-  FlagSet flags(kProgram, kSynopsis, kDescription);
-  DeclareFlags(flags, o);
-  return flags.Usage();
-}
+std::string PlanUsage() { return kSpec.Usage(); }
 
 absl::StatusOr<PlanOptions> ParsePlanOptions(absl::Span<const char* const> args) {
   PlanOptions o;
-  FlagSet flags(kProgram, kSynopsis, kDescription);
-  DeclareFlags(flags, o);
-  G4_RETURN_IF_ERROR(flags.Parse(args));
-  if (flags.help()) {
-    o.help = true;
-    return o;
-  }
-  const bool have_gpu_memory = flags.Given("gpu-memory");
-  const bool have_cpu_memory = flags.Given("cpu-memory");
+  G4_RETURN_IF_ERROR(kSpec.Parse(args, &o));
+  if (o.help) return o;
+  // Sizes parse to at least one byte, so a given one is never 0.
+  const bool have_gpu_memory = o.gpu_memory_bytes > 0;
+  const bool have_cpu_memory = o.cpu_memory_bytes > 0;
   if ((o.gpus > 0) == (o.cpu_ranks > 0)) {
     return absl::InvalidArgumentError("exactly one of --gpus and --cpu-ranks is required");
   }

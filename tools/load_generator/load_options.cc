@@ -78,26 +78,16 @@ void DeclareFlags(FlagSet& flags, LoadOptions& o) {
   flags.Add("quiet", &o.quiet, "no table on stdout");
 }
 
+constexpr FlagSpec<LoadOptions> kSpec = {kProgram, kSynopsis, kDescription, DeclareFlags};
+
 }  // namespace
 
-std::string LoadUsage() {
-  LoadOptions o;
-  o.request_rate = std::numeric_limits<double>::infinity();
-  FlagSet flags(kProgram, kSynopsis, kDescription);
-  DeclareFlags(flags, o);
-  return flags.Usage();
-}
+std::string LoadUsage() { return kSpec.Usage(); }
 
 absl::StatusOr<LoadOptions> ParseLoadOptions(absl::Span<const char* const> args) {
   LoadOptions o;
-  o.request_rate = std::numeric_limits<double>::infinity();
-  FlagSet flags(kProgram, kSynopsis, kDescription);
-  DeclareFlags(flags, o);
-  G4_RETURN_IF_ERROR(flags.Parse(args));
-  if (flags.help()) {
-    o.help = true;
-    return o;
-  }
+  G4_RETURN_IF_ERROR(kSpec.Parse(args, &o));
+  if (o.help) return o;
   if (o.backend == Backend::kHttp && o.model.empty()) {
     return absl::InvalidArgumentError("--model is required with --backend http");
   }

@@ -62,24 +62,16 @@ void DeclareFlags(FlagSet& flags, WorkerFlags& f) {
       .Range(-1, 4095);
 }
 
+constexpr FlagSpec<WorkerFlags> kSpec = {kProgram, kSynopsis, kDescription, DeclareFlags};
+
 }  // namespace
 
-std::string WorkerUsage() {
-  WorkerFlags f;
-  FlagSet flags(kProgram, kSynopsis, kDescription);
-  DeclareFlags(flags, f);
-  return flags.Usage();
-}
+std::string WorkerUsage() { return kSpec.Usage(); }
 
 absl::StatusOr<WorkerFlags> ParseWorkerFlags(const std::vector<std::string>& args) {
   WorkerFlags f;
-  FlagSet flags(kProgram, kSynopsis, kDescription);
-  DeclareFlags(flags, f);
-  G4_RETURN_IF_ERROR(flags.Parse(absl::MakeConstSpan(args)));
-  if (flags.help()) {
-    f.help = true;
-    return f;
-  }
+  G4_RETURN_IF_ERROR(kSpec.Parse(args, &f));
+  if (f.help) return f;
   if (f.server.replica_rank >= 0 && f.server.replica_group.empty()) {
     return absl::InvalidArgumentError("--replica-rank needs --replica-group");
   }
