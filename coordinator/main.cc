@@ -34,12 +34,12 @@
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/router/router.h"
 #include "coordinator/startup_checks.h"
-#include "proto/grpc_listen.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "proto/grpc_listen.h"
 
 namespace g4 {
 namespace {

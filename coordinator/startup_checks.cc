@@ -21,10 +21,10 @@ absl::Status CheckCheckpoint(const std::string& model_dir, const ModelConfig& co
   G4_ASSIGN_OR_RETURN(TensorRef embed, ckpt->Find("embed_tokens.weight"));
   const std::vector<int64_t> want = {config.vocab_size, config.hidden_size};
   if (embed.info->shape != want) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "tensor embed_tokens.weight in ", embed.file->path(), ": shape [",
-        absl::StrJoin(embed.info->shape, ", "), "], config.json implies [", config.vocab_size,
-        ", ", config.hidden_size, "] (vocab_size, hidden_size)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("tensor embed_tokens.weight in ", embed.file->path(), ": shape [",
+                     absl::StrJoin(embed.info->shape, ", "), "], config.json implies [",
+                     config.vocab_size, ", ", config.hidden_size, "] (vocab_size, hidden_size)"));
   }
   for (int l = 0; l < config.num_layers; ++l) {
     const std::string name = absl::StrCat("layers.", l, ".self_attn.q_proj.weight");
@@ -49,10 +49,10 @@ absl::Status CheckPlanShape(const FleetOptions& options) {
   }
   // The planner names its request fields; say them as the coordinator's flags.
   std::string message(plan.status().message());
-  for (const auto& [field, flag] : {std::pair<absl::string_view, absl::string_view>{
-                                        "max-context", "--max-model-len"},
-                                    {"tensor-parallel-size", "--tensor-parallel-size"},
-                                    {"expert-parallel-size", "--expert-parallel-size"}}) {
+  for (const auto& [field, flag] :
+       {std::pair<absl::string_view, absl::string_view>{"max-context", "--max-model-len"},
+        {"tensor-parallel-size", "--tensor-parallel-size"},
+        {"expert-parallel-size", "--expert-parallel-size"}}) {
     if (absl::StartsWith(message, field)) {
       message = absl::StrCat(flag, message.substr(field.size()));
       break;

@@ -125,7 +125,9 @@ absl::Status ParseDouble(const Flag& f, std::optional<double> min, std::optional
   }
   double d = 0;
   if (!absl::SimpleAtod(v, &d) || std::isnan(d)) return BadValue(f, expected, v);
-  if (min.has_value() && (d < *min || (exclusive_min && d == *min))) return BadValue(f, expected, v);
+  if (min.has_value() && (d < *min || (exclusive_min && d == *min))) {
+    return BadValue(f, expected, v);
+  }
   if (max.has_value() && d > *max) return BadValue(f, expected, v);
   *out = d;
   return absl::OkStatus();
@@ -197,7 +199,9 @@ Flag& FlagSet::Add(std::string name, std::optional<bool>* out, std::string help)
                  out->has_value() ? (**out ? "on" : "off") : "unset",
                  [out](const Flag& f, absl::string_view v) {
                    bool b = true;
-                   if (!v.empty() && !absl::SimpleAtob(v, &b)) return BadValue(f, "true or false", v);
+                   if (!v.empty() && !absl::SimpleAtob(v, &b)) {
+                     return BadValue(f, "true or false", v);
+                   }
                    *out = b;
                    return absl::OkStatus();
                  });
@@ -259,8 +263,8 @@ Flag& FlagSet::Add(std::string name, std::optional<double>* out, std::string hel
                  out->has_value() ? FormatDouble(**out) : "unset",
                  [out](const Flag& f, absl::string_view v) {
                    double d = 0;
-                   absl::Status s = ParseDouble(f, f.double_min_, f.double_max_,
-                                                f.double_min_exclusive_, v, &d);
+                   absl::Status s =
+                       ParseDouble(f, f.double_min_, f.double_max_, f.double_min_exclusive_, v, &d);
                    if (s.ok()) *out = d;
                    return s;
                  });
@@ -269,8 +273,7 @@ Flag& FlagSet::Add(std::string name, std::optional<double>* out, std::string hel
 Flag& FlagSet::Add(std::string name, absl::Duration* out, std::string help) {
   return NewFlag(std::move(name), "DURATION", std::move(help), absl::FormatDuration(*out),
                  [out](const Flag& f, absl::string_view v) {
-                   return ParseDurationValue(f, f.duration_min_, f.duration_min_exclusive_, v,
-                                             out);
+                   return ParseDurationValue(f, f.duration_min_, f.duration_min_exclusive_, v, out);
                  });
 }
 
@@ -289,7 +292,9 @@ Flag& FlagSet::AddSwitch(std::string name, std::string help, std::function<void(
   return NewFlag(std::move(name), "", std::move(help), "off",
                  [set = std::move(set)](const Flag& f, absl::string_view v) {
                    bool b = true;
-                   if (!v.empty() && !absl::SimpleAtob(v, &b)) return BadValue(f, "true or false", v);
+                   if (!v.empty() && !absl::SimpleAtob(v, &b)) {
+                     return BadValue(f, "true or false", v);
+                   }
                    set(b);
                    return absl::OkStatus();
                  });

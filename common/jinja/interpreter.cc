@@ -46,7 +46,8 @@ absl::Status UndefinedError(const Value& v) {
 }
 
 absl::Status IntegerOverflow(absl::string_view op) {
-  return absl::InvalidArgumentError(absl::StrCat("integer overflow in '", op, "' (64-bit integers)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("integer overflow in '", op, "' (64-bit integers)"));
 }
 
 // `seq * n` makes at most this many characters or list items (a template is not a way to

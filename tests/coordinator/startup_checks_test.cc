@@ -56,9 +56,9 @@ class ModelDir {
 };
 
 TEST(CheckCheckpointTest, AcceptsTheGoldenCheckpoints) {
-  for (const char* dir : {"tests/data/golden/dense", "tests/data/golden/moe",
-                          "tests/data/golden/efeat", "tests/data/golden/dense-bf16",
-                          "tests/data/golden/dense-wrapper"}) {
+  for (const char* dir :
+       {"tests/data/golden/dense", "tests/data/golden/moe", "tests/data/golden/efeat",
+        "tests/data/golden/dense-bf16", "tests/data/golden/dense-wrapper"}) {
     EXPECT_TRUE(CheckCheckpoint(dir, Config(dir)).ok()) << dir;
   }
 }

@@ -14,8 +14,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  nlohmann::ordered_json request = nlohmann::ordered_json::parse(
-      data, data + size, /*cb=*/nullptr, /*allow_exceptions=*/false);
+  nlohmann::ordered_json request =
+      nlohmann::ordered_json::parse(data, data + size, /*cb=*/nullptr, /*allow_exceptions=*/false);
   if (request.is_discarded() || !request.is_object()) return 0;
   (void)g4::fuzz::Gemma4Template().Render(request);
   return 0;

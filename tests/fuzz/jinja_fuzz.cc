@@ -11,8 +11,8 @@
 namespace {
 
 const g4::jinja::Value& Context() {
-  static const g4::jinja::Value* context = new g4::jinja::Value(g4::jinja::Value::FromJson(
-      nlohmann::ordered_json::parse(R"({
+  static const g4::jinja::Value* context =
+      new g4::jinja::Value(g4::jinja::Value::FromJson(nlohmann::ordered_json::parse(R"({
         "messages": [
           {"role": "system", "content": "Be brief."},
           {"role": "user", "content": [{"type": "text", "text": "Weather?"}]},

@@ -1,7 +1,7 @@
 // The real Gemma tokenizer (262144 tokens) encoding random bytes (invalid UTF-8 included) and
 // decoding random ids. Properties: every encoded id has a token; Encode then Decode gives back
-// the UTF-8-repaired text (U+2581 aside); the incremental detokenizer fed one id at a time gives what Decode
-// gives.
+// the UTF-8-repaired text (U+2581 aside); the incremental detokenizer fed one id at a time gives
+// what Decode gives.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>

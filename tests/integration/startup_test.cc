@@ -53,10 +53,10 @@ class RunningCoordinator {
     const std::string metrics_file = TempPath("coordinator.metrics_port");
     std::remove(port_file.c_str());
     std::remove(metrics_file.c_str());
-    EXPECT_TRUE(process_.Start({G4_COORDINATOR_BIN, "--model", kModel, "--port", "0",
-                                "--port-file", port_file, "--metrics-port", "0",
-                                "--metrics-port-file", metrics_file},
-                               TempPath("coordinator.log")));
+    EXPECT_TRUE(
+        process_.Start({G4_COORDINATOR_BIN, "--model", kModel, "--port", "0", "--port-file",
+                        port_file, "--metrics-port", "0", "--metrics-port-file", metrics_file},
+                       TempPath("coordinator.log")));
     port_ = WaitForPortFile(port_file, absl::Seconds(30));
     metrics_port_ = WaitForPortFile(metrics_file, absl::Seconds(30));
     EXPECT_GT(port_, 0) << process_.Log();
@@ -74,9 +74,8 @@ class RunningCoordinator {
 
 TEST(PortInUseTest, CoordinatorPortsAreNeverShared) {
   RunningCoordinator first;
-  Failure f = RunToFailure({G4_COORDINATOR_BIN, "--model", kModel, "--port",
-                            std::to_string(first.port())},
-                           "grpc");
+  Failure f = RunToFailure(
+      {G4_COORDINATOR_BIN, "--model", kModel, "--port", std::to_string(first.port())}, "grpc");
   EXPECT_EQ(f.exit_code, 1) << f.log;
   EXPECT_EQ(Lines(f.log), 1) << f.log;
   EXPECT_THAT(f.log, StartsWith("g4-coordinator: --port: cannot listen on 127.0.0.1:"));
@@ -122,9 +121,9 @@ TEST(PortInUseTest, WorkerPortsAreNeverShared) {
   ASSERT_GT(port, 0) << worker.Log();
   ASSERT_GT(metrics_port, 0) << worker.Log();
 
-  Failure f = RunToFailure({G4_WORKER_BIN, "--coordinator", coordinator.address(), "--port",
-                            std::to_string(port)},
-                           "worker-grpc");
+  Failure f = RunToFailure(
+      {G4_WORKER_BIN, "--coordinator", coordinator.address(), "--port", std::to_string(port)},
+      "worker-grpc");
   EXPECT_EQ(f.exit_code, 1) << f.log;
   EXPECT_EQ(Lines(f.log), 1) << f.log;
   EXPECT_THAT(f.log, HasSubstr("Address already in use"));
@@ -154,8 +153,7 @@ TEST(StartupCheckTest, ModelWithoutWeightsStopsTheCoordinator) {
 
 TEST(StartupCheckTest, APlanThatCannotWorkStopsTheCoordinator) {
   Failure f = RunToFailure(
-      {G4_COORDINATOR_BIN, "--model", kModel, "--port", "0", "--tensor-parallel-size", "3"},
-      "tp3");
+      {G4_COORDINATOR_BIN, "--model", kModel, "--port", "0", "--tensor-parallel-size", "3"}, "tp3");
   EXPECT_EQ(f.exit_code, 1) << f.log;
   EXPECT_EQ(Lines(f.log), 1) << f.log;
   EXPECT_THAT(f.log, HasSubstr("--tensor-parallel-size 3: num_attention_heads = 4 is not "

@@ -77,10 +77,10 @@ TEST(CliHelpTest, WorkerUsageListsEveryFlag) {
     if (Name(bin) == "g4-worker") worker = bin;
   }
   const g4::testing::RunResult r = g4::testing::RunBinary(worker, "--help");
-  for (const char* flag : {"--coordinator", "--host", "--port", "--threads", "--register-timeout",
-                           "--heartbeat-interval", "--gloo-interface", "--metrics-port",
-                           "--metrics-host", "--metrics-prefix", "--served-model-name",
-                           "--replica-group", "--replica-rank"}) {
+  for (const char* flag :
+       {"--coordinator", "--host", "--port", "--threads", "--register-timeout",
+        "--heartbeat-interval", "--gloo-interface", "--metrics-port", "--metrics-host",
+        "--metrics-prefix", "--served-model-name", "--replica-group", "--replica-rank"}) {
     EXPECT_THAT(r.out, HasSubstr(std::string("\n  ") + flag + " ")) << flag;
   }
 }

@@ -36,7 +36,9 @@ int main(int argc, char** argv) {
                     "docs/tokenizer.md.");
   flags.Add("tokenizer", &tok_path, "tokenizer.json (or .json.xz)").Value("FILE").Required();
   flags.Add("text", &text_path, "the text to encode").Value("FILE").Required();
-  flags.Add("seconds", &seconds, "encode for at least S seconds").Value("S").RealRange(0.0, 1e6, true);
+  flags.Add("seconds", &seconds, "encode for at least S seconds")
+      .Value("S")
+      .RealRange(0.0, 1e6, /*exclusive_min=*/true);
   flags.Add("threads", &threads, "encode N parts of the text concurrently").Range(1, 1024);
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
     return g4::FlagError("g4-bench-tokenizer", s);

@@ -44,7 +44,10 @@ int main(int argc, char** argv) {
                     "prompt. Exit 2 on bad flags, unreadable files, bad JSON or a template syntax "
                     "error; 1 on an invalid request or a template runtime error.");
   flags.RejectDuplicates();
-  flags.Add("template", &template_path, "the chat_template.jinja").Value("FILE").Required().NonEmpty();
+  flags.Add("template", &template_path, "the chat_template.jinja")
+      .Value("FILE")
+      .Required()
+      .NonEmpty();
   flags.Add("request", &request_path, "the request as a JSON object")
       .Value("FILE.json")
       .Required()

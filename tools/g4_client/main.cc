@@ -52,7 +52,8 @@ void DeclareFlags(g4::FlagSet& flags, ClientOptions& o) {
   flags.Add("print-tokens", &o.print_tokens, "also print the generated ids (\"tokens: [...]\")");
 }
 
-constexpr char kSynopsis[] = "--server HOST:PORT (--prompt TEXT | --prompt-tokens IDS | --chat TEXT) [flags]";
+constexpr char kSynopsis[] =
+    "--server HOST:PORT (--prompt TEXT | --prompt-tokens IDS | --chat TEXT) [flags]";
 constexpr char kDescription[] =
     "Sends one request to a g4serve coordinator (g4serve.v1.Inference/Generate) and prints the "
     "streamed text as it arrives; the finish reason and usage go to stderr. Exit 1 when the RPC "
@@ -87,7 +88,9 @@ int main(int argc, char** argv) {
     }
   }
   if (o.max_tokens) request.mutable_stopping()->set_max_tokens(*o.max_tokens);
-  if (o.temperature) request.mutable_sampling()->set_temperature(static_cast<float>(*o.temperature));
+  if (o.temperature) {
+    request.mutable_sampling()->set_temperature(static_cast<float>(*o.temperature));
+  }
   if (o.seed) request.mutable_sampling()->set_seed(*o.seed);
   const absl::Duration timeout = o.timeout;
   const bool print_tokens = o.print_tokens;

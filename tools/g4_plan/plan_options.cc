@@ -64,7 +64,10 @@ constexpr char kDescription[] =
 constexpr int64_t kIntMax = 1 << 30;
 
 void DeclareFlags(FlagSet& flags, PlanOptions& o) {
-  flags.Add("model", &o.model_dir, "model directory (config.json)").Value("DIR").Required().NonEmpty();
+  flags.Add("model", &o.model_dir, "model directory (config.json)")
+      .Value("DIR")
+      .Required()
+      .NonEmpty();
   flags.Add("gpus", &o.gpus, "plan for N GPUs").Range(1, kIntMax).Default("none");
   flags.AddCustom("gpu-memory", "SIZE", "memory of each GPU; required with --gpus",
                   [&o](absl::string_view v) -> absl::Status {

@@ -3,8 +3,8 @@
 // Prints the token ids of TEXT as a JSON list (no special tokens unless --add-bos). With --jsonl,
 // reads lines {"text": ...} and writes one line {"ids": [...]} per input line, in order (lines
 // that are empty or only whitespace are skipped). Flags may be written "--flag VALUE" or
-// "--flag=VALUE" (common/flags/flag_set.h). Bad flags: one line on stderr, exit 2. Other errors (unreadable tokenizer or
-// input, a malformed JSONL line): one line on stderr, exit 1.
+// "--flag=VALUE" (common/flags/flag_set.h). Bad flags: one line on stderr, exit 2. Other errors
+// (unreadable tokenizer or input, a malformed JSONL line): one line on stderr, exit 1.
 #include <cstdio>
 #include <fstream>
 #include <iostream>

@@ -95,8 +95,8 @@ class Engine {
 
   // Queues a request. InvalidArgument for an empty prompt, a prompt that cannot be scheduled
   // even alone (its tokens plus one generated token exceed the context or what the KV pools
-  // hold; the message names the limit), ids outside the vocabulary, or a duplicate id; ResourceExhausted when the queue is full; Unavailable after a
-  // failure or shutdown.
+  // hold; the message names the limit), ids outside the vocabulary, or a duplicate id;
+  // ResourceExhausted when the queue is full; Unavailable after a failure or shutdown.
   absl::Status Submit(EngineRequest request);
   // Aborts a queued or running request; its callback gets EngineFinish::kAborted. False if the
   // id is unknown (or already finished).

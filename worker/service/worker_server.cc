@@ -115,7 +115,8 @@ absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(WorkerServerOp
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // A port in use is an error, never shared (SO_REUSEPORT off); one line (grpc_listen.h).
-  absl::StatusOr<StartedGrpcServer> started = StartGrpcServer(builder, JoinHostPort(o.host, o.port));
+  absl::StatusOr<StartedGrpcServer> started =
+      StartGrpcServer(builder, JoinHostPort(o.host, o.port));
   if (!started.ok()) return started.status();
   s->server_ = std::move(started->server);
   s->port_ = started->port;

@@ -59,10 +59,10 @@ class FlagSetTest : public ::testing::Test {
 };
 
 TEST_F(FlagSetTest, ParsesEveryTypeInBothSpellings) {
-  ASSERT_TRUE(Parse({"--model", "m", "--port=8000", "--num_pages", "12", "--seed=18446744073709551615",
-                     "--fraction", "0.5", "--top-p=0.25", "--top-k", "40", "--json",
-                     "--enable-caching=false", "--stop", "a", "--stop=b", "--timeout", "1.5",
-                     "--interval=0s"})
+  ASSERT_TRUE(Parse({"--model", "m", "--port=8000", "--num_pages", "12",
+                     "--seed=18446744073709551615", "--fraction", "0.5", "--top-p=0.25", "--top-k",
+                     "40", "--json", "--enable-caching=false", "--stop", "a", "--stop=b",
+                     "--timeout", "1.5", "--interval=0s"})
                   .ok());
   EXPECT_EQ(o_.model, "m");
   EXPECT_EQ(o_.port, 8000);
@@ -82,7 +82,8 @@ TEST_F(FlagSetTest, ParsesEveryTypeInBothSpellings) {
 }
 
 TEST_F(FlagSetTest, LastOneWinsUnlessDuplicatesAreRejected) {
-  ASSERT_TRUE(Parse({"--model", "a", "--model", "b", "--enable-caching", "--no-enable-caching"}).ok());
+  ASSERT_TRUE(
+      Parse({"--model", "a", "--model", "b", "--enable-caching", "--no-enable-caching"}).ok());
   EXPECT_EQ(o_.model, "b");
   EXPECT_EQ(o_.caching, std::optional<bool>(false));
   flags_.RejectDuplicates();
@@ -156,16 +157,19 @@ TEST_F(FlagSetTest, UsageListsEveryFlagWithItsDefault) {
 TEST(FlagSetCustomTest, CustomParsersPrefixTheirErrorsWithTheFlag) {
   int mode = 0;
   FlagSet flags("g4-test", "[flags]");
-  flags.AddCustom("backend", "grpc|http", "transport", [&](absl::string_view v) {
-         if (v == "grpc") {
-           mode = 1;
-         } else if (v == "http") {
-           mode = 2;
-         } else {
-           return absl::InvalidArgumentError("expected grpc or http");
-         }
-         return absl::OkStatus();
-       }).Default("grpc");
+  flags
+      .AddCustom("backend", "grpc|http", "transport",
+                 [&](absl::string_view v) {
+                   if (v == "grpc") {
+                     mode = 1;
+                   } else if (v == "http") {
+                     mode = 2;
+                   } else {
+                     return absl::InvalidArgumentError("expected grpc or http");
+                   }
+                   return absl::OkStatus();
+                 })
+      .Default("grpc");
   std::vector<std::string> args = {"--backend", "http"};
   ASSERT_TRUE(flags.Parse(absl::MakeConstSpan(args)).ok());
   EXPECT_EQ(mode, 2);

@@ -12,11 +12,31 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(WorkerFlagsTest, ParsesEveryFlag) {
-  absl::StatusOr<WorkerFlags> f = ParseWorkerFlags(
-      {"--coordinator", "10.0.0.1:50051", "--host=10.0.0.2", "--port", "7000", "--threads", "4",
-       "--register-timeout", "90s", "--heartbeat-interval", "0", "--gloo-interface", "eth0",
-       "--metrics-port", "9401", "--metrics-host", "0.0.0.0", "--metrics-prefix", "vllm:",
-       "--served-model-name", "gemma", "--replica-group", "g1", "--replica_rank", "1"});
+  absl::StatusOr<WorkerFlags> f = ParseWorkerFlags({"--coordinator",
+                                                    "10.0.0.1:50051",
+                                                    "--host=10.0.0.2",
+                                                    "--port",
+                                                    "7000",
+                                                    "--threads",
+                                                    "4",
+                                                    "--register-timeout",
+                                                    "90s",
+                                                    "--heartbeat-interval",
+                                                    "0",
+                                                    "--gloo-interface",
+                                                    "eth0",
+                                                    "--metrics-port",
+                                                    "9401",
+                                                    "--metrics-host",
+                                                    "0.0.0.0",
+                                                    "--metrics-prefix",
+                                                    "vllm:",
+                                                    "--served-model-name",
+                                                    "gemma",
+                                                    "--replica-group",
+                                                    "g1",
+                                                    "--replica_rank",
+                                                    "1"});
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->server.coordinator, "10.0.0.1:50051");
   EXPECT_EQ(f->server.host, "10.0.0.2");
@@ -49,16 +69,14 @@ TEST(WorkerFlagsTest, ErrorsNameTheFlag) {
   EXPECT_THAT(ParseWorkerFlags({}).status().message(), HasSubstr("--coordinator"));
   EXPECT_THAT(ParseWorkerFlags({"--coordinator", "c:1", "--port", "65536"}).status().message(),
               HasSubstr("--port"));
-  EXPECT_THAT(ParseWorkerFlags({"--coordinator", "c:1", "--metrics-prefix", "9bad"})
-                  .status()
-                  .message(),
-              HasSubstr("--metrics-prefix"));
+  EXPECT_THAT(
+      ParseWorkerFlags({"--coordinator", "c:1", "--metrics-prefix", "9bad"}).status().message(),
+      HasSubstr("--metrics-prefix"));
   EXPECT_THAT(ParseWorkerFlags({"--coordinator", "c:1", "--replica-rank", "0"}).status().message(),
               HasSubstr("--replica-rank needs --replica-group"));
-  EXPECT_THAT(ParseWorkerFlags({"--coordinator", "c:1", "--register-timeout", "0s"})
-                  .status()
-                  .message(),
-              HasSubstr("--register-timeout"));
+  EXPECT_THAT(
+      ParseWorkerFlags({"--coordinator", "c:1", "--register-timeout", "0s"}).status().message(),
+      HasSubstr("--register-timeout"));
   EXPECT_THAT(ParseWorkerFlags({"--coordinator", "c:1", "--bogus"}).status().message(),
               HasSubstr("unknown flag \"--bogus\""));
   EXPECT_TRUE(ParseWorkerFlags({"-h"})->help);
