@@ -72,6 +72,9 @@ void DeclareFlags(FlagSet& flags, CoordinatorFlags& f) {
       .Default("the engine's, on");
   flags.AddSwitch("no-enable-prefix-caching", "engine: no prefix caching",
                   [&f](bool on) { f.enable_prefix_caching = !on; });
+  flags.Add("batch-invariant", &f.batch_invariant,
+            "engine: batch-invariant kernels, so that seeded sampling gives the same tokens "
+            "under any batching and after a migration (slower decode)");
   flags.Add("metrics-port", &f.metrics_port,
             "Prometheus /metrics port; 0 = pick a free one, -1 = off")
       .Range(-1, 65535);
@@ -93,6 +96,14 @@ void DeclareFlags(FlagSet& flags, CoordinatorFlags& f) {
       .MinExclusive(absl::ZeroDuration());
   flags.Add("load-timeout", &f.load_timeout, "Worker.Load deadline")
       .MinExclusive(absl::ZeroDuration());
+  flags.Add("drain-timeout", &f.drain_timeout,
+            "on SIGTERM: fail readiness, take no new requests, let those in flight finish for "
+            "at most this long, then exit 0")
+      .MinExclusive(absl::ZeroDuration());
+  flags.Add("migration-limit", &f.migration_limit,
+            "times one request may continue on another replica when its replica fails "
+            "mid-stream; 0 = never")
+      .Range(0, 1 << 20);
 }
 
 constexpr FlagSpec<CoordinatorFlags> kSpec = {kProgram, kSynopsis, kDescription, DeclareFlags};

@@ -33,6 +33,7 @@ struct CoordinatorFlags {
   int64_t num_global_pages = 0;                // --num-global-pages
   int64_t num_sliding_pages = 0;               // --num-sliding-pages
   std::optional<bool> enable_prefix_caching;   // --[no-]enable-prefix-caching
+  bool batch_invariant = false;                // --batch-invariant (kernels/ops.h)
   // Prometheus metrics (docs/metrics.md): -1 = off, 0 = pick a free port.
   int metrics_port = -1;
   std::string metrics_host;  // empty: --host
@@ -42,6 +43,9 @@ struct CoordinatorFlags {
   absl::Duration health_interval = absl::Seconds(1);
   absl::Duration health_timeout = absl::Seconds(2);
   absl::Duration load_timeout = absl::Minutes(10);
+  // SIGTERM: readiness fails, no new requests, those in flight finish for at most this long.
+  absl::Duration drain_timeout = absl::Seconds(30);
+  int migration_limit = 3;  // times one request may move to another replica (0: never)
   bool help = false;
 };
 

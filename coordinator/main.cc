@@ -25,8 +25,11 @@
 #include "common/metrics/metrics_server.h"
 #include "common/model_config.h"
 #include "coordinator/api/inference_service.h"
+#include "coordinator/api/reflection_v1_service.h"
+#include "coordinator/api/request_limits.h"
 #include "coordinator/api/text_codec.h"
 #include "coordinator/coordinator_flags.h"
+#include "coordinator/drain.h"
 #include "coordinator/fleet/fleet_manager.h"
 #include "coordinator/fleet/fleet_service.h"
 #include "coordinator/fleet/key_value_store_server.h"
@@ -43,8 +46,6 @@
 
 namespace g4 {
 namespace {
-
-constexpr int kMaxMessageBytes = 256 << 20;  // long prompts as token arrays
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -140,6 +141,7 @@ int Main(int argc, char** argv) {
   if (flags->enable_prefix_caching.has_value()) {
     fleet_options.engine.set_enable_prefix_caching(*flags->enable_prefix_caching);
   }
+  fleet_options.engine.set_batch_invariant(flags->batch_invariant);
   fleet_options.collective_timeout = flags->collective_timeout;
   fleet_options.load_timeout = flags->load_timeout;
   fleet_options.health_interval = flags->health_interval;
@@ -208,6 +210,9 @@ int Main(int argc, char** argv) {
   inference_options.vocab_size = config->vocab_size;
   inference_options.generation_config = generation_config;
   inference_options.metrics = metrics.get();
+  inference_options.migration_limit = flags->migration_limit;
+  inference_options.stall_limit = flags->collective_timeout;
+  inference_options.progress_grace = flags->health_timeout;
   InferenceServiceImpl inference(inference_options, codec->get(), &fleet, &router);
   FleetServiceImpl fleet_service(&fleet, &store);
 
@@ -216,13 +221,20 @@ int Main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   std::string host = flags->host;
   if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
-  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  // From what a request for the longest context can need (docs/limits.md).
+  const int64_t limit_context =
+      flags->max_model_len > 0 ? flags->max_model_len : config->max_position_embeddings;
+  builder.SetMaxReceiveMessageSize(static_cast<int>(GrpcMaxReceiveBytes(
+      limit_context, *codec != nullptr ? (*codec)->MaxInputBytesPerToken() : 0,
+      /*has_tokenizer=*/*codec != nullptr)));
   // Long silent prefills: keep connections alive, allow client pings every 10 s.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.RegisterService(&inference);
   builder.RegisterService(&fleet_service);
+  ReflectionV1Service reflection_v1;  // v1 next to the plugin's v1alpha
+  builder.RegisterService(&reflection_v1);
   // A port in use is an error (one line, exit 1), never shared (SO_REUSEPORT off).
   absl::StatusOr<StartedGrpcServer> started =
       StartGrpcServer(builder, absl::StrCat(host, ":", flags->port));
@@ -232,14 +244,23 @@ int Main(int argc, char** argv) {
   }
   std::unique_ptr<grpc::Server> server = std::move(started->server);
   const int port = started->port;
+  reflection_v1.SetV1AlphaChannel(server->InProcessChannel(grpc::ChannelArguments()));
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
   // Replica formation and state changes: readiness and the replicas_ready/_total gauges.
-  fleet.SetStateListener([&fleet, health, m = metrics.get()] {
+  GenerationService* generation = inference.generation();
+  fleet.SetStateListener([&fleet, health, generation, m = metrics.get()] {
     const int ready = fleet.ReadyReplicas();
-    health->SetServingStatus(ready > 0);
-    if (m != nullptr) m->SetReplicas(ready, fleet.TotalReplicas());
+    health->SetServingStatus(ready > 0 && !generation->draining());
+    if (m != nullptr) {
+      m->SetReplicas(ready, fleet.TotalReplicas());
+      m->SetReplicaStates(ReplicaStateLabelsOf(fleet.Replicas()));
+    }
   });
+  if (metrics != nullptr) {
+    fleet.SetRecoveryListener(
+        [m = metrics.get()](int, bool reformed) { m->ReplicaRecovered(reformed); });
+  }
   if (metrics != nullptr) metrics->SetReplicas(fleet.ReadyReplicas(), fleet.TotalReplicas());
   fleet.Start();
 
@@ -283,8 +304,15 @@ int Main(int argc, char** argv) {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  Log(absl::StrCat("signal ", signal_number, ": shutting down"));
+  // Readiness fails at once and new requests get UNAVAILABLE; those in flight finish (the fleet
+  // keeps serving, and migrating, them) for at most --drain-timeout.
+  Log(absl::StrCat("signal ", signal_number, ": draining (", generation->InFlightRequests(),
+                   " requests in flight, at most ", absl::FormatDuration(flags->drain_timeout),
+                   ")"));
+  generation->BeginDrain();
   health->SetServingStatus(false);
+  const DrainResult drained = WaitForDrain(*generation, signals, flags->drain_timeout);
+  Log(DescribeDrain(drained, *generation));
   store.Shutdown();
   inference.Shutdown();  // cancels requests in flight (HTTP ones too)
   if (http != nullptr) http->Stop();

@@ -12,12 +12,27 @@
 
 namespace g4 {
 
+// K derived from V, for the layers whose cache holds V only (Gemma 4's attention_k_eq_v global
+// layers: K and V are the same raw k_proj output r, V = r·(mean(r²)+eps)^-1/2 and
+// K = RoPE_p(V ⊙ k_norm), so caching V alone is exact; docs/kv_cache.md). When `k_norm` is set,
+// Attention reads no K rows: the K row of key j, KV head g is
+//   u = V[j, g] ⊙ k_norm (fp32 products), then Rope(u) at position k_pos0 + j with `inv_freq`
+// exactly as Ops::Rope computes it (angle float(p)·inv_freq[i], NeoX half split), i.e. the same
+// rounding as storing K = Rope(RmsNorm(r; k_norm)) and V = RmsNorm(r). Pairs with inv_freq 0
+// (proportional RoPE's position-free part) stay unrotated.
+struct KeyDerivation {
+  const float* k_norm = nullptr;    // [head_dim]: the layer's k_norm weight; null: K is stored
+  const float* inv_freq = nullptr;  // [head_dim / 2], as Ops::Rope
+  bool enabled() const { return k_norm != nullptr; }
+};
+
 // Sizes and strides of one attention call over one sequence: `num_queries` queries at positions
 // q_pos0, q_pos0+1, ... against `num_keys` keys at positions k_pos0, k_pos0+1, ...
 // Q/out rows are [num_heads, head_dim] with stride `q_stride` floats between tokens; K/V rows
 // are [num_kv_heads, head_dim] with stride `kv_stride`. Query head h reads KV head
 // h / (num_heads / num_kv_heads). A key is visible iff k_pos <= q_pos and, when window > 0,
 // q_pos - k_pos < window. Scores are not scaled (Gemma 4 uses scale 1.0 on normalized q/k).
+// With k_derive enabled, `k` is not read (pass nullptr) and K rows come from V (KeyDerivation).
 struct AttentionShape {
   int num_queries = 0;
   int64_t q_pos0 = 0;
@@ -30,6 +45,7 @@ struct AttentionShape {
   int64_t kv_stride = 0;
   int window = 0;  // 0: full causal
   float scale = 1.0f;
+  KeyDerivation k_derive;  // disabled: K rows are read from `k`
 };
 
 class Ops {
@@ -63,7 +79,8 @@ class Ops {
   virtual void Mul(float* x, const float* y, int64_t n) = 0;      // x *= y (elementwise)
   virtual void Softcap(float* x, float cap, int64_t n) = 0;       // x = cap · tanh(x / cap)
 
-  // Causal / sliding-window attention of one sequence (see AttentionShape).
+  // Causal / sliding-window attention of one sequence (see AttentionShape); `k` is null when
+  // shape.k_derive is enabled.
   virtual void Attention(float* out, const float* q, const float* k, const float* v,
                          const AttentionShape& shape) = 0;
 
@@ -75,8 +92,19 @@ class Ops {
                          int k) = 0;
 };
 
+struct CpuOpsOptions {
+  // Batch-invariant numerics: a row's Linear output and a query's Attention output are bitwise
+  // the same whether the row is computed alone (a decode step), batched with other sequences,
+  // or inside a prefill chunk (a recompute after preemption or migration). Seeded sampling then
+  // gives the same tokens under any batch composition and after a migration (docs/sampling.md).
+  // How: every row (query) goes through the same GEMV calls it would get alone. Costs: none for
+  // a decode step of one sequence; prefill and batched decode read the weights once per row
+  // instead of once per step (far slower prefill).
+  bool batch_invariant = false;
+};
+
 // The CPU reference backend (always available).
-std::unique_ptr<Ops> CreateCpuOps();
+std::unique_ptr<Ops> CreateCpuOps(CpuOpsOptions options = {});
 
 }  // namespace g4
 

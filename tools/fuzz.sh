@@ -15,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 targets=(safetensors model_config tokenizer_json tokenizer_codec jinja chat_template
-         openai_request output_parser step_descriptor sampling_proto)
+         openai_request output_parser step_descriptor sampling_proto json_schema_grammar
+         http_request_parser)
 
 usage() {
   echo "usage: tools/fuzz.sh (TARGET|all) SECONDS [libFuzzer flags...] | tools/fuzz.sh list" >&2

@@ -161,6 +161,42 @@ def seeds_output_parser(out):
         write(out, f"output-{i}", bytes([i % 3, i]) + text.encode())
 
 
+def seeds_json_schema_grammar(out):
+    """Schemas from the structured-output tests' subset, each followed by a walk."""
+    schemas = [
+        {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+         "required": ["name", "age"]},
+        {"type": "array", "items": {"type": "integer", "minimum": -5, "maximum": 120},
+         "minItems": 1, "maxItems": 3},
+        {"enum": ["Paris", 12, True, None]},
+        {"type": "object", "properties": {"city": {"type": "string", "maxLength": 4},
+                                          "ok": {"type": "boolean"}}},
+        {"anyOf": [{"type": "number"}, {"type": "array", "items": {"const": "ab"}}]},
+        {"type": "string", "minLength": 2, "maxLength": 5},
+    ]
+    for i, schema in enumerate(schemas):
+        write(out, f"schema{i}", json.dumps(schema).encode() + b"\0" + bytes(range(i, 64 + i)))
+
+
+def seeds_http_request_parser(out):
+    """Requests as clients send them, each after the piece-size byte the target reads first."""
+    body = json.dumps({"model": "m", "prompt": "hello", "max_tokens": 4})
+    requests = {
+        "get": "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        "post": f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                f"\r\nContent-Length: {len(body)}\r\n\r\n{body}",
+        "chunked": "POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked"
+                   "\r\n\r\n5\r\nhello\r\n3;ext=1\r\nabc\r\n0\r\nTrailer: y\r\n\r\n",
+        "pipelined": "GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "GET /metrics HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        "continue": "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue"
+                    "\r\nContent-Length: 2\r\n\r\n{}",
+    }
+    for name, text in requests.items():
+        for piece in (0, 6, 255):
+            write(out, f"{name}_{piece}", bytes([piece]) + text.encode())
+
+
 SEEDS = {
     "safetensors": seeds_safetensors,
     "model_config": seeds_model_config,
@@ -172,6 +208,8 @@ SEEDS = {
     "output_parser": seeds_output_parser,
     "step_descriptor": lambda out: None,  # LLVMFuzzerInitialize writes them
     "sampling_proto": lambda out: None,   # likewise
+    "json_schema_grammar": seeds_json_schema_grammar,
+    "http_request_parser": seeds_http_request_parser,
 }
 
 

@@ -12,12 +12,14 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/json_depth.h"
 #include "nlohmann/json.hpp"
 
 namespace g4 {
 
-// Maximum nesting depth of objects/arrays accepted by ParseGemmaToolArguments.
-inline constexpr int kMaxToolArgumentDepth = 64;
+// Maximum nesting depth of objects/arrays accepted by ParseGemmaToolArguments: the bound every
+// JSON from outside gets (common/json_depth.h).
+inline constexpr int kMaxToolArgumentDepth = kMaxJsonDepth;
 
 // Parses one Gemma argument object (`{...}`, surrounding whitespace allowed)
 // into a JSON object. Strings between `<|"|>` delimiters are taken verbatim

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/jinja/value.h"
+#include "common/json_depth.h"
 #include "common/status_macros.h"
 
 namespace g4 {
@@ -87,6 +88,9 @@ absl::StatusOr<Json> NormalizeToolCalls(const Json& calls, const std::string& fi
     auto args = fn->find("arguments");
     if (args != fn->end() && args->is_string()) {
       const std::string& text = args->get_ref<const std::string&>();
+      if (JsonTextDepth(text) > kMaxJsonDepth) {
+        return JsonTooDeepError(cf + ".function.arguments");
+      }
       Json parsed = text.empty() ? Json::object() : Json::parse(text, nullptr, false);
       if (parsed.is_discarded() || !parsed.is_object()) {
         return FieldError(cf + ".function.arguments", "must be a JSON object (or a string encoding one)");
@@ -128,6 +132,7 @@ absl::StatusOr<Json> ToolResponse(const Json& msg, const Json& assistant, const 
   }
   // A JSON object/array result is passed structured (rendered as key:value); anything else is
   // the plain string.
+  if (JsonTextDepth(text) > kMaxJsonDepth) return JsonTooDeepError(field + ".content");
   Json parsed = Json::parse(text, nullptr, false);
   if (!parsed.is_discarded() && (parsed.is_object() || parsed.is_array())) {
     resp["response"] = std::move(parsed);
@@ -159,6 +164,8 @@ absl::StatusOr<ChatTemplate> ChatTemplate::LoadFile(const std::string& path,
 
 absl::StatusOr<Json> ChatTemplate::BuildContext(const Json& request) const {
   if (!request.is_object()) return FieldError("request", "must be a JSON object");
+  // Conversion to Jinja values and the template's own walks recurse once per level.
+  if (JsonValueDepth(request) > kMaxJsonDepth) return JsonTooDeepError("request");
   auto msgs_it = request.find("messages");
   if (msgs_it == request.end()) return FieldError("messages", "missing");
   if (!msgs_it->is_array()) return FieldError("messages", "must be an array");
@@ -282,6 +289,8 @@ absl::StatusOr<std::string> ChatTemplate::Render(const Json& request) const {
 }
 
 absl::StatusOr<std::string> ChatTemplate::Render(const nlohmann::json& request) const {
+  // The conversion below copies recursively.
+  if (JsonValueDepth(request) > kMaxJsonDepth) return JsonTooDeepError("request");
   return Render(Json(request));
 }
 

@@ -25,6 +25,8 @@ class ChatTemplate {
   // Renders `request` = {messages, tools?, enable_thinking?, add_generation_prompt? (default
   // true)}; other top-level keys are ignored. Request errors are InvalidArgument naming the field
   // ("messages[2].content: ..."); template errors are InvalidArgument naming the template line.
+  // A request (or a JSON string inside it: tool-call arguments, tool results) nested deeper
+  // than kMaxJsonDepth (common/json_depth.h) is InvalidArgument before anything recurses.
   // The ordered_json overload keeps the request's key order (what jinja2 sees from json.loads);
   // nlohmann::json sorts keys, which only matters for templates that print whole dicts.
   absl::StatusOr<std::string> Render(const nlohmann::ordered_json& request) const;

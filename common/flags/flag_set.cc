@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 
 namespace g4 {
@@ -319,6 +320,10 @@ Flag& FlagSet::NewFlag(std::string name, std::string value_name, std::string hel
   return *flags_.back();
 }
 
+void FlagSet::AddPositional(std::string name, std::string* out, std::string help) {
+  positionals_.push_back({std::move(name), std::move(help), out});
+}
+
 Flag* FlagSet::Find(absl::string_view name) {
   const std::string canonical = Canonical(name);
   for (auto& f : flags_) {
@@ -348,11 +353,16 @@ absl::Status FlagSet::Parse(absl::Span<const std::string> args) {
 absl::Status FlagSet::ParseViews(absl::Span<const absl::string_view> args) {
   help_ = false;
   for (auto& f : flags_) f->seen_ = false;
+  size_t positionals = 0;  // filled so far
   for (size_t i = 0; i < args.size(); ++i) {
     const absl::string_view arg = args[i];
     if (arg == "--help" || arg == "-h") {
       help_ = true;
       return absl::OkStatus();
+    }
+    if (!absl::StartsWith(arg, "-") && positionals < positionals_.size()) {
+      *positionals_[positionals++].out = std::string(arg);
+      continue;
     }
     if (!absl::StartsWith(arg, "--") || arg.size() == 2) {
       return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", arg, "\""));
@@ -396,6 +406,10 @@ absl::Status FlagSet::ParseViews(absl::Span<const absl::string_view> args) {
     }
     f->seen_ = true;
   }
+  if (positionals < positionals_.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(positionals_[positionals].name, " is required"));
+  }
   for (const auto& f : flags_) {
     if (f->required_ && !f->seen_) {
       return absl::InvalidArgumentError(absl::StrCat("--", f->name_, " is required"));
@@ -405,6 +419,10 @@ absl::Status FlagSet::ParseViews(absl::Span<const absl::string_view> args) {
 }
 
 namespace {
+
+// Written for a space that must not become a line break ("(default 30s)" stays on one line,
+// where tests and readers look for it); a space when printed.
+constexpr absl::string_view kNoBreakSpace = "\x1f";
 
 // Appends `text` wrapped at kUsageWidth, continuation lines indented by `indent`; the first line
 // starts at column `column`.
@@ -419,7 +437,7 @@ void AppendWrapped(std::string* out, absl::string_view text, size_t column, size
       out->push_back(' ');
       ++column;
     }
-    absl::StrAppend(out, w);
+    absl::StrAppend(out, absl::StrReplaceAll(w, {{kNoBreakSpace, " "}}));
     column += w.size();
     first = false;
   }
@@ -439,10 +457,33 @@ std::string FlagSet::Usage() const {
       out.push_back('\n');
     }
   }
-  out += "\nflags:\n";
   struct Entry {
     std::string head, help;
   };
+  // Entries in two columns: the heads, then each one's help wrapped in the second column.
+  auto append_entries = [&out](const std::vector<Entry>& entries) {
+    size_t column = 0;
+    for (const Entry& e : entries) {
+      if (e.head.size() + 2 <= kMaxFlagColumn) column = std::max(column, e.head.size() + 2);
+    }
+    for (const Entry& e : entries) {
+      out += e.head;
+      if (e.head.size() + 2 <= column) {
+        out += std::string(column - e.head.size(), ' ');
+      } else {
+        out += "\n" + std::string(column, ' ');
+      }
+      AppendWrapped(&out, e.help, column, column);
+      out.push_back('\n');
+    }
+  };
+  if (!positionals_.empty()) {
+    out += "\narguments:\n";
+    std::vector<Entry> entries;
+    for (const Positional& p : positionals_) entries.push_back({"  " + p.name, p.help});
+    append_entries(entries);
+  }
+  out += "\nflags:\n";
   std::vector<Entry> entries;
   for (const auto& f : flags_) {
     Entry e;
@@ -451,27 +492,14 @@ std::string FlagSet::Usage() const {
     if (f->required_) {
       absl::StrAppend(&e.help, " (required)");
     } else if (f->repeatable_) {
-      absl::StrAppend(&e.help, " (repeatable; default ", f->default_text_, ")");
+      absl::StrAppend(&e.help, " (repeatable; default", kNoBreakSpace, f->default_text_, ")");
     } else {
-      absl::StrAppend(&e.help, " (default ", f->default_text_, ")");
+      absl::StrAppend(&e.help, " (default", kNoBreakSpace, f->default_text_, ")");
     }
     entries.push_back(std::move(e));
   }
   entries.push_back({"  -h, --help", "print this help and exit"});
-  size_t column = 0;
-  for (const Entry& e : entries) {
-    if (e.head.size() + 2 <= kMaxFlagColumn) column = std::max(column, e.head.size() + 2);
-  }
-  for (const Entry& e : entries) {
-    out += e.head;
-    if (e.head.size() + 2 <= column) {
-      out += std::string(column - e.head.size(), ' ');
-    } else {
-      out += "\n" + std::string(column, ' ');
-    }
-    AppendWrapped(&out, e.help, column, column);
-    out.push_back('\n');
-  }
+  append_entries(entries);
   return out;
 }
 

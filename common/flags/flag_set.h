@@ -16,6 +16,7 @@
 // - Switches (bool) take no value; `--name=true|false` also works.
 // - Durations: "30s", "500ms", "10m", "1h30m", or a bare number of seconds ("1.5").
 // - `--help` and `-h` stop parsing: help() is true, nothing is required.
+// - Positional arguments only where a binary declares them (AddPositional), all required.
 // - Errors are one line naming the flag: `unknown flag "--x"`, `--port needs a value`,
 //   `--port: "x" is not an integer`, `--port: 70000 is out of range [0, 65535]`,
 //   `--model is required`, `--model given twice` (only with RejectDuplicates()).
@@ -126,6 +127,11 @@ class FlagSet {
   // `--name=false`.
   Flag& AddSwitch(std::string name, std::string help, std::function<void(bool)> set);
 
+  // A positional argument (one that does not start with "--"), filled in declaration order;
+  // each one is required (`IF_A is required`), one too many is `unexpected argument "x"`. The
+  // usage lists them under "arguments:" with `help`; `name` is how they are written there.
+  void AddPositional(std::string name, std::string* out, std::string help);
+
   // `--name` given twice is an error (`--name given twice`), for tools whose flags name one
   // input each. Repeatable flags are exempt.
   void RejectDuplicates() { reject_duplicates_ = true; }
@@ -155,6 +161,11 @@ class FlagSet {
 
   std::string program_, synopsis_, description_;
   std::vector<std::unique_ptr<Flag>> flags_;
+  struct Positional {
+    std::string name, help;
+    std::string* out;
+  };
+  std::vector<Positional> positionals_;
   bool reject_duplicates_ = false;
   bool help_ = false;
 };

@@ -1,6 +1,7 @@
 #include "common/jinja/interpreter.h"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <unordered_map>
@@ -11,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/jinja/builtins.h"
+#include "common/jinja/nesting.h"
 #include "common/jinja/parser.h"
 #include "common/jinja/py_string.h"
 #include "common/stack_headroom.h"
@@ -19,7 +21,14 @@
 namespace g4::jinja {
 namespace {
 
+// Macro calls may nest this deep (a recursive macro that walks the request's data).
 constexpr int kMaxCallDepth = 256;
+// Evaluation (statement bodies and expressions, macro calls included) may nest this deep.
+constexpr int kMaxEvalDepth = 2048;
+// Depth counts alone cannot keep a render inside a thread's stack: one macro level takes several
+// KiB of frames (a recursive macro over a list: ~20 KiB in Release, several times that in
+// sanitizer builds), and threads' stacks differ. So evaluation also stops while the thread still
+// has kMinStackHeadroom of stack left (common/stack_headroom.h).
 
 struct Scope {
   explicit Scope(Scope* p) : parent(p) {}
@@ -238,14 +247,23 @@ class Interpreter {
   }
 
  private:
-  // Recursion (macros calling themselves, nested blocks and expressions) stops before the thread's
-  // stack does, whatever its size and the build's frame sizes (common/stack_headroom.h).
-  static absl::Status TooDeep() {
-    // The same code as the macro depth limit: both are recursion limits.
-    return absl::ResourceExhaustedError("template recursion or nesting too deep for the stack");
+  absl::Status CheckDepth() const {
+    if (eval_depth_ > kMaxEvalDepth) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("recursion too deep: evaluation nested deeper than ", kMaxEvalDepth,
+                       " levels"));
+    }
+    if (g4::StackNearlyExhausted()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "recursion too deep: the thread's stack is nearly exhausted (", eval_depth_,
+          " levels)"));
+    }
+    return absl::OkStatus();
   }
 
   absl::Status ExecBody(const Body& body, Scope& scope, std::string& out) {
+    Nested nested(&eval_depth_);
+    G4_RETURN_IF_ERROR(CheckDepth());
     for (const StmtPtr& s : body) {
       G4_RETURN_IF_ERROR(AtLine(s->line, Exec(*s, scope, out)));
       if (flow_ != Flow::kNormal) return absl::OkStatus();
@@ -279,7 +297,6 @@ class Interpreter {
   }
 
   absl::Status Exec(const Stmt& s, Scope& scope, std::string& out) {
-    if (StackNearlyExhausted()) return TooDeep();
     switch (s.kind) {
       case Stmt::Kind::kText:
         out += s.text;
@@ -406,8 +423,8 @@ class Interpreter {
     return Value::MakeCallable(name, [this, stmt, closure, name](const CallArgs& args)
                                          -> absl::StatusOr<Value> {
       if (depth_ >= kMaxCallDepth) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat("maximum macro recursion depth (", kMaxCallDepth, ") exceeded in '", name, "'"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "maximum macro recursion depth (", kMaxCallDepth, ") exceeded in '", name, "'"));
       }
       Scope local(closure != nullptr ? closure : &globals_);
       const auto& params = stmt->params;
@@ -492,7 +509,8 @@ class Interpreter {
   }
 
   absl::StatusOr<Value> Eval(const Expr& e, Scope& scope) {
-    if (StackNearlyExhausted()) return AtLine(e.line, TooDeep());
+    Nested nested(&eval_depth_);
+    if (absl::Status deep = CheckDepth(); !deep.ok()) return AtLine(e.line, deep);
     absl::StatusOr<Value> r = EvalImpl(e, scope);
     if (!r.ok()) return AtLine(e.line, r.status());
     return r;
@@ -637,7 +655,8 @@ class Interpreter {
 
   Scope globals_;
   Flow flow_ = Flow::kNormal;
-  int depth_ = 0;
+  int depth_ = 0;       // macro calls in progress
+  int eval_depth_ = 0;  // ExecBody + Eval frames in progress
 };
 
 }  // namespace

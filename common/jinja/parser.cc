@@ -8,11 +8,16 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/jinja/nesting.h"
 #include "common/stack_headroom.h"
 #include "common/status_macros.h"
 
 namespace g4::jinja {
 namespace {
+
+// Statements and expressions may nest this deep; the parser, the interpreter and the AST's
+// destructor recurse once per level.
+constexpr int kMaxNesting = 256;
 
 class Parser {
  public:
@@ -77,9 +82,6 @@ class Parser {
   absl::Status Error(absl::string_view msg) const {
     return absl::InvalidArgumentError(absl::StrCat("template line ", Cur().line, ": ", msg));
   }
-  // Nesting (parentheses, lists, blocks) deeper than the thread's stack allows
-  // (common/stack_headroom.h).
-  absl::Status TooDeep() const { return Error("nesting too deep"); }
   absl::Status Unexpected(absl::string_view expected) const {
     return Error(absl::StrCat("expected ", expected, ", got ", Describe(Cur())));
   }
@@ -161,8 +163,35 @@ class Parser {
     }
   }
 
+  absl::Status TooDeep() const {
+    return absl::InvalidArgumentError(absl::StrCat("template line ", Cur().line,
+                                                   ": blocks or expressions nested deeper than ",
+                                                   kMaxNesting, " levels"));
+  }
+
+  // Entering one more level (a Nested in scope): the nesting bound, and the thread's stack. The
+  // bound keeps the parser, the interpreter and the AST's destructor within a default thread's
+  // stack in Release; where frames are larger (sanitizer builds) or a thread's stack is small,
+  // the stack itself runs out first (common/stack_headroom.h).
+  absl::Status CheckNesting() const {
+    if (depth_ > kMaxNesting) return TooDeep();
+    if (StackNearlyExhausted()) {
+      return Error(absl::StrCat("blocks or expressions nested too deep for the thread's stack (",
+                                depth_, " levels)"));
+    }
+    return absl::OkStatus();
+  }
+
+  // One more node wrapping the previous ones in a left-associative chain (`a + b + c`,
+  // `x.y.z`, `v | f | g`): the tree gets deeper without the parser recursing.
+  absl::Status Link(int* links) const {
+    if (depth_ + ++*links > kMaxNesting) return TooDeep();
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<StmtPtr> ParseStatement() {
-    if (StackNearlyExhausted()) return TooDeep();
+    Nested nested(&depth_);
+    G4_RETURN_IF_ERROR(CheckNesting());
     const std::string name = Cur().value;
     const int line = Cur().line;
     auto s = std::make_unique<Stmt>();
@@ -330,9 +359,13 @@ class Parser {
   }
 
   absl::StatusOr<ExprPtr> ParseExpression(bool with_condexpr) {
+    Nested nested(&depth_);
+    G4_RETURN_IF_ERROR(CheckNesting());
     if (!with_condexpr) return ParseOr();
     G4_ASSIGN_OR_RETURN(ExprPtr expr, ParseOr());
+    int links = 0;
     while (IsName("if")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       const int line = Cur().line;
       Advance();
       G4_ASSIGN_OR_RETURN(ExprPtr cond, ParseOr());
@@ -351,7 +384,9 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParseOr() {
     G4_ASSIGN_OR_RETURN(ExprPtr left, ParseAnd());
+    int links = 0;
     while (IsName("or")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       const int line = Cur().line;
       Advance();
       G4_ASSIGN_OR_RETURN(ExprPtr right, ParseAnd());
@@ -365,7 +400,9 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParseAnd() {
     G4_ASSIGN_OR_RETURN(ExprPtr left, ParseNot());
+    int links = 0;
     while (IsName("and")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       const int line = Cur().line;
       Advance();
       G4_ASSIGN_OR_RETURN(ExprPtr right, ParseNot());
@@ -378,6 +415,8 @@ class Parser {
   }
 
   absl::StatusOr<ExprPtr> ParseNot() {
+    Nested nested(&depth_);
+    G4_RETURN_IF_ERROR(CheckNesting());
     if (IsName("not")) {
       const int line = Cur().line;
       Advance();
@@ -432,7 +471,9 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParseMath1() {
     G4_ASSIGN_OR_RETURN(ExprPtr left, ParseConcat());
+    int links = 0;
     while (IsOp("+") || IsOp("-")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       std::string op = Cur().value;
       const int line = Cur().line;
       Advance();
@@ -444,7 +485,9 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParseConcat() {
     G4_ASSIGN_OR_RETURN(ExprPtr left, ParseMath2());
+    int links = 0;
     while (IsOp("~")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       const int line = Cur().line;
       Advance();
       G4_ASSIGN_OR_RETURN(ExprPtr right, ParseMath2());
@@ -455,7 +498,9 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParseMath2() {
     G4_ASSIGN_OR_RETURN(ExprPtr left, ParsePow());
+    int links = 0;
     while (IsOp("*") || IsOp("/") || IsOp("//") || IsOp("%")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       std::string op = Cur().value;
       const int line = Cur().line;
       Advance();
@@ -467,7 +512,9 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParsePow() {
     G4_ASSIGN_OR_RETURN(ExprPtr left, ParseUnary(true));
+    int links = 0;
     while (IsOp("**")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       const int line = Cur().line;
       Advance();
       G4_ASSIGN_OR_RETURN(ExprPtr right, ParseUnary(true));
@@ -477,6 +524,8 @@ class Parser {
   }
 
   absl::StatusOr<ExprPtr> ParseUnary(bool with_filter) {
+    Nested nested(&depth_);
+    G4_RETURN_IF_ERROR(CheckNesting());
     const int line = Cur().line;
     ExprPtr node;
     if (IsOp("-") || IsOp("+")) {
@@ -496,7 +545,6 @@ class Parser {
   }
 
   absl::StatusOr<ExprPtr> ParsePrimary() {
-    if (StackNearlyExhausted()) return TooDeep();
     const Token& t = Cur();
     const int line = t.line;
     switch (t.type) {
@@ -580,7 +628,9 @@ class Parser {
   }
 
   absl::StatusOr<ExprPtr> ParsePostfix(ExprPtr node) {
+    int links = 0;
     while (true) {
+      G4_RETURN_IF_ERROR(Link(&links));
       if (IsOp(".") || IsOp("[")) {
         G4_ASSIGN_OR_RETURN(node, ParseSubscript(std::move(node)));
       } else if (IsOp("(")) {
@@ -592,7 +642,9 @@ class Parser {
   }
 
   absl::StatusOr<ExprPtr> ParseFilterExpr(ExprPtr node) {
+    int links = 0;
     while (true) {
+      G4_RETURN_IF_ERROR(Link(&links));
       if (IsOp("|")) {
         G4_ASSIGN_OR_RETURN(node, ParseFilterChain(std::move(node)));
       } else if (IsName("is")) {
@@ -697,7 +749,9 @@ class Parser {
   // Parses `| f(args) | g ...` applied to `node` (node may be null for filter blocks).
   absl::StatusOr<ExprPtr> ParseFilterChain(ExprPtr node, bool leading_pipe = true) {
     bool first = true;
+    int links = 0;
     while ((first && !leading_pipe) || IsOp("|")) {
+      G4_RETURN_IF_ERROR(Link(&links));
       if (!(first && !leading_pipe)) Advance();
       first = false;
       const int line = Cur().line;
@@ -739,6 +793,7 @@ class Parser {
 
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int depth_ = 0;  // statements and expressions being parsed (Nested)
 };
 
 }  // namespace

@@ -156,7 +156,16 @@ void CoordinatorMetrics::Register() {
     success_[static_cast<int>(r)] = &success->Add(l);
   }
   failure_family_ = counter("request_failure_total",
-                            "Count of requests that failed, by reason (g4serve's own).");
+                            "Count of requests that failed, by reason.");
+  {
+    // Every reason exists from the start (at 0), so that rate() and alerts see the first failure.
+    absl::MutexLock lock(&mu_);
+    for (const char* reason : kRequestFailureReasons) {
+      prometheus::Labels l = labels;
+      l["reason"] = reason;
+      failures_.emplace(reason, &failure_family_->Add(l));
+    }
+  }
 
   running_ = &gauge("num_requests_running", "Number of requests in model execution batches.")
                   ->Add(labels);
@@ -173,6 +182,20 @@ void CoordinatorMetrics::Register() {
   kv_pool_family_ = gauge("kv_cache_pool_usage_perc",
                           "KV-cache usage of one pool. 1 means 100 percent usage.");
   cache_config_family_ = gauge("cache_config_info", "Information of the LLMEngine CacheConfig.");
+  migration_family_ = counter(
+      "request_migrations_total",
+      "Requests continued on another replica after theirs failed, by reason (not in vLLM).");
+  auto* recoveries = counter("replica_recoveries_total",
+                             "Replicas that returned to READY by themselves, by kind: resumed "
+                             "(communicators intact) or reformed (not in vLLM).");
+  for (int reformed : {0, 1}) {
+    prometheus::Labels l = labels;
+    l["kind"] = reformed ? "reformed" : "resumed";
+    recoveries_[reformed] = &recoveries->Add(l);
+  }
+  replica_state_family_ = gauge(
+      "replica_state",
+      "1 for each replica, labelled with its state and why it is not READY (not in vLLM).");
 }
 
 void CoordinatorMetrics::ObserveTtft(double s) { ttft_->Observe(NonNegative(s)); }
@@ -205,6 +228,31 @@ void CoordinatorMetrics::AddPrefixCacheHits(int64_t n) {
 }
 void CoordinatorMetrics::AddPreemptions(int64_t n) {
   if (n > 0) preemptions_->Increment(static_cast<double>(n));
+}
+
+const char* RequestFailureReason(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return "invalid_argument";
+    case absl::StatusCode::kNotFound:
+      return "not_found";
+    case absl::StatusCode::kAlreadyExists:
+      return "already_exists";
+    case absl::StatusCode::kResourceExhausted:
+      return "resource_exhausted";
+    case absl::StatusCode::kFailedPrecondition:
+      return "failed_precondition";
+    case absl::StatusCode::kUnavailable:
+      return "unavailable";
+    case absl::StatusCode::kDeadlineExceeded:
+      return "deadline_exceeded";
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+      return "internal";
+    default:
+      return "other";
+  }
 }
 
 void CoordinatorMetrics::RequestFinished(FinishedReason reason) {
@@ -240,6 +288,34 @@ void CoordinatorMetrics::SetKvPoolUsage(absl::string_view pool, double fraction)
     it = kv_pools_.emplace(std::string(pool), &kv_pool_family_->Add(l)).first;
   }
   it->second->Set(fraction);
+}
+
+void CoordinatorMetrics::RequestMigrated(absl::string_view reason) {
+  absl::MutexLock lock(&mu_);
+  auto it = migrations_.find(reason);
+  if (it == migrations_.end()) {
+    prometheus::Labels l = L();
+    l["reason"] = std::string(reason);
+    it = migrations_.emplace(std::string(reason), &migration_family_->Add(l)).first;
+  }
+  it->second->Increment();
+}
+
+void CoordinatorMetrics::ReplicaRecovered(bool reformed) { recoveries_[reformed ? 1 : 0]->Increment(); }
+
+void CoordinatorMetrics::SetReplicaStates(const std::vector<ReplicaStateLabels>& replicas) {
+  absl::MutexLock lock(&mu_);
+  for (prometheus::Gauge* g : replica_states_) replica_state_family_->Remove(g);
+  replica_states_.clear();
+  for (const ReplicaStateLabels& r : replicas) {
+    prometheus::Labels l = L();
+    l["replica"] = absl::StrCat(r.replica);
+    l["state"] = r.state;
+    l["reason"] = r.reason;
+    prometheus::Gauge* g = &replica_state_family_->Add(l);
+    g->Set(1);
+    replica_states_.push_back(g);
+  }
 }
 
 void CoordinatorMetrics::SetCacheConfigInfo(const std::map<std::string, std::string>& labels) {

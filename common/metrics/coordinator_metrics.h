@@ -17,6 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -45,6 +46,15 @@ std::vector<double> Buckets125(int64_t max_value);
 enum class FinishedReason { kStop, kLength, kAbort };
 // "stop", "length", "abort".
 const char* FinishedReasonName(FinishedReason reason);
+
+// request_failure_total's reason label values, by status code; each series exists (at 0) from
+// the start.
+inline constexpr const char* kRequestFailureReasons[] = {
+    "invalid_argument",   "not_found",   "already_exists",    "resource_exhausted",
+    "failed_precondition", "unavailable", "deadline_exceeded", "internal",
+    "other"};
+// The reason for a failed request's status code (one of kRequestFailureReasons).
+const char* RequestFailureReason(absl::StatusCode code);
 
 struct CoordinatorMetricsOptions {
   // Prepended to every name: "<prefix>time_to_first_token_seconds". "vllm:" gives vLLM's exact
@@ -102,8 +112,8 @@ class CoordinatorMetrics {
   void AddPreemptions(int64_t n = 1);
   // One successfully finished request.
   void RequestFinished(FinishedReason reason);
-  // One request that failed (request_failure_total{reason}). `reason` must come from a small
-  // fixed set (e.g. "invalid_argument", "unavailable", "deadline_exceeded", "internal").
+  // One request that failed (request_failure_total{reason}). `reason` should be one of
+  // kRequestFailureReasons (RequestFailureReason(code)); another value gets its own series.
   void RequestFailed(absl::string_view reason);
 
   // --- gauges ---
@@ -119,6 +129,22 @@ class CoordinatorMetrics {
   // --num-replicas when larger; not "replicas_total", a suffix Prometheus reserves for
   // counters); g4serve's own. Negative values are clamped to 0.
   void SetReplicas(int64_t ready, int64_t total);
+  // --- recovery and migration (g4serve's own, docs/metrics.md) ---
+  // A request continued on another replica after its replica failed or left service
+  // (request_migrations_total{reason}); `reason` from a small fixed set ("stream_failed",
+  // "replica_unavailable").
+  void RequestMigrated(absl::string_view reason);
+  // A replica returned to READY (replica_recoveries_total{kind}): resumed with its communicators
+  // intact, or formed again on every rank.
+  void ReplicaRecovered(bool reformed);
+  // replica_state{replica, state, reason} = 1, one series per replica (replaces the previous
+  // set): its state and, when not READY, the reason code (FleetManager's ReplicaStatus).
+  struct ReplicaStateLabels {
+    int replica = 0;
+    std::string state;   // LOADING, READY, UNAVAILABLE, DRAINING, FAILED
+    std::string reason;  // empty while READY
+  };
+  void SetReplicaStates(const std::vector<ReplicaStateLabels>& replicas);
   // cache_config_info = 1 with these labels (e.g. block_size, cache_dtype,
   // enable_prefix_caching, tp_size); replaces the previous set. Invalid label names are dropped.
   void SetCacheConfigInfo(const std::map<std::string, std::string>& labels);
@@ -155,11 +181,16 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Counter>* failure_family_ = nullptr;
   prometheus::Family<prometheus::Gauge>* kv_pool_family_ = nullptr;
   prometheus::Family<prometheus::Gauge>* cache_config_family_ = nullptr;
+  prometheus::Family<prometheus::Counter>* migration_family_ = nullptr;
+  prometheus::Counter* recoveries_[2] = {nullptr, nullptr};  // resumed, reformed
+  prometheus::Family<prometheus::Gauge>* replica_state_family_ = nullptr;
 
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, prometheus::Counter*> failures_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, prometheus::Gauge*> kv_pools_ ABSL_GUARDED_BY(mu_);
   prometheus::Gauge* cache_config_ ABSL_GUARDED_BY(mu_) = nullptr;
+  absl::flat_hash_map<std::string, prometheus::Counter*> migrations_ ABSL_GUARDED_BY(mu_);
+  std::vector<prometheus::Gauge*> replica_states_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace g4

@@ -40,6 +40,16 @@ class BpeModel {
     return id >= 0 && id < size() && id_to_token_[id].second != UINT32_MAX;
   }
   size_t num_merges() const { return merges_.size(); }
+  // True when a run of unknown characters can become one token (fuse_unk, and no byte fallback or
+  // a byte without its <0xHH> token): then a token can stand for any number of input bytes.
+  bool unknown_runs_fuse() const {
+    if (!fuse_unk_ || unk_id_ < 0) return false;
+    if (!byte_fallback_) return true;
+    for (int32_t id : byte_ids_) {
+      if (id < 0) return true;
+    }
+    return false;
+  }
 
  private:
   BpeModel() = default;

@@ -55,6 +55,13 @@ absl::StatusOr<Normalizer> Normalizer::FromJson(const nlohmann::json& j) {
   return n;
 }
 
+bool Normalizer::never_shrinks() const {
+  for (const Step& s : steps_) {
+    if (s.kind == Step::kReplace && s.content.size() < s.pattern.size()) return false;
+  }
+  return true;
+}
+
 std::string Normalizer::Apply(absl::string_view text) const {
   std::string cur(text);
   for (const Step& s : steps_) {

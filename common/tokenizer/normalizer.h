@@ -18,6 +18,9 @@ class Normalizer {
   static absl::StatusOr<Normalizer> FromJson(const nlohmann::json& j);
 
   bool is_identity() const { return steps_.empty(); }
+  // True when Apply's output is never shorter than its input (every Replace's content is at
+  // least as long as its pattern; Prepend only adds).
+  bool never_shrinks() const;
   // Applies every step in order to `text`.
   std::string Apply(absl::string_view text) const;
 

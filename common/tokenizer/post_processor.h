@@ -18,6 +18,8 @@ class PostProcessor {
   std::vector<int32_t> Apply(std::vector<int32_t> ids) const;
   // Ids the template puts before the sequence (e.g. {2} for "<bos> $A").
   const std::vector<int32_t>& prefix() const { return prefix_; }
+  // Ids the template puts after it.
+  const std::vector<int32_t>& suffix() const { return suffix_; }
 
  private:
   bool identity_ = true;

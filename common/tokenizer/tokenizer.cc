@@ -95,6 +95,13 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadFromJson(absl::string_
   t->raw_matcher_.Build(raw, raw_pat);
   t->normalized_matcher_.Build(norm, norm_pat);
   t->vocab_size_ = max_id + 1;
+  for (int32_t id = 0; id < t->vocab_size_; ++id) {
+    t->max_token_bytes_ = std::max(t->max_token_bytes_, static_cast<int>(t->IdToToken(id).size()));
+  }
+  t->unknown_runs_fuse_ = t->model_.unknown_runs_fuse();
+  for (const std::string& p : norm_pat) {  // normalized added tokens match their normalized form
+    t->max_token_bytes_ = std::max(t->max_token_bytes_, static_cast<int>(p.size()));
+  }
   for (int32_t id : t->post_processor_.prefix()) {
     if (id < 0 || id >= t->vocab_size_) {
       return absl::InvalidArgumentError(
@@ -117,46 +124,81 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::LoadFromJson(absl::string_
   return t;
 }
 
-void Tokenizer::EncodeSegment(absl::string_view text, std::vector<int32_t>* out) const {
+bool Tokenizer::EncodeWords(absl::string_view text, std::vector<int32_t>* out,
+                            size_t max_tokens) const {
   std::vector<absl::string_view> words;
-  if (normalizer_.is_identity()) {
-    pre_tokenizer_.Split(text, &words);
-    for (absl::string_view w : words) model_.Tokenize(w, out);
-    return;
+  pre_tokenizer_.Split(text, &words);
+  for (absl::string_view w : words) {
+    // Every token of `w` covers at most max_token_bytes_ of its bytes.
+    const size_t least = (w.size() + max_token_bytes_ - 1) / max_token_bytes_;
+    if (!unknown_runs_fuse_ && out->size() + least > max_tokens) return false;
+    model_.Tokenize(w, out);
+    if (out->size() > max_tokens) return false;
   }
+  return true;
+}
+
+bool Tokenizer::EncodeSegment(absl::string_view text, std::vector<int32_t>* out,
+                              size_t max_tokens) const {
+  if (normalizer_.is_identity()) return EncodeWords(text, out, max_tokens);
   const std::string normalized = normalizer_.Apply(text);
   std::vector<AddedTokenMatcher::Piece> pieces;
   normalized_matcher_.Split(normalized, &pieces);
   for (const auto& p : pieces) {
     if (p.id >= 0) {
       out->push_back(p.id);
+      if (out->size() > max_tokens) return false;
       continue;
     }
-    words.clear();
-    pre_tokenizer_.Split(absl::string_view(normalized).substr(p.begin, p.end - p.begin), &words);
-    for (absl::string_view w : words) model_.Tokenize(w, out);
+    if (!EncodeWords(absl::string_view(normalized).substr(p.begin, p.end - p.begin), out,
+                     max_tokens)) {
+      return false;
+    }
   }
+  return true;
 }
 
-std::vector<int32_t> Tokenizer::Encode(absl::string_view text, bool add_special_tokens) const {
+std::optional<std::vector<int32_t>> Tokenizer::EncodeImpl(absl::string_view text,
+                                                          size_t max_tokens,
+                                                          bool add_special_tokens) const {
   std::string repaired;
   if (!tokenizer_internal::IsValidUtf8(text)) {
     repaired = tokenizer_internal::SanitizeUtf8(text);
     text = repaired;
   }
+  const size_t added =
+      add_special_tokens ? post_processor_.prefix().size() + post_processor_.suffix().size() : 0;
+  if (added > max_tokens) return std::nullopt;
+  const size_t limit = max_tokens - added;
   std::vector<int32_t> ids;
-  ids.reserve(text.size() / 3 + 4);
+  ids.reserve(std::min(text.size() / 3 + 4, limit + 1));
   std::vector<AddedTokenMatcher::Piece> pieces;
   raw_matcher_.Split(text, &pieces);
   for (const auto& p : pieces) {
     if (p.id >= 0) {
       ids.push_back(p.id);
-    } else {
-      EncodeSegment(text.substr(p.begin, p.end - p.begin), &ids);
+      if (ids.size() > limit) return std::nullopt;
+    } else if (!EncodeSegment(text.substr(p.begin, p.end - p.begin), &ids, limit)) {
+      return std::nullopt;
     }
   }
   if (add_special_tokens) return post_processor_.Apply(std::move(ids));
   return ids;
+}
+
+std::vector<int32_t> Tokenizer::Encode(absl::string_view text, bool add_special_tokens) const {
+  return *EncodeImpl(text, std::numeric_limits<size_t>::max(), add_special_tokens);
+}
+
+std::optional<std::vector<int32_t>> Tokenizer::EncodeAtMost(absl::string_view text,
+                                                            size_t max_tokens,
+                                                            bool add_special_tokens) const {
+  return EncodeImpl(text, max_tokens, add_special_tokens);
+}
+
+int Tokenizer::max_input_bytes_per_token() const {
+  if (!normalizer_.never_shrinks() || unknown_runs_fuse_) return 0;
+  return max_token_bytes_;
 }
 
 std::optional<int32_t> Tokenizer::TokenToId(absl::string_view token) const {

@@ -6,6 +6,7 @@
 #define G4SERVE_COMMON_TOKENIZER_TOKENIZER_H_
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,21 @@ class Tokenizer {
   // Invalid UTF-8 is first repaired: every maximal ill-formed subsequence becomes U+FFFD (as
   // Python's bytes.decode("utf-8", "replace") does), and the result is tokenized.
   std::vector<int32_t> Encode(absl::string_view text, bool add_special_tokens = false) const;
+
+  // Like Encode, but gives up as soon as the ids are known to number more than `max_tokens`
+  // (the post-processor's ids included) and returns nullopt: before tokenizing each
+  // pre-tokenized piece it adds that piece's least possible token count (its bytes divided by
+  // max_token_bytes(), rounded up), so a text far over the limit costs one pass over it, not
+  // its tokenization. Same ids as Encode otherwise.
+  std::optional<std::vector<int32_t>> EncodeAtMost(absl::string_view text, size_t max_tokens,
+                                                   bool add_special_tokens = false) const;
+
+  // The longest token, vocabulary or added, in bytes (at least 4, one unknown code point).
+  int max_token_bytes() const { return max_token_bytes_; }
+  // The most bytes of INPUT text one token can stand for, 0 when there is no such bound (a
+  // normalizer that can shrink text, or fused unknown runs). A text of n bytes has at least
+  // ceil(n / max_input_bytes_per_token()) tokens: the server's early byte bound for prompts.
+  int max_input_bytes_per_token() const;
 
   // Text of `ids` through the decoder chain. An id outside [0, vocab_size()) or without a token
   // gives InvalidArgument naming the id (HF silently drops such ids). With
@@ -68,7 +84,14 @@ class Tokenizer {
 
  private:
   Tokenizer(tokenizer_internal::BpeModel model) : model_(std::move(model)) {}
-  void EncodeSegment(absl::string_view text, std::vector<int32_t>* out) const;
+  // Appends the ids of `text` (no added tokens in it) to `out`; false as soon as `out` would
+  // exceed `max_tokens` (the ids appended so far are then meaningless).
+  bool EncodeSegment(absl::string_view text, std::vector<int32_t>* out,
+                     size_t max_tokens = SIZE_MAX) const;
+  // Tokenizes the pre-tokenized pieces of `text`; false as EncodeSegment.
+  bool EncodeWords(absl::string_view text, std::vector<int32_t>* out, size_t max_tokens) const;
+  std::optional<std::vector<int32_t>> EncodeImpl(absl::string_view text, size_t max_tokens,
+                                                 bool add_special_tokens) const;
 
   tokenizer_internal::BpeModel model_;
   tokenizer_internal::Normalizer normalizer_;
@@ -83,6 +106,8 @@ class Tokenizer {
   std::vector<bool> special_;
   std::vector<bool> byte_token_;
   int32_t vocab_size_ = 0;
+  int max_token_bytes_ = 4;
+  bool unknown_runs_fuse_ = false;  // model_.unknown_runs_fuse()
   int32_t bos_id_ = -1, eos_id_ = -1, pad_id_ = -1, unk_id_ = -1;
 };
 

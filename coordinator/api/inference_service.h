@@ -27,6 +27,15 @@
 
 namespace g4 {
 
+// gRPC metadata naming the caller's namespace for request ids (docs/api.md "Request ids").
+inline constexpr char kNamespaceMetadataKey[] = "g4-namespace";
+
+// The caller of a gRPC request (GenerationService's namespace for request ids): "ns:<value>"
+// of the g4-namespace metadata when present (INVALID_ARGUMENT when longer than
+// kMaxNamespaceBytes), else "peer:<address without port>", so that every connection from one host
+// is one caller.
+absl::StatusOr<std::string> GrpcCaller(const grpc::ServerContext& context);
+
 class InferenceServiceImpl final : public g4serve::v1::Inference::Service {
  public:
   // `codec` may be null (no tokenizer: token-id prompts only). All pointers must outlive the

@@ -5,6 +5,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/json_depth.h"
+#include "coordinator/api/request_limits.h"
 #include "common/status_macros.h"
 #include "common/tokenizer/incremental_detokenizer.h"
 #include "nlohmann/json.hpp"
@@ -55,15 +57,32 @@ absl::StatusOr<std::vector<int32_t>> HfTextCodec::Encode(absl::string_view text,
   return tokenizer_->Encode(text, add_special_tokens);
 }
 
+absl::StatusOr<std::vector<int32_t>> HfTextCodec::EncodeAtMost(absl::string_view text,
+                                                               bool add_special_tokens,
+                                                               size_t max_tokens) const {
+  std::optional<std::vector<int32_t>> ids =
+      tokenizer_->EncodeAtMost(text, max_tokens, add_special_tokens);
+  if (!ids.has_value()) {
+    return absl::OutOfRangeError(absl::StrCat("more than ", max_tokens, " tokens"));
+  }
+  return *std::move(ids);
+}
+
 absl::StatusOr<std::string> HfTextCodec::RenderChat(absl::string_view chat_json) const {
   if (!chat_template_.has_value()) {
     return absl::FailedPreconditionError("model has no chat template (chat_template.jinja)");
   }
+  G4_RETURN_IF_ERROR(CheckJsonTextDepth(chat_json, "chat_json"));
   nlohmann::ordered_json request =
       nlohmann::ordered_json::parse(chat_json.begin(), chat_json.end(), nullptr,
                                     /*allow_exceptions=*/false);
   if (request.is_discarded() || !request.is_object()) {
     return absl::InvalidArgumentError("chat_json: not a JSON object");
+  }
+  if (auto tools = request.find("tools"); tools != request.end() && tools->is_array() &&
+                                          tools->size() > static_cast<size_t>(kMaxTools)) {
+    return absl::InvalidArgumentError(absl::StrCat("chat_json: tools: at most ", kMaxTools,
+                                                   " tools, got ", tools->size()));
   }
   absl::StatusOr<std::string> text = chat_template_->Render(request);
   if (!text.ok()) return Annotate(text.status(), "chat_json");

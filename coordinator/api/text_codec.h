@@ -35,9 +35,20 @@ class TextCodec {
   virtual ~TextCodec() = default;
   virtual absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text,
                                                       bool add_special_tokens) const = 0;
+  // Like Encode, but OUT_OF_RANGE as soon as the text is known to have more than `max_tokens`
+  // tokens (Tokenizer::EncodeAtMost: a text far over the limit costs one pass, not its
+  // tokenization).
+  virtual absl::StatusOr<std::vector<int32_t>> EncodeAtMost(absl::string_view text,
+                                                            bool add_special_tokens,
+                                                            size_t max_tokens) const = 0;
+  // The most bytes of text one token can stand for; 0 when there is no such bound
+  // (Tokenizer::max_input_bytes_per_token). A text longer than N times this has more than N
+  // tokens: the early byte bound for prompts.
+  virtual int MaxInputBytesPerToken() const = 0;
   // Renders a chat request JSON {messages, tools, enable_thinking, add_generation_prompt} to
   // prompt text (with <bos>). FAILED_PRECONDITION when the model has no chat template;
-  // INVALID_ARGUMENT naming "chat_json" for a bad request.
+  // INVALID_ARGUMENT naming "chat_json" for a bad request, JSON nested deeper than
+  // kMaxJsonDepth (checked before parsing) or more than kMaxTools tools.
   virtual absl::StatusOr<std::string> RenderChat(absl::string_view chat_json) const = 0;
   // A decoder that keeps special tokens in the text.
   virtual absl::StatusOr<std::unique_ptr<StreamDecoder>> NewDecoder() const = 0;
@@ -56,6 +67,10 @@ class HfTextCodec final : public TextCodec {
 
   absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text,
                                               bool add_special_tokens) const override;
+  absl::StatusOr<std::vector<int32_t>> EncodeAtMost(absl::string_view text,
+                                                    bool add_special_tokens,
+                                                    size_t max_tokens) const override;
+  int MaxInputBytesPerToken() const override { return tokenizer_->max_input_bytes_per_token(); }
   absl::StatusOr<std::string> RenderChat(absl::string_view chat_json) const override;
   absl::StatusOr<std::unique_ptr<StreamDecoder>> NewDecoder() const override;
   std::string TokenText(int32_t id) const override;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 #include <iostream>
 #include <iterator>
 #include <utility>
@@ -44,9 +45,21 @@ absl::string_view ReplicaStateName(ReplicaState state) {
       return "FAILED";
     case ReplicaState::kUnavailable:
       return "UNAVAILABLE";
+    case ReplicaState::kDraining:
+      return "DRAINING";
   }
   return "UNKNOWN";
 }
+
+struct FleetManager::Probe {
+  int replica = 0;
+  int rank = 0;
+  std::shared_ptr<Worker> worker;
+  grpc::ClientContext ctx;
+  wpb::HealthRequest request;
+  wpb::HealthResponse response;
+  grpc::Status status;
+};
 
 FleetManager::FleetManager(FleetOptions options, KeyValueStoreServer* store)
     : options_(std::move(options)), store_(store) {}
@@ -69,22 +82,106 @@ void FleetManager::Start() {
 }
 
 void FleetManager::Shutdown() {
-  std::vector<std::thread> threads;
+  std::vector<OwnedThread> threads;
   {
     absl::MutexLock lock(&mu_);
     if (!shutdown_) {
       shutdown_ = true;
       for (grpc::ClientContext* ctx : calls_) ctx->TryCancel();
     }
-    threads.swap(load_threads_);
+    threads.swap(threads_);
   }
   if (health_thread_.joinable()) health_thread_.join();
-  for (std::thread& t : threads) t.join();
+  for (OwnedThread& t : threads) t.thread.join();
+}
+
+void FleetManager::SpawnLocked(std::function<void()> body) {
+  // Reap the threads that finished (a long-running coordinator re-forms many times).
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    if (it->done->load()) {
+      it->thread.join();
+      it = threads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  threads_.push_back(OwnedThread{std::thread([body = std::move(body), done] {
+                                   body();
+                                   done->store(true);
+                                 }),
+                                 done});
 }
 
 void FleetManager::SetStateListener(std::function<void()> listener) {
   absl::MutexLock lock(&mu_);
   listener_ = std::move(listener);
+}
+
+void FleetManager::SetRecoveryListener(std::function<void(int, bool)> listener) {
+  absl::MutexLock lock(&mu_);
+  recovery_listener_ = std::move(listener);
+}
+
+void FleetManager::Notify(const Notes& notes) {
+  std::function<void()> listener;
+  std::function<void(int, bool)> recovery;
+  {
+    absl::MutexLock lock(&mu_);
+    listener = listener_;
+    recovery = recovery_listener_;
+  }
+  if (recovery) {
+    for (const auto& [replica, reformed] : notes.recoveries) recovery(replica, reformed);
+  }
+  if (notes.state_changed && listener) listener();
+}
+
+int FleetManager::ReadyCountLocked() const {
+  int ready = 0;
+  for (const auto& r : replicas_) ready += r->status.state == ReplicaState::kReady ? 1 : 0;
+  return ready;
+}
+
+void FleetManager::TransitionLocked(Replica& r, ReplicaState state, const std::string& reason,
+                                    const std::string& error, Notes* notes) {
+  ReplicaStatus& s = r.status;
+  if (s.state == state && s.reason == reason) {
+    s.error = error;  // the details may change (e.g. which rank is still missing)
+    return;
+  }
+  // A replica that served for stable_after starts its failure count over when it leaves READY.
+  if (s.state == ReplicaState::kReady && r.ready_since != absl::InfinitePast() &&
+      absl::Now() - r.ready_since >= options_.stable_after) {
+    s.failures = 0;
+  }
+  if (s.state != state) s.since = absl::Now();
+  s.state = state;
+  s.reason = reason;
+  s.error = error;
+  if (state == ReplicaState::kReady) s.retry_at.reset();
+  std::string line = absl::StrCat("replica ", s.index, ": ", ReplicaStateName(state));
+  if (!reason.empty()) absl::StrAppend(&line, " (", reason, ")");
+  if (!error.empty()) absl::StrAppend(&line, ": ", error);
+  absl::StrAppend(&line, " (", ReadyCountLocked(), " of ", replicas_.size(), " ready)");
+  Log(line);
+  notes->state_changed = true;
+}
+
+absl::Duration FleetManager::BackoffFor(int failures) const {
+  if (failures <= 1) return absl::ZeroDuration();
+  absl::Duration d = options_.reform_backoff;
+  for (int i = 2; i < failures && d < options_.reform_backoff_max; ++i) d *= 2;
+  return std::min(d, options_.reform_backoff_max);
+}
+
+void FleetManager::NoteFailureLocked(Replica& r) {
+  if (r.status.state == ReplicaState::kReady && r.ready_since != absl::InfinitePast() &&
+      absl::Now() - r.ready_since >= options_.stable_after) {
+    r.status.failures = 0;  // it served long enough: this failure starts a new count
+  }
+  ++r.status.failures;
+  r.status.retry_at = absl::Now() + BackoffFor(r.status.failures);
 }
 
 absl::Status FleetManager::Heartbeat(absl::string_view worker_id,
@@ -124,7 +221,7 @@ absl::StatusOr<std::string> FleetManager::Register(const wpb::RegisterRequest& r
                                               grpc::InsecureChannelCredentials(), args);
   worker->stub = wpb::Worker::NewStub(worker->channel);
   std::string id;
-  std::function<void()> listener;
+  Notes notes;
   {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return absl::UnavailableError("coordinator is shutting down");
@@ -140,11 +237,6 @@ absl::StatusOr<std::string> FleetManager::Register(const wpb::RegisterRequest& r
       members.erase(std::remove_if(members.begin(), members.end(), same_address), members.end());
       it = members.empty() ? free_groups_.erase(it) : std::next(it);
     }
-    if (worker->info.replica_group.empty()) {
-      free_.push_back(worker);
-    } else {
-      free_groups_[worker->info.replica_group].push_back(worker);
-    }
     std::string where;
     if (!worker->info.replica_group.empty()) {
       where = absl::StrCat(", group ", worker->info.replica_group);
@@ -153,30 +245,128 @@ absl::StatusOr<std::string> FleetManager::Register(const wpb::RegisterRequest& r
     Log(absl::StrCat("worker ", id, " registered: ", request.address(), " (",
                      request.device().kind().empty() ? "?" : request.device().kind(), where,
                      ")"));
-    if (FormReplicasLocked()) listener = listener_;  // a new replica: counts changed
+    // A new process on the address of a replica's rank: the old one is gone, this one takes its
+    // place (the replica is formed again).
+    bool placed = false;
+    for (auto& r : replicas_) {
+      if (placed || r->status.permanent || r->busy) continue;
+      for (size_t rank = 0; rank < r->workers.size(); ++rank) {
+        if (r->workers[rank]->info.address == request.address()) {
+          ReplaceRankLocked(*r, static_cast<int>(rank), worker, &notes);
+          placed = true;
+          break;
+        }
+      }
+    }
+    if (!placed) {
+      if (worker->info.replica_group.empty()) {
+        free_.push_back(worker);
+      } else {
+        free_groups_[worker->info.replica_group].push_back(worker);
+      }
+    }
+    if (FillVacanciesLocked()) notes.state_changed = true;
+    if (FormReplicasLocked()) notes.state_changed = true;  // a new replica: counts changed
   }
-  if (listener) listener();
+  Notify(notes);
   return id;
+}
+
+void FleetManager::ReplaceRankLocked(Replica& r, int rank, std::shared_ptr<Worker> worker,
+                                     Notes* notes) {
+  const WorkerInfo old = r.workers[rank]->info;
+  auto same = [&](const std::shared_ptr<Worker>& w) { return w == worker; };
+  free_.erase(std::remove_if(free_.begin(), free_.end(), same), free_.end());
+  for (auto it = free_groups_.begin(); it != free_groups_.end();) {
+    auto& members = it->second;
+    members.erase(std::remove_if(members.begin(), members.end(), same), members.end());
+    it = members.empty() ? free_groups_.erase(it) : std::next(it);
+  }
+  Log(absl::StrCat("replica ", r.status.index, ": rank ", rank, ": ", old.id, " (", old.address,
+                   ") replaced by ", worker->info.id, " (", worker->info.address, ")"));
+  r.workers[rank] = std::move(worker);
+  r.status.workers[rank] = r.workers[rank]->info;
+  r.health[rank] = RankHealth::kUnknown;
+  if (!r.needs_reform) {
+    NoteFailureLocked(r);
+    r.needs_reform = true;
+  }
+  if (r.status.state == ReplicaState::kReady || r.status.state == ReplicaState::kDraining) {
+    TransitionLocked(r, ReplicaState::kUnavailable, "rank_restarted",
+                     absl::StrCat("rank ", rank, " (", old.id, " ", old.address,
+                                  ") was replaced by a new process"),
+                     notes);
+  }
+}
+
+bool FleetManager::FillVacanciesLocked() {
+  bool any = false;
+  Notes ignored;  // no transitions: only replicas out of service are filled
+  for (auto& rp : replicas_) {
+    Replica& r = *rp;
+    if (r.status.permanent || r.busy || r.status.state == ReplicaState::kReady ||
+        r.status.state == ReplicaState::kDraining || r.status.state == ReplicaState::kLoading) {
+      continue;
+    }
+    for (size_t rank = 0; rank < r.workers.size(); ++rank) {
+      // A rank that drained (or still drains) out of a replica out of service is leaving, as
+      // good as one that does not answer.
+      const RankHealth h = r.health[rank] == RankHealth::kDraining ? RankHealth::kUnreachable
+                                                                   : r.health[rank];
+      if (h != RankHealth::kUnreachable && h != RankHealth::kNotServing) continue;
+      const WorkerInfo& old = r.workers[rank]->info;
+      std::shared_ptr<Worker> candidate;
+      // Definitive: the same address, or the same group and rank (a restarted process).
+      for (const auto& w : free_) {
+        if (w->info.address == old.address) candidate = w;
+      }
+      for (const auto& [group, members] : free_groups_) {
+        for (const auto& w : members) {
+          if (candidate == nullptr &&
+              (w->info.address == old.address ||
+               (!old.replica_group.empty() && old.replica_rank >= 0 &&
+                w->info.replica_group == old.replica_group &&
+                w->info.replica_rank == old.replica_rank))) {
+            candidate = w;
+          }
+        }
+      }
+      // Any free ungrouped worker for an ungrouped replica's rank that does not answer.
+      if (candidate == nullptr && h == RankHealth::kUnreachable && old.replica_group.empty() &&
+          !free_.empty()) {
+        candidate = free_.front();
+      }
+      if (candidate == nullptr) continue;
+      ReplaceRankLocked(r, static_cast<int>(rank), std::move(candidate), &ignored);
+      any = true;
+    }
+  }
+  return any;
 }
 
 bool FleetManager::HasReplicaSlotLocked() const {
   if (options_.num_replicas <= 0) return true;
-  // FAILED and UNAVAILABLE replicas are never reloaded: they free their slot, so a restarted
-  // group (or fresh workers) can form a replacement.
+  // Replicas out of service keep their slot (they are formed again, their lost ranks replaced);
+  // only those FAILED for good free it.
   int live = 0;
-  for (const auto& r : replicas_) {
-    live += r->status.state == ReplicaState::kLoading || r->status.state == ReplicaState::kReady;
-  }
+  for (const auto& r : replicas_) live += r->status.permanent ? 0 : 1;
   return live < options_.num_replicas;
 }
 
 bool FleetManager::FormReplicasLocked() {
   const int world = std::max(1, options_.tensor_parallel_size);
   bool formed = false;
-  // Complete groups first (in group-name order), then ungrouped workers.
+  // Complete groups first (in group-name order), then ungrouped workers. A group that already
+  // has a replica (not FAILED for good) forms no other: its free workers replace lost ranks.
+  auto has_replica = [this](const std::string& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const auto& r : replicas_) {
+      if (!r->status.permanent && r->workers[0]->info.replica_group == group) return true;
+    }
+    return false;
+  };
   for (auto it = free_groups_.begin(); it != free_groups_.end() && HasReplicaSlotLocked();) {
     std::vector<std::shared_ptr<Worker>>& members = it->second;
-    if (static_cast<int>(members.size()) < world) {
+    if (static_cast<int>(members.size()) < world || has_replica(it->first)) {
       ++it;
       continue;
     }
@@ -241,9 +431,11 @@ void FleetManager::AddReplicaLocked(std::vector<std::shared_ptr<Worker>> workers
   replica->status.index = static_cast<int>(replicas_.size());
   replica->status.state = error.empty() ? ReplicaState::kLoading : ReplicaState::kFailed;
   replica->status.error = error;
-  replica->status.store_prefix =
-      absl::StrCat("replica", replica->status.index, "/load", load_generation_++, "/");
+  replica->status.permanent = !error.empty();
+  replica->status.since = absl::Now();
+  if (!error.empty()) replica->status.reason = "bad_ranks";
   replica->workers = std::move(workers);
+  replica->health.assign(replica->workers.size(), RankHealth::kUnknown);
   std::vector<std::string> ids;
   for (const auto& w : replica->workers) {
     replica->status.workers.push_back(w->info);
@@ -254,15 +446,14 @@ void FleetManager::AddReplicaLocked(std::vector<std::shared_ptr<Worker>> workers
   const std::string group_note = group.empty() ? "" : absl::StrCat(", group ", group);
   replicas_.push_back(std::move(replica));
   if (!error.empty()) {
-    int ready = 0;
-    for (const auto& r : replicas_) ready += r->status.state == ReplicaState::kReady ? 1 : 0;
-    Log(absl::StrCat("replica ", index, ": FAILED: ", error, " (", ready, " of ",
+    Log(absl::StrCat("replica ", index, ": FAILED: ", error, " (", ReadyCountLocked(), " of ",
                      replicas_.size(), " ready)"));
     return;
   }
   Log(absl::StrCat("replica ", index, ": LOADING on ", absl::StrJoin(ids, ","), " (leader ",
                    replicas_.back()->workers[0]->info.address, group_note, ")"));
-  load_threads_.emplace_back([this, index] { LoadReplica(index); });
+  replicas_.back()->busy = true;
+  SpawnLocked([this, index] { LoadReplica(index, /*unload_first=*/false); });
 }
 
 PlanRequest FleetPlanRequest(const FleetOptions& options) {
@@ -300,51 +491,25 @@ absl::StatusOr<g4serve::v1::ParallelPlan> FleetManager::PlanFor(
   return MakePlan(options_.model_config, request);
 }
 
-void FleetManager::LoadReplica(int index) {
-  std::vector<std::shared_ptr<Worker>> workers;
-  std::string prefix;
-  {
-    absl::MutexLock lock(&mu_);
-    workers = replicas_[index]->workers;
-    prefix = replicas_[index]->status.store_prefix;
-  }
-  absl::StatusOr<g4serve::v1::ParallelPlan> plan = PlanFor(workers);
-  if (!plan.ok()) {
-    SetState(index, ReplicaState::kFailed, Annotate(plan.status(), "plan").ToString());
-    return;
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    replicas_[index]->status.max_context = plan->max_context();
-  }
+std::optional<std::vector<std::string>> FleetManager::CallEveryRank(
+    const std::vector<std::shared_ptr<Worker>>& workers, absl::Duration deadline,
+    const std::function<void(int rank, grpc::ClientContext* ctx,
+                             std::function<void(grpc::Status)> done)>& start) {
   const int world = static_cast<int>(workers.size());
   std::vector<grpc::ClientContext> contexts(world);
-  std::vector<wpb::LoadRequest> requests(world);
-  std::vector<wpb::LoadResponse> responses(world);
   std::vector<grpc::Status> results(world);
   {
     absl::MutexLock lock(&mu_);
-    if (shutdown_) return;
+    if (shutdown_) return std::nullopt;
     for (grpc::ClientContext& ctx : contexts) calls_.insert(&ctx);
   }
   absl::BlockingCounter done(world);
   for (int rank = 0; rank < world; ++rank) {
-    wpb::LoadRequest& r = requests[rank];
-    r.set_model_dir(options_.model_dir);
-    r.set_replica(index);
-    r.set_rank(rank);
-    r.set_world_size(world);
-    r.set_expert_parallel_size(std::max(1, plan->expert_parallel_size()));
-    r.set_store_prefix(prefix);
-    r.set_collective_timeout_ms(absl::ToInt64Milliseconds(options_.collective_timeout));
-    *r.mutable_plan() = *plan;
-    *r.mutable_engine() = options_.engine;
-    contexts[rank].set_deadline(DeadlineAfter(options_.load_timeout));
-    workers[rank]->stub->async()->Load(&contexts[rank], &requests[rank], &responses[rank],
-                                       [&results, &done, rank](grpc::Status s) {
-                                         results[rank] = std::move(s);
-                                         done.DecrementCount();
-                                       });
+    contexts[rank].set_deadline(DeadlineAfter(deadline));
+    start(rank, &contexts[rank], [&results, &done, rank](grpc::Status s) {
+      results[rank] = std::move(s);
+      done.DecrementCount();
+    });
   }
   done.Wait();
   {
@@ -359,38 +524,152 @@ void FleetManager::LoadReplica(int index) {
                                     FromGrpcStatus(results[rank]).ToString()));
     }
   }
-  store_->ErasePrefix(prefix);
-  if (errors.empty()) {
-    SetState(index, ReplicaState::kReady, "", ReplicaState::kLoading);
-  } else {
-    SetState(index, ReplicaState::kFailed, absl::StrCat("load failed: ", absl::StrJoin(errors, "; ")));
-  }
+  return errors;
 }
 
-void FleetManager::SetState(int index, ReplicaState state, const std::string& error,
-                            std::optional<ReplicaState> only_from) {
-  std::function<void()> listener;
+std::vector<std::string> FleetManager::UnloadAll(
+    const std::vector<std::shared_ptr<Worker>>& workers, const std::string& reason) {
+  wpb::UnloadRequest request;
+  request.set_reason(reason);
+  std::vector<wpb::UnloadResponse> responses(workers.size());
+  // A rank stuck in a collective stops within the collective timeout; a follower whose leader is
+  // gone is left after 5 s (docs/worker.md).
+  std::optional<std::vector<std::string>> errors = CallEveryRank(
+      workers, options_.collective_timeout + absl::Seconds(10),
+      [&](int rank, grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
+        workers[rank]->stub->async()->Unload(ctx, &request, &responses[rank], std::move(done));
+      });
+  if (!errors.has_value()) return {"coordinator is shutting down"};
+  return *std::move(errors);
+}
+
+void FleetManager::LoadReplica(int index, bool unload_first) {
+  std::vector<std::shared_ptr<Worker>> workers;
+  std::string prefix;
   {
     absl::MutexLock lock(&mu_);
-    ReplicaStatus& s = replicas_[index]->status;
-    if (s.state == state) return;
-    if (only_from.has_value() && s.state != *only_from) return;
-    if (s.state == ReplicaState::kFailed || s.state == ReplicaState::kUnavailable) return;
-    s.state = state;
-    s.error = error;
-    std::string line = absl::StrCat("replica ", index, ": ", ReplicaStateName(state));
-    if (!error.empty()) absl::StrAppend(&line, ": ", error);
-    int ready = 0;
-    for (const auto& r : replicas_) ready += r->status.state == ReplicaState::kReady ? 1 : 0;
-    absl::StrAppend(&line, " (", ready, " of ", replicas_.size(), " ready)");
-    Log(line);
-    // A dead replica frees a --num-replicas slot: free workers may form a replacement.
-    if (state == ReplicaState::kFailed || state == ReplicaState::kUnavailable) {
-      if (!shutdown_) FormReplicasLocked();
-    }
-    listener = listener_;
+    Replica& r = *replicas_[index];
+    workers = r.workers;
+    // A fresh rendezvous namespace per load: the keys of an earlier load are never seen again.
+    prefix = absl::StrCat("replica", index, "/load", load_generation_++, "/");
+    r.status.store_prefix = prefix;
   }
-  if (listener) listener();
+  // Ends the attempt: FAILED (counted toward the backoff; for good when `permanent`).
+  auto fail = [&](const std::string& reason, const std::string& error, bool permanent) {
+    Notes notes;
+    {
+      absl::MutexLock lock(&mu_);
+      Replica& r = *replicas_[index];
+      r.busy = false;
+      r.needs_reform = true;
+      r.status.permanent = permanent;
+      if (permanent) {
+        r.status.retry_at.reset();
+      } else {
+        NoteFailureLocked(r);
+      }
+      std::string detail = error;
+      if (!permanent && r.status.retry_at.has_value() && *r.status.retry_at > absl::Now()) {
+        absl::StrAppend(&detail, " (next attempt in ",
+                        absl::FormatDuration(absl::Trunc(*r.status.retry_at - absl::Now(),
+                                                         absl::Milliseconds(1))),
+                        ")");
+      }
+      TransitionLocked(r, ReplicaState::kFailed, reason, detail, &notes);
+    }
+    Notify(notes);
+  };
+  if (unload_first) {
+    std::vector<std::string> errors =
+        UnloadAll(workers, absl::StrCat("the coordinator forms replica ", index, " again"));
+    if (!errors.empty()) {
+      fail("load_failed", absl::StrCat("unload before forming it again failed: ",
+                                       absl::StrJoin(errors, "; ")),
+           /*permanent=*/false);
+      return;
+    }
+  }
+  absl::StatusOr<g4serve::v1::ParallelPlan> plan = PlanFor(workers);
+  if (!plan.ok()) {
+    fail("plan_failed", Annotate(plan.status(), "plan").ToString(), /*permanent=*/true);
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    replicas_[index]->status.max_context = plan->max_context();
+  }
+  const int world = static_cast<int>(workers.size());
+  std::vector<wpb::LoadRequest> requests(world);
+  std::vector<wpb::LoadResponse> responses(world);
+  for (int rank = 0; rank < world; ++rank) {
+    wpb::LoadRequest& r = requests[rank];
+    r.set_model_dir(options_.model_dir);
+    r.set_replica(index);
+    r.set_rank(rank);
+    r.set_world_size(world);
+    r.set_expert_parallel_size(std::max(1, plan->expert_parallel_size()));
+    r.set_store_prefix(prefix);
+    r.set_collective_timeout_ms(absl::ToInt64Milliseconds(options_.collective_timeout));
+    *r.mutable_plan() = *plan;
+    *r.mutable_engine() = options_.engine;
+  }
+  std::optional<std::vector<std::string>> errors = CallEveryRank(
+      workers, options_.load_timeout,
+      [&](int rank, grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {
+        workers[rank]->stub->async()->Load(ctx, &requests[rank], &responses[rank],
+                                           std::move(done));
+      });
+  if (!errors.has_value()) return;  // shutting down
+  store_->ErasePrefix(prefix);
+  if (!errors->empty()) {
+    fail("load_failed", absl::StrCat("load failed: ", absl::StrJoin(*errors, "; ")),
+         /*permanent=*/false);
+    return;
+  }
+  Notes notes;
+  {
+    absl::MutexLock lock(&mu_);
+    Replica& r = *replicas_[index];
+    r.busy = false;
+    r.needs_reform = false;
+    r.ready_since = absl::Now();
+    r.health.assign(r.workers.size(), RankHealth::kServing);
+    if (unload_first) {
+      ++r.status.recoveries;
+      notes.recoveries.emplace_back(index, /*reformed=*/true);
+    }
+    TransitionLocked(r, ReplicaState::kReady, "", "", &notes);
+  }
+  Notify(notes);
+}
+
+void FleetManager::ReleaseDrainedReplica(int index) {
+  std::vector<std::shared_ptr<Worker>> workers;
+  {
+    absl::MutexLock lock(&mu_);
+    workers = replicas_[index]->workers;
+  }
+  // Ranks that do not answer are gone already; the draining one exits once unloaded.
+  std::vector<std::string> errors =
+      UnloadAll(workers, absl::StrCat("replica ", index, " drained"));
+  Notes notes;
+  {
+    absl::MutexLock lock(&mu_);
+    Replica& r = *replicas_[index];
+    r.busy = false;
+    r.needs_reform = true;
+    for (RankHealth& h : r.health) {  // the draining ranks are leaving; the others are unloaded
+      h = h == RankHealth::kDraining ? RankHealth::kDraining : RankHealth::kUnknown;
+    }
+    TransitionLocked(r, ReplicaState::kUnavailable, "drained",
+                     absl::StrCat("drained and unloaded; waiting for the draining worker's "
+                                  "replacement",
+                                  errors.empty() ? "" : " (unload: ",
+                                  absl::StrJoin(errors, "; "), errors.empty() ? "" : ")"),
+                     &notes);
+    if (FillVacanciesLocked()) notes.state_changed = true;  // a free worker may be waiting
+  }
+  Notify(notes);
 }
 
 void FleetManager::HealthLoop() {
@@ -404,81 +683,164 @@ void FleetManager::HealthLoop() {
   }
 }
 
+void FleetManager::EvaluateLocked(Replica& r, const std::vector<const Probe*>& probes,
+                                  Notes* notes) {
+  std::vector<std::string> unreachable, not_serving, draining;
+  bool any_failed = false;
+  for (const Probe* p : probes) {
+    const WorkerInfo& w = p->worker->info;
+    const std::string who = absl::StrCat("rank ", p->rank, " (", w.id, " ", w.address, ")");
+    RankHealth& h = r.health[p->rank];
+    if (!p->status.ok()) {
+      h = RankHealth::kUnreachable;
+      unreachable.push_back(absl::StrCat(who, ": health check failed: ",
+                                         FromGrpcStatus(p->status).ToString()));
+    } else if (p->response.draining()) {
+      h = RankHealth::kDraining;
+      draining.push_back(absl::StrCat(who, " is draining (SIGTERM)"));
+    } else if (p->response.state() == wpb::WORKER_STATE_READY &&
+               p->response.store_prefix() == r.status.store_prefix) {
+      h = RankHealth::kServing;
+    } else {
+      h = RankHealth::kNotServing;
+      any_failed = any_failed || p->response.state() == wpb::WORKER_STATE_FAILED;
+      std::string what = wpb::WorkerState_Name(p->response.state());
+      if (p->response.state() == wpb::WORKER_STATE_READY) {
+        what = absl::StrCat("READY on another load (", p->response.store_prefix(), ")");
+      }
+      not_serving.push_back(absl::StrCat(who, " reports ", what,
+                                         p->response.error().empty() ? "" : ": ",
+                                         p->response.error()));
+    }
+  }
+  const int index = r.status.index;
+  switch (r.status.state) {
+    case ReplicaState::kReady:
+      if (!draining.empty()) {
+        TransitionLocked(r, ReplicaState::kDraining, "draining", absl::StrJoin(draining, "; "),
+                         notes);
+      } else if (!unreachable.empty()) {
+        TransitionLocked(r, ReplicaState::kUnavailable, "unreachable",
+                         absl::StrJoin(unreachable, "; "), notes);
+      } else if (!not_serving.empty()) {
+        NoteFailureLocked(r);
+        r.needs_reform = true;
+        TransitionLocked(r, ReplicaState::kUnavailable,
+                         any_failed ? "rank_failed" : "rank_restarted",
+                         absl::StrJoin(not_serving, "; "), notes);
+      }
+      return;
+    case ReplicaState::kDraining: {
+      const Probe* leader = probes.empty() || probes[0]->rank != 0 ? nullptr : probes[0];
+      const bool leader_idle = leader != nullptr && leader->status.ok() &&
+                               leader->response.running() == 0 &&
+                               leader->response.waiting() == 0;
+      if (leader_idle || !unreachable.empty() || !not_serving.empty()) {
+        r.busy = true;
+        SpawnLocked([this, index] { ReleaseDrainedReplica(index); });
+      }
+      return;
+    }
+    case ReplicaState::kUnavailable:
+    case ReplicaState::kFailed:
+      break;
+    case ReplicaState::kLoading:
+      return;
+  }
+  if (!not_serving.empty() && !r.needs_reform) {
+    NoteFailureLocked(r);
+    r.needs_reform = true;
+  }
+  if (!unreachable.empty() || !draining.empty()) {
+    // Wait for the ranks to answer (a stall, a cut link) or to be replaced.
+    std::vector<std::string> waiting = unreachable;
+    waiting.insert(waiting.end(), draining.begin(), draining.end());
+    r.status.error = absl::StrCat(absl::StrJoin(waiting, "; "),
+                                  "; waiting for it to answer or for a worker to take its place");
+    return;
+  }
+  if (!r.needs_reform && r.status.state == ReplicaState::kUnavailable) {
+    // Every rank serves the replica's load again: its communicators are intact.
+    r.ready_since = absl::Now();
+    ++r.status.recoveries;
+    notes->recoveries.emplace_back(index, /*reformed=*/false);
+    Log(absl::StrCat("replica ", index, ": every rank answers READY on its load again (",
+                     r.status.store_prefix, "): resuming"));
+    TransitionLocked(r, ReplicaState::kReady, "", "", notes);
+    return;
+  }
+  if (r.status.retry_at.has_value() && absl::Now() < *r.status.retry_at) return;  // backing off
+  const std::string why =
+      not_serving.empty() ? r.status.error : absl::StrJoin(not_serving, "; ");
+  r.busy = true;
+  TransitionLocked(r, ReplicaState::kLoading, "reforming",
+                   absl::StrCat("forming it again (attempt ", r.status.failures + 1,
+                                "): ", why),
+                   notes);
+  SpawnLocked([this, index] { LoadReplica(index, /*unload_first=*/true); });
+}
+
 void FleetManager::CheckHealthOnce() {
-  struct Check {
-    int replica;
-    int rank;
-    std::shared_ptr<Worker> worker;
-    grpc::ClientContext ctx;
-    wpb::HealthRequest request;
-    wpb::HealthResponse response;
-    grpc::Status status;
-  };
-  std::vector<std::unique_ptr<Check>> checks;
+  std::vector<std::unique_ptr<Probe>> probes;
   {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return;
     for (const auto& r : replicas_) {
-      if (r->status.state != ReplicaState::kReady) continue;
+      if (r->busy || r->status.permanent) continue;
       for (size_t rank = 0; rank < r->workers.size(); ++rank) {
-        const auto& w = r->workers[rank];
-        auto c = std::make_unique<Check>();
-        c->replica = r->status.index;
-        c->rank = static_cast<int>(rank);
-        c->worker = w;
-        c->ctx.set_deadline(DeadlineAfter(options_.health_timeout));
-        calls_.insert(&c->ctx);
-        checks.push_back(std::move(c));
+        auto p = std::make_unique<Probe>();
+        p->replica = r->status.index;
+        p->rank = static_cast<int>(rank);
+        p->worker = r->workers[rank];
+        p->ctx.set_deadline(DeadlineAfter(options_.health_timeout));
+        calls_.insert(&p->ctx);
+        probes.push_back(std::move(p));
       }
     }
   }
-  if (checks.empty()) {
-    if (options_.health_observer) options_.health_observer({});
-    return;
+  if (!probes.empty()) {
+    absl::BlockingCounter done(static_cast<int>(probes.size()));
+    for (auto& p : probes) {
+      Probe* raw = p.get();
+      raw->worker->stub->async()->Health(&raw->ctx, &raw->request, &raw->response,
+                                         [raw, &done](grpc::Status s) {
+                                           raw->status = std::move(s);
+                                           done.DecrementCount();
+                                         });
+    }
+    done.Wait();
   }
-  absl::BlockingCounter done(static_cast<int>(checks.size()));
-  for (auto& c : checks) {
-    Check* raw = c.get();
-    raw->worker->stub->async()->Health(&raw->ctx, &raw->request, &raw->response,
-                                       [raw, &done](grpc::Status s) {
-                                         raw->status = std::move(s);
-                                         done.DecrementCount();
-                                       });
-  }
-  done.Wait();
+  Notes notes;
+  std::vector<WorkerHealth> healthy;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& c : checks) calls_.erase(&c->ctx);
-  }
-  absl::flat_hash_set<int> unhealthy;
-  for (auto& c : checks) {
-    const WorkerInfo& w = c->worker->info;
-    std::string error;
-    if (!c->status.ok()) {
-      error = absl::StrCat("worker ", w.id, " (", w.address, ") health check failed: ",
-                           FromGrpcStatus(c->status).ToString());
-    } else if (c->response.state() != wpb::WORKER_STATE_READY) {
-      error = absl::StrCat("worker ", w.id, " (", w.address, ") reports ",
-                           wpb::WorkerState_Name(c->response.state()),
-                           c->response.error().empty() ? "" : ": ", c->response.error());
+    for (auto& p : probes) calls_.erase(&p->ctx);
+    if (shutdown_) return;
+    std::map<int, std::vector<const Probe*>> by_replica;
+    for (const auto& p : probes) by_replica[p->replica].push_back(p.get());
+    for (auto& [index, answers] : by_replica) {
+      Replica& r = *replicas_[index];
+      // Skip a replica that changed during the round (a rank was replaced, a thread took it).
+      bool same = !r.busy && answers.size() == r.workers.size();
+      for (const Probe* p : answers) same = same && r.workers[p->rank] == p->worker;
+      if (!same) continue;
+      EvaluateLocked(r, answers, &notes);
+      if (r.status.state == ReplicaState::kReady && options_.health_observer) {
+        for (const Probe* p : answers) {
+          WorkerHealth h;
+          h.replica = index;
+          h.rank = p->rank;
+          h.worker_id = p->worker->info.id;
+          h.response = p->response;
+          healthy.push_back(std::move(h));
+        }
+      }
     }
-    if (!error.empty()) {
-      SetState(c->replica, ReplicaState::kUnavailable, error);
-      unhealthy.insert(c->replica);
-    }
+    if (FillVacanciesLocked()) notes.state_changed = true;
+    if (FormReplicasLocked()) notes.state_changed = true;
   }
-  if (!options_.health_observer) return;
-  std::vector<WorkerHealth> healthy;
-  for (auto& c : checks) {
-    if (unhealthy.contains(c->replica)) continue;
-    WorkerHealth h;
-    h.replica = c->replica;
-    h.rank = c->rank;
-    h.worker_id = c->worker->info.id;
-    h.response = std::move(c->response);
-    healthy.push_back(std::move(h));
-  }
-  options_.health_observer(healthy);
+  if (options_.health_observer) options_.health_observer(healthy);
+  Notify(notes);
 }
 
 std::vector<ReplicaStatus> FleetManager::Replicas() const {
@@ -497,9 +859,7 @@ int FleetManager::FreeWorkers() const {
 
 int FleetManager::ReadyReplicas() const {
   absl::MutexLock lock(&mu_);
-  int ready = 0;
-  for (const auto& r : replicas_) ready += r->status.state == ReplicaState::kReady ? 1 : 0;
-  return ready;
+  return ReadyCountLocked();
 }
 
 int FleetManager::TotalReplicas() const {
@@ -533,6 +893,8 @@ std::vector<ReplicaEndpoint> FleetManager::Endpoints() const {
     ReplicaEndpoint e;
     e.index = r->status.index;
     e.ready = r->status.state == ReplicaState::kReady;
+    e.draining = r->status.state == ReplicaState::kDraining;
+    e.since = r->status.since;
     e.leader_address = r->workers[0]->info.address;
     e.leader = r->workers[0]->channel;
     out.push_back(std::move(e));

@@ -1,4 +1,5 @@
-// The fleet: registered workers, the replicas formed from them, and their health.
+// The fleet: registered workers, the replicas formed from them, their health, and their
+// recovery.
 //
 // Workers register (Fleet.Register) in any order. While fewer than `num_replicas` replicas exist
 // (num_replicas 0: no limit), replicas form from free workers:
@@ -6,23 +7,45 @@
 //    once `tensor_parallel_size` workers of one group are free, they form a replica on their
 //    own, ranked by replica_rank (all of them carry one) or else in registration order. Ranks
 //    that are duplicated, out of [0, tensor_parallel_size), or carried by only some of the
-//    group's workers make that replica FAILED at once (nothing is loaded), with a message naming
-//    the group and the ranks. A group that formed a replica starts over: workers registering
-//    later with the same group name (a restarted group) form a new replica.
+//    group's workers make that replica FAILED for good (nothing is loaded), with a message
+//    naming the group and the ranks. Free workers of a group that already has a replica (a
+//    restarted group) do not form another one: they take the places of its lost ranks.
 //  * Workers without a group form replicas from the first free ungrouped workers in
 //    registration order. Grouped and ungrouped workers never share a replica.
 // A formed replica gets its plan from MakePlan and a fresh store prefix, and Worker.Load is
-// sent to every rank concurrently (each with `load_timeout`). The replica is READY when every rank loaded, FAILED with the first error
-// otherwise. A health loop calls Worker.Health on every worker of every READY replica each
-// `health_interval` (deadline `health_timeout`); a worker that does not answer, or answers with a
-// state other than READY, makes its replica UNAVAILABLE. FAILED and UNAVAILABLE replicas are not
-// reloaded in this version and their workers are not reused, but they no longer count against
-// `num_replicas`: free workers (e.g. a restarted group registering again) form a replacement.
+// sent to every rank concurrently (each with `load_timeout`). The replica is READY when every
+// rank loaded, FAILED with the errors otherwise.
+//
+// Health and recovery (docs/coordinator.md, "Recovery"): every `health_interval` the health
+// loop calls Worker.Health (deadline `health_timeout`) on every worker of every replica that is
+// not LOADING or FAILED for good, and moves the replica:
+//  * READY -> UNAVAILABLE when a rank does not answer (reason "unreachable") or answers with
+//    anything but READY on the replica's current load (FAILED: a collective failed; IDLE or
+//    another store_prefix: the process restarted) — the latter also marks the replica for
+//    re-forming. READY -> DRAINING when a rank drains (SIGTERM): no new requests; once the
+//    leader has no running or waiting request, every rank is unloaded (the draining worker
+//    then exits) and the replica waits, UNAVAILABLE, for a worker to take the drained rank's
+//    place.
+//  * UNAVAILABLE -> READY ("resumed") when every rank answers READY on the same load again
+//    (its communicators are intact, e.g. after a stall).
+//  * A replica marked for re-forming, or FAILED, whose ranks all answer is formed again once its
+//    backoff has passed: Worker.Unload on every rank, then Load with a fresh store prefix
+//    (LOADING -> READY, or FAILED with a longer backoff: `reform_backoff` doubling after the
+//    second failure in a row, at most `reform_backoff_max`; the count restarts once it stayed
+//    READY for `stable_after`).
+//  * A rank that does not answer (or answers but is not serving the replica's load) may be
+//    replaced by a free worker: one that registered from the same address or with the same
+//    replica_group and replica_rank (a restarted process), or, for an ungrouped replica whose
+//    rank does not answer, any free ungrouped worker. A worker that registers from the address
+//    of a rank replaces it at once.
+// Replicas keep their index through all of this; only replicas FAILED for good free their
+// `num_replicas` slot.
 //
 // Thread-safe.
 #ifndef G4SERVE_COORDINATOR_FLEET_FLEET_MANAGER_H_
 #define G4SERVE_COORDINATOR_FLEET_FLEET_MANAGER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -30,6 +53,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -49,7 +73,7 @@
 
 namespace g4 {
 
-enum class ReplicaState { kLoading, kReady, kFailed, kUnavailable };
+enum class ReplicaState { kLoading, kReady, kFailed, kUnavailable, kDraining };
 absl::string_view ReplicaStateName(ReplicaState state);  // "LOADING", "READY", ...
 
 // One worker's answer to a health round (see FleetOptions::health_observer).
@@ -72,6 +96,12 @@ struct FleetOptions {
   absl::Duration load_timeout = absl::Minutes(10);
   absl::Duration health_interval = absl::Seconds(1);
   absl::Duration health_timeout = absl::Seconds(2);
+  // Re-forming backoff (see the header comment): the first retry after a failure is immediate,
+  // the n-th waits reform_backoff * 2^(n-2), at most reform_backoff_max; a replica READY for
+  // stable_after starts over.
+  absl::Duration reform_backoff = absl::Seconds(1);
+  absl::Duration reform_backoff_max = absl::Seconds(60);
+  absl::Duration stable_after = absl::Seconds(30);
   // Device memory assumed for a worker that registers with memory_bytes 0 (CPU workers):
   // 0 = this host's physical memory.
   int64_t default_memory_bytes = 0;
@@ -100,10 +130,21 @@ struct WorkerInfo {
 struct ReplicaStatus {
   int index = 0;
   ReplicaState state = ReplicaState::kLoading;
-  std::string error;                // FAILED / UNAVAILABLE: why
+  // Not READY: a short code (a small fixed set, also a metric label): "unreachable" (a rank
+  // does not answer), "rank_failed" (a rank reports FAILED: a collective failed),
+  // "rank_restarted" (a rank lost the replica's load: restarted, or replaced), "draining",
+  // "drained", "reforming", "load_failed", "plan_failed", "bad_ranks"; empty while READY (and
+  // while LOADING for the first time).
+  std::string reason;
+  std::string error;                // the details: which worker, what it said
   std::vector<WorkerInfo> workers;  // by rank; rank 0 is the leader
-  std::string store_prefix;
+  std::string store_prefix;         // of the current (or last) load
   int64_t max_context = 0;  // from the plan (0 before it is made)
+  bool permanent = false;   // FAILED for good (bad ranks, plan error): never formed again
+  int failures = 0;         // failures in a row (see FleetOptions::reform_backoff)
+  std::optional<absl::Time> retry_at;  // the next attempt to form it again waits until then
+  int recoveries = 0;       // times it returned to READY after leaving it (resumed or re-formed)
+  absl::Time since = absl::InfinitePast();  // when it entered its current state
 };
 
 class FleetManager final : public ReplicaSource {
@@ -128,8 +169,8 @@ class FleetManager final : public ReplicaSource {
   std::vector<ReplicaStatus> Replicas() const;
   // Workers registered and not (yet) in a replica (grouped or not).
   int FreeWorkers() const;
-  // Replicas READY, and replicas total: max(formed, num_replicas) (formed counts FAILED and
-  // UNAVAILABLE replicas too).
+  // Replicas READY, and replicas total: max(formed, num_replicas) (formed counts replicas in
+  // every state).
   int ReadyReplicas() const;
   int TotalReplicas() const;
   // The largest context a request may use: the plan's max_context of a formed replica, else
@@ -142,6 +183,10 @@ class FleetManager final : public ReplicaSource {
   // Called after every replica state change and after replicas form (outside the lock): ready
   // or total count changed, etc.
   void SetStateListener(std::function<void()> listener);
+  // Called (outside the lock, on the health or a load thread) when a replica returns to READY:
+  // `reformed` false when it resumed with its communicators intact, true when it was formed
+  // again. Optional (the coordinator's metrics).
+  void SetRecoveryListener(std::function<void(int replica, bool reformed)> listener);
 
   // ReplicaSource.
   std::vector<ReplicaEndpoint> Endpoints() const override;
@@ -152,28 +197,72 @@ class FleetManager final : public ReplicaSource {
     std::shared_ptr<grpc::Channel> channel;
     std::unique_ptr<g4serve::worker::v1::Worker::Stub> stub;
   };
+  // What a rank said in the last health round.
+  enum class RankHealth { kUnknown, kServing, kUnreachable, kNotServing, kDraining };
   struct Replica {
     ReplicaStatus status;
-    std::vector<std::shared_ptr<Worker>> workers;
+    std::vector<std::shared_ptr<Worker>> workers;  // by rank
+    std::vector<RankHealth> health;                // by rank
+    bool busy = false;          // a load / re-form / release thread owns it
+    bool needs_reform = false;  // its communicators are gone: Unload every rank, Load again
+    absl::Time ready_since = absl::InfinitePast();
+  };
+  // One health probe's answer (CheckHealthOnce).
+  struct Probe;
+  // Notifications to send after releasing mu_.
+  struct Notes {
+    bool state_changed = false;
+    std::vector<std::pair<int, bool>> recoveries;  // (replica, reformed)
   };
 
-  // Forms every replica the free workers allow; returns whether any was formed (the caller
-  // notifies the state listener after releasing mu_).
+  // Forms every replica the free workers allow; returns whether any was formed.
   bool FormReplicasLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Adds a replica of `workers` (by rank): LOADING with a load thread, or FAILED with `error`.
+  // Gives lost ranks of replicas out of service to free workers (see the header comment);
+  // returns whether any was replaced.
+  bool FillVacanciesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Puts `worker` in `rank` of `r` (out of the free lists) and marks `r` for re-forming.
+  void ReplaceRankLocked(Replica& r, int rank, std::shared_ptr<Worker> worker, Notes* notes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds a replica of `workers` (by rank): LOADING with a load thread, or FAILED for good with
+  // `error`.
   void AddReplicaLocked(std::vector<std::shared_ptr<Worker>> workers, const std::string& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool HasReplicaSlotLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void LoadReplica(int index);
+  // Starts `body` on a thread owned by the manager (joined at Shutdown; finished ones are
+  // reaped as new ones start).
+  void SpawnLocked(std::function<void()> body) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forms replica `index` (busy, LOADING): with `unload_first`, Worker.Unload on every rank
+  // first; then Load on every rank with a fresh store prefix.
+  void LoadReplica(int index, bool unload_first);
+  // Unloads every rank of a drained replica (busy, DRAINING), then leaves it UNAVAILABLE
+  // waiting for the drained rank's replacement.
+  void ReleaseDrainedReplica(int index);
+  // Starts one call per rank with `start` (each with `deadline`, cancelled by Shutdown()) and
+  // waits for all; the errors, one line per failing rank. nullopt after Shutdown().
+  std::optional<std::vector<std::string>> CallEveryRank(
+      const std::vector<std::shared_ptr<Worker>>& workers, absl::Duration deadline,
+      const std::function<void(int rank, grpc::ClientContext* ctx,
+                               std::function<void(grpc::Status)> done)>& start);
+  // Worker.Unload on each of `workers` concurrently; the errors, one per failing rank.
+  std::vector<std::string> UnloadAll(const std::vector<std::shared_ptr<Worker>>& workers,
+                                     const std::string& reason);
   absl::StatusOr<g4serve::v1::ParallelPlan> PlanFor(
       const std::vector<std::shared_ptr<Worker>>& workers) const;
-  // Moves replica `index` to `state` unless it is already FAILED/UNAVAILABLE (or `only_from` is
-  // set and the state differs); logs and notifies.
-  void SetState(int index, ReplicaState state, const std::string& error,
-                std::optional<ReplicaState> only_from = std::nullopt);
+  // Moves `r` to `state` with `reason` / `error` and logs one line. No-op when nothing changes.
+  void TransitionLocked(Replica& r, ReplicaState state, const std::string& reason,
+                        const std::string& error, Notes* notes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts a failure of `r` toward its backoff and sets retry_at.
+  void NoteFailureLocked(Replica& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Duration BackoffFor(int failures) const;
+  // Decides what replica `r` does after a health round (`probes`: its ranks' answers).
+  void EvaluateLocked(Replica& r, const std::vector<const Probe*>& probes, Notes* notes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Notify(const Notes& notes);
   void HealthLoop();
   void CheckHealthOnce();
   void Log(const std::string& line) const;
+  int ReadyCountLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const FleetOptions options_;
   KeyValueStoreServer* const store_;
@@ -188,9 +277,14 @@ class FleetManager final : public ReplicaSource {
   int load_generation_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> load_threads_ ABSL_GUARDED_BY(mu_);
+  struct OwnedThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<OwnedThread> threads_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<grpc::ClientContext*> calls_ ABSL_GUARDED_BY(mu_);  // to cancel
   std::function<void()> listener_ ABSL_GUARDED_BY(mu_);
+  std::function<void(int, bool)> recovery_listener_ ABSL_GUARDED_BY(mu_);
   std::thread health_thread_;
 };
 

@@ -1,37 +1,49 @@
-// The OpenAI-compatible HTTP front end of g4-coordinator (cpp-httplib, thread-pooled):
+// The OpenAI-compatible HTTP front end of g4-coordinator:
 //   POST /v1/completions, POST /v1/chat/completions (JSON or SSE streaming ending in
 //   `data: [DONE]`), GET /v1/models, GET /health (200 with at least one READY replica, else 503).
-// Requests go through the same GenerationService as the gRPC API (validation, routing, stop
-// strings, cancellation). Errors use OpenAI's body {"error": {message, type, param, code}} with
-// the status from HttpStatusFor (429 carries `retry-after: 1`). A streaming client that
-// disconnects cancels its request (the leader aborts the sequence). See docs/api.md.
+// Connections are served by the event-driven EventHttpServer (coordinator/http/
+// event_http_server.h: absolute header/body deadlines, a connection cap, no thread per
+// connection). /v1/models, /health and errors are answered on its loop thread; each generation
+// request gets a thread of its own for parsing, tokenization and the (blocking) relay from the
+// worker, which hands the response (or the SSE events, one by one) to the loop. Requests go
+// through the same GenerationService as the gRPC API (validation, routing, stop strings,
+// cancellation) under the caller "http" with unguessable server-assigned ids. Errors use OpenAI's
+// body {"error": {message, type, param, code}} with the status from HttpStatusFor (429 carries
+// `retry-after: 1`). A client that disconnects, streaming or not, cancels its request (the leader
+// aborts the sequence). See docs/api.md and docs/limits.md.
 #ifndef G4SERVE_COORDINATOR_HTTP_HTTP_SERVER_H_
 #define G4SERVE_COORDINATOR_HTTP_HTTP_SERVER_H_
 
-#include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "coordinator/api/generation.h"
-
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-}  // namespace httplib
+#include "coordinator/http/event_http_server.h"
 
 namespace g4 {
 
+// The caller (GenerationService's namespace for request ids) of every HTTP request.
+inline constexpr char kHttpCaller[] = "http";
+
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
-  int port = 0;                          // 0: pick a free port
-  size_t max_body_bytes = 8 << 20;       // larger bodies get 413
-  int threads = 64;                      // connections served at once
-  absl::Duration read_timeout = absl::Seconds(30);
+  int port = 0;                     // 0: pick a free port
+  size_t max_body_bytes = 8 << 20;  // larger bodies get 413, however they arrive
+  // Connection cap and deadlines: see EventHttpServerOptions.
+  int max_connections = 4096;
+  absl::Duration header_timeout = absl::Seconds(10);
+  absl::Duration body_timeout = absl::Seconds(60);
+  absl::Duration idle_timeout = absl::Seconds(60);
   absl::Duration write_timeout = absl::Seconds(30);
 };
 
@@ -41,23 +53,36 @@ class HttpServer {
   HttpServer(HttpServerOptions options, GenerationService* generation);
   ~HttpServer();  // Stop()
 
-  // Binds and starts serving on a background thread; returns the bound port.
+  // Binds and starts serving; returns the bound port. UNAVAILABLE when it cannot listen (e.g.
+  // the port is taken).
   absl::StatusOr<int> Start();
-  // Stops accepting and waits for the listener thread. Idempotent.
+  // Closes every connection (requests in flight are cancelled) and joins the request threads.
+  // Idempotent.
   void Stop();
 
+  // The connection cap in force and the connections open now (after Start).
+  int max_connections() const { return server_ == nullptr ? 0 : server_->max_connections(); }
+  int open_connections() const { return server_ == nullptr ? 0 : server_->open_connections(); }
+
  private:
-  void HandleGenerate(const httplib::Request& request, httplib::Response& response, bool chat);
-  void HandleModels(httplib::Response& response);
-  void HandleHealth(httplib::Response& response);
-  std::string NewId(bool chat);
+  // On the event loop: routes, answers the cheap ones, starts a thread for generation.
+  void HandleRequest(HttpRequest request, std::shared_ptr<HttpExchange> exchange);
+  // On a request thread.
+  void HandleGenerate(const HttpRequest& request, HttpExchange& exchange, bool chat);
+  void HandleModels(HttpExchange& exchange);
+  void HandleHealth(HttpExchange& exchange);
+  // Runs `fn` on a new thread, joining threads that finished; false once stopping.
+  bool RunOnThread(std::function<void()> fn);
 
   const HttpServerOptions options_;
   GenerationService* const generation_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread listener_;
-  std::atomic<uint64_t> next_id_{0};
-  const std::string id_prefix_;
+  std::unique_ptr<EventHttpServer> server_;
+
+  absl::Mutex threads_mu_;
+  absl::flat_hash_map<uint64_t, std::thread> threads_ ABSL_GUARDED_BY(threads_mu_);
+  std::vector<uint64_t> finished_ ABSL_GUARDED_BY(threads_mu_);
+  uint64_t next_thread_ ABSL_GUARDED_BY(threads_mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(threads_mu_) = false;
 };
 
 }  // namespace g4

@@ -8,7 +8,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/json_depth.h"
 #include "common/status_macros.h"
+#include "coordinator/http/openai_structured.h"
 
 namespace g4 {
 namespace {
@@ -71,6 +73,8 @@ absl::Status CheckKnownFields(const Json& body, const std::set<std::string>& all
 }
 
 absl::StatusOr<Json> ParseBody(absl::string_view body) {
+  // Before parsing: a deeply nested body would overflow the stack in any later recursive walk.
+  G4_RETURN_IF_ERROR(CheckJsonTextDepth(body, "body"));
   Json json = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) {
     return absl::InvalidArgumentError("body: malformed JSON (expected a JSON object)");
@@ -309,24 +313,9 @@ absl::StatusOr<OpenAiRequest> ParseChatRequest(absl::string_view text) {
   Json& chat = out.chat_request;
   chat = Json::object();
   chat["messages"] = body["messages"];
-  bool tools_enabled = true;
-  if (Has(body, "tool_choice")) {
-    const Json& tc = body["tool_choice"];
-    if (tc.is_string()) {
-      const std::string choice = tc.get<std::string>();
-      if (choice == "none") {
-        tools_enabled = false;
-      } else if (choice != "auto") {
-        return Bad("tool_choice", absl::StrCat("'", choice,
-                                               "' is not supported; use \"auto\" or \"none\""));
-      }
-    } else if (tc.is_object()) {
-      return Bad("tool_choice", "forcing a named function is not supported; use \"auto\" or "
-                                "\"none\"");
-    } else {
-      return Bad("tool_choice", "expected \"auto\" or \"none\"");
-    }
-  }
+  // tool_choice "none" leaves the tools out of the prompt; the forcing values are structured
+  // outputs (openai_structured.cc, which also checks the field).
+  const bool tools_enabled = !(Has(body, "tool_choice") && body["tool_choice"] == "none");
   if (Has(body, "tools")) {
     const Json& tools = body["tools"];
     if (!tools.is_array()) return Bad("tools", "expected an array");
@@ -358,16 +347,7 @@ absl::StatusOr<OpenAiRequest> ParseChatRequest(absl::string_view text) {
     return Bad("metadata", "expected an object");
   }
   if (Has(body, "store") && !body["store"].is_boolean()) return Bad("store", "expected a boolean");
-  if (Has(body, "response_format")) {
-    const Json& rf = body["response_format"];
-    if (!rf.is_object() || !rf.contains("type") || !rf["type"].is_string()) {
-      return Bad("response_format", "expected {\"type\": \"text\"}");
-    }
-    if (rf["type"] != "text") {
-      return Bad("response_format.type", absl::StrCat("'", rf["type"].get<std::string>(),
-                                                      "' is not supported (only \"text\")"));
-    }
-  }
+  G4_RETURN_IF_ERROR(ParseStructuredOutputs(body, &out.generate));
   if (Has(body, "chat_template_kwargs")) {
     const Json& kw = body["chat_template_kwargs"];
     if (!kw.is_object()) return Bad("chat_template_kwargs", "expected an object");

@@ -142,9 +142,11 @@ std::string OpenAiResponder::FinishReason(pb::FinishReason reason, bool tool_cal
       return "length";
     case pb::FINISH_REASON_STOP:
       return tool_calls ? "tool_calls" : "stop";
+    case pb::FINISH_REASON_ABORTED:
+      // Not in OpenAI's set, but the truth (vLLM's word for it); openai-python passes it on.
+      return "abort";
     default:
-      // ABORTED (Abort RPC) and anything else: OpenAI's fixed set has no "abort".
-      return "stop";
+      return "unknown";
   }
 }
 

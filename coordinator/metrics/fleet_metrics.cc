@@ -48,4 +48,13 @@ void FleetMetrics::Observe(const std::vector<WorkerHealth>& round) {
   metrics_->AddPreemptions(preemptions);
 }
 
+std::vector<CoordinatorMetrics::ReplicaStateLabels> ReplicaStateLabelsOf(
+    const std::vector<ReplicaStatus>& replicas) {
+  std::vector<CoordinatorMetrics::ReplicaStateLabels> out;
+  for (const ReplicaStatus& r : replicas) {
+    out.push_back({r.index, std::string(ReplicaStateName(r.state)), r.reason});
+  }
+  return out;
+}
+
 }  // namespace g4

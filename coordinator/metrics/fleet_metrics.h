@@ -47,6 +47,10 @@ class FleetMetrics {
   absl::flat_hash_map<std::string, Counters> last_ ABSL_GUARDED_BY(mu_);  // by worker id
 };
 
+// replica_state's labels for every replica (CoordinatorMetrics::SetReplicaStates).
+std::vector<CoordinatorMetrics::ReplicaStateLabels> ReplicaStateLabelsOf(
+    const std::vector<ReplicaStatus>& replicas);
+
 }  // namespace g4
 
 #endif  // G4SERVE_COORDINATOR_METRICS_FLEET_METRICS_H_

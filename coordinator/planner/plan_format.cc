@@ -18,6 +18,14 @@ std::string Gib(int64_t bytes) {
   return absl::StrFormat("%.2f", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
 }
 
+// What the KV cache of a layer type holds: "K+V", or "V only" where attention derives K from V.
+const char* CachedTensors(const pb::ParallelPlan& p, const std::string& layer_type) {
+  for (const pb::KvHeadSharding& s : p.kv_heads()) {
+    if (s.layer_type() == layer_type) return s.cached_tensors() == 1 ? "V only" : "K+V";
+  }
+  return "none";
+}
+
 std::string Ranges(const std::vector<int>& v) {
   std::vector<std::string> parts;
   for (size_t i = 0; i < v.size();) {
@@ -135,9 +143,10 @@ std::string FormatPlanTable(const pb::ParallelPlan& p) {
                   "\n\n");
 
   absl::StrAppendFormat(&o, "KV cache (%d-byte elements; whole model, each KV head once)\n", p.kv_dtype_bytes());
-  absl::StrAppendFormat(&o, "  per token                  sliding %d B (%d layers), global %d B (%d layers)\n",
+  absl::StrAppendFormat(&o, "  per token                  sliding %d B (%d layers, %s), global %d B (%d layers, %s)\n",
                         p.kv_bytes_per_token_sliding(), m.num_kv_layers_sliding(),
-                        p.kv_bytes_per_token_global(), m.num_kv_layers_global());
+                        CachedTensors(p, "sliding"), p.kv_bytes_per_token_global(),
+                        m.num_kv_layers_global(), CachedTensors(p, "global"));
   absl::StrAppendFormat(&o, "  per %d-token sequence  %d B (%s) = sliding %d B (last %d tokens) + global %d B\n",
                         p.max_context(), p.kv_bytes_per_sequence_at_max_context(),
                         FormatGiB(p.kv_bytes_per_sequence_at_max_context()),

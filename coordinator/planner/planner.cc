@@ -202,6 +202,14 @@ absl::Status NotDivisible(absl::string_view flag, int64_t degree, absl::string_v
       absl::StrCat(flag, " ", degree, ": ", key, " = ", value, " is not divisible by ", degree));
 }
 
+// First layer of `type`, -1 if none.
+int FirstLayerOfType(const ModelConfig& c, LayerType type) {
+  for (int l = 0; l < c.num_layers; ++l) {
+    if (c.layer_types[l] == type) return l;
+  }
+  return -1;
+}
+
 absl::Status ValidateDegrees(const ModelConfig& c, const Degrees& d) {
   const int tp = d.tp;
   if (tp < 1) {
@@ -212,10 +220,7 @@ absl::Status ValidateDegrees(const ModelConfig& c, const Degrees& d) {
     return NotDivisible("tensor-parallel-size", tp, "num_attention_heads", c.num_heads);
   }
   for (LayerType type : {LayerType::kSliding, LayerType::kGlobal}) {
-    int layer = -1;
-    for (int l = 0; l < c.num_layers && layer < 0; ++l) {
-      if (c.layer_types[l] == type) layer = l;
-    }
+    const int layer = FirstLayerOfType(c, type);
     if (layer < 0) continue;
     const int kv = c.NumKvHeads(layer);
     const bool global = type == LayerType::kGlobal;
@@ -271,12 +276,18 @@ struct KvPerToken {
   int64_t global = 0;
 };
 
+// Tensors a layer caches per token and KV head: K and V, or V alone on the global layers of
+// attention_k_eq_v models, where attention derives K = RoPE(V ⊙ k_norm) from V (the worker's
+// KeysDerivedFromValues, worker/kv_cache/kv_geometry.h).
+int CachedTensors(const ModelConfig& c, int layer) { return c.HasVProj(layer) ? 2 : 1; }
+
 // tp = 1 gives the whole model's numbers.
 KvPerToken KvBytesPerToken(const ModelConfig& c, int tp, int kv_dtype_bytes) {
   KvPerToken k;
   for (int l = 0; l < c.num_layers; ++l) {
     if (c.IsKvShared(l)) continue;
-    const int64_t b = int64_t{2} * KvHeadsPerRank(c.NumKvHeads(l), tp) * c.HeadDim(l) * kv_dtype_bytes;
+    const int64_t b = int64_t{CachedTensors(c, l)} * KvHeadsPerRank(c.NumKvHeads(l), tp) *
+                      c.HeadDim(l) * kv_dtype_bytes;
     (c.IsGlobal(l) ? k.global : k.sliding) += b;
   }
   return k;
@@ -299,7 +310,7 @@ int64_t WorkspaceBytes(const ModelConfig& c, const PlanRequest& req, const Degre
     const int64_t hd = c.HeadDim(l);
     const int64_t q = int64_t{c.num_heads} / tp * hd;
     const int64_t kv = int64_t{KvHeadsPerRank(c.NumKvHeads(l), tp)} * hd;
-    attn = std::max(attn, 2 * q + 2 * kv);  // q, attention output, k, v
+    attn = std::max(attn, 2 * q + CachedTensors(c, l) * kv);  // q, attention output, [k,] v
     mlp = std::max(mlp, 2 * c.MlpWidth(l) / tp);  // gate and up
   }
   int64_t moe = 0;
@@ -389,6 +400,7 @@ Built BuildPlan(const ModelConfig& c, const PlanRequest& req, const Degrees& d, 
     s->set_kv_heads_per_rank(KvHeadsPerRank(kv, tp));
     s->set_replicated(tp > kv);
     s->set_replication_factor(tp > kv ? tp / kv : 1);
+    s->set_cached_tensors(CachedTensors(c, FirstLayerOfType(c, type)));
     if (tp > kv) {
       plan.add_warnings(absl::StrCat(
           s->layer_type(), " layers have ", kv, " KV heads < tensor-parallel-size ", tp,
@@ -710,6 +722,12 @@ absl::Status CheckPlan(const ModelConfig& c, const pb::ParallelPlan& plan) {
     if (s.replicated() != rep || s.replication_factor() != (rep ? tp / s.num_kv_heads() : 1) ||
         s.kv_heads_per_rank() != KvHeadsPerRank(s.num_kv_heads(), tp)) {
       return Bad(absl::StrCat("kv_heads (", s.layer_type(), "): replication does not match TP ", tp));
+    }
+    const LayerType type = s.layer_type() == "global" ? LayerType::kGlobal : LayerType::kSliding;
+    const int layer = FirstLayerOfType(c, type);
+    if (layer < 0 || s.cached_tensors() != CachedTensors(c, layer)) {
+      return Bad(absl::StrCat("kv_heads (", s.layer_type(), "): cached_tensors ",
+                              s.cached_tensors(), " does not match the config"));
     }
   }
 

@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "grpcpp/channel.h"
 
 namespace g4 {
@@ -22,6 +23,8 @@ namespace g4 {
 struct ReplicaEndpoint {
   int index = 0;
   bool ready = false;                     // READY: may take requests
+  bool draining = false;                  // DRAINING: finishing its requests, takes no new ones
+  absl::Time since = absl::InfinitePast();  // when it entered its current state
   std::string leader_address;             // rank 0's host:port
   std::shared_ptr<grpc::Channel> leader;  // channel to rank 0 (null in unit tests is fine)
 };

@@ -1,7 +1,10 @@
-// CpuOps: the reference backend. A dispatcher only; each op lives in its own file.
+// CpuOps: the reference backend. A dispatcher only; each op lives in its own file. The one piece
+// of state is the derived-K attention's cos/sin table, so CpuOps is thread-compatible (one model
+// drives it).
 #include <memory>
 
 #include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/rope_table.h"
 #include "kernels/ops.h"
 
 namespace g4 {
@@ -9,9 +12,10 @@ namespace {
 
 class CpuOps final : public Ops {
  public:
+  explicit CpuOps(CpuOpsOptions options) : options_(options) {}
   void Linear(float* y, const float* x, const float* w, int64_t m, int64_t n,
               int64_t k) override {
-    cpu::Linear(y, x, w, m, n, k);
+    cpu::Linear(y, x, w, m, n, k, options_.batch_invariant);
   }
   void RmsNorm(float* y, const float* x, const float* w, int64_t rows, int64_t n,
                float eps) override {
@@ -34,17 +38,24 @@ class CpuOps final : public Ops {
   void Softcap(float* x, float cap, int64_t n) override { cpu::Softcap(x, cap, n); }
   void Attention(float* out, const float* q, const float* k, const float* v,
                  const AttentionShape& shape) override {
-    cpu::Attention(out, q, k, v, shape);
+    cpu::Attention(out, q, k, v, shape, &rope_table_, options_.batch_invariant);
   }
   void RouteTopK(int32_t* experts, float* weights, const float* logits,
                  const float* per_expert_scale, int64_t tokens, int num_experts,
                  int k) override {
     cpu::RouteTopK(experts, weights, logits, per_expert_scale, tokens, num_experts, k);
   }
+
+ private:
+  const CpuOpsOptions options_;
+  // cos/sin per key position for derived-K attention, kept across calls (rope_table.h).
+  cpu::RopeTable rope_table_;
 };
 
 }  // namespace
 
-std::unique_ptr<Ops> CreateCpuOps() { return std::make_unique<CpuOps>(); }
+std::unique_ptr<Ops> CreateCpuOps(CpuOpsOptions options) {
+  return std::make_unique<CpuOps>(options);
+}
 
 }  // namespace g4

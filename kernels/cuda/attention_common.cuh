@@ -21,6 +21,19 @@ __host__ __device__ inline void VisibleKeys(int64_t qp, int64_t k_pos0, int num_
 
 constexpr int kMaxGroup = 8;  // query heads per KV head (Gemma 4: 2, 4 or 8)
 
+// Derived K (AttentionShape::k_derive): rotates one pair (a, b) = (u[i], u[i + D/2]) of
+// u = V ⊙ k_norm at position p with inverse frequency f, exactly as rope.cu rotates a stored K
+// (angle = the fp32 product float(p)·f, accurate sincosf). f == 0 (proportional RoPE's
+// position-free pairs) is the identity.
+__device__ __forceinline__ void RotatePair(float& a, float& b, float f, float p) {
+  if (f == 0.0f) return;
+  float sn, cs;
+  sincosf(__fmul_rn(p, f), &sn, &cs);
+  const float x = a, y = b;
+  a = x * cs - y * sn;
+  b = y * cs + x * sn;
+}
+
 }  // namespace g4::cuda::internal
 
 #endif  // G4SERVE_KERNELS_CUDA_ATTENTION_COMMON_CUH_

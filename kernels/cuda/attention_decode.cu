@@ -16,6 +16,13 @@
 // fp32 K/V and fp32 FMA: decode is bandwidth-bound (one query row per KV row read), so tensor
 // cores buy little here; the next steps are bf16/fp8 KV (halving/quartering the bytes), a
 // block-table (paged) variant, and batching many sequences into one launch.
+//
+// K derived from V (AttentionShape::k_derive, the k_eq_v global layers): step 1 reads the V row
+// instead of a K row and forms K in registers, u = V ⊙ k_norm, then rotates the pairs (i, i+D/2)
+// with a nonzero inv_freq at the key's position (angle __fmul_rn(float(p), inv_freq[i]), accurate
+// sincosf, as rope.cu). A lane's float4s i and i + kVec/2 hold both halves of its pairs, so the
+// rotation needs no data exchange. The K row is never read: the block reads only V, once for the
+// scores and once for P·V (the second read mostly from L2).
 #include <math_constants.h>
 
 #include "kernels/cuda/attention_common.cuh"
@@ -32,7 +39,29 @@ constexpr int kTargetBlocks = 2 * 132;  // two waves' worth of blocks on an H100
 constexpr int kMinKeysPerSplit = 256;
 constexpr int kMaxSplits = 256;
 
-template <int D>
+// A lane's part of a K row from its V row (in `row`): u = V ⊙ k_norm, then the rotation.
+// row[i] covers elements 4·(lane + 32·i) .. +3; float4 i < kVec/2 pairs with i + kVec/2.
+template <int kVec>
+__device__ __forceinline__ void DeriveKey(float4 (&row)[kVec], const float4 (&w)[kVec],
+                                          const float4 (&f)[kVec / 2], int64_t position) {
+#pragma unroll
+  for (int i = 0; i < kVec; ++i) {
+    row[i] = make_float4(row[i].x * w[i].x, row[i].y * w[i].y, row[i].z * w[i].z,
+                         row[i].w * w[i].w);
+  }
+  const float p = static_cast<float>(position);
+#pragma unroll
+  for (int i = 0; i < kVec / 2; ++i) {
+    float4& lo = row[i];
+    float4& hi = row[i + kVec / 2];
+    RotatePair(lo.x, hi.x, f[i].x, p);
+    RotatePair(lo.y, hi.y, f[i].y, p);
+    RotatePair(lo.z, hi.z, f[i].z, p);
+    RotatePair(lo.w, hi.w, f[i].w, p);
+  }
+}
+
+template <int D, bool kDerive>
 __global__ void __launch_bounds__(kThreads)
     DecodeSplitKernel(const float* __restrict__ q, const float* __restrict__ k,
                       const float* __restrict__ v, AttentionShape s, int64_t lo, int64_t chunk,
@@ -60,8 +89,21 @@ __global__ void __launch_bounds__(kThreads)
 
   const int64_t begin = lo + split * chunk;
   const int64_t end = begin + chunk < hi ? begin + chunk : hi;
-  const float* kb = k + static_cast<int64_t>(kvh) * D;
+  const float* kb = kDerive ? v + static_cast<int64_t>(kvh) * D : k + static_cast<int64_t>(kvh) * D;
   const float* vb = v + static_cast<int64_t>(kvh) * D;
+  // Derived K: this lane's k_norm weights and inverse frequencies, loaded once.
+  float4 w_r[kVec];
+  float4 f_r[kVec / 2];
+  if (kDerive) {
+#pragma unroll
+    for (int i = 0; i < kVec; ++i) {
+      w_r[i] = reinterpret_cast<const float4*>(s.k_derive.k_norm)[lane + 32 * i];
+    }
+#pragma unroll
+    for (int i = 0; i < kVec / 2; ++i) {
+      f_r[i] = reinterpret_cast<const float4*>(s.k_derive.inv_freq)[lane + 32 * i];
+    }
+  }
 
   float acc[kCols][kMaxGroup];
 #pragma unroll
@@ -78,9 +120,13 @@ __global__ void __launch_bounds__(kThreads)
       for (int g = 0; g < kMaxGroup; ++g) dot[g] = 0.0f;
       if (key < end) {
         const float4* kr = reinterpret_cast<const float4*>(kb + key * s.kv_stride);
+        float4 krow[kVec];
+#pragma unroll
+        for (int i = 0; i < kVec; ++i) krow[i] = kr[lane + 32 * i];
+        if (kDerive) DeriveKey<kVec>(krow, w_r, f_r, s.k_pos0 + key);
 #pragma unroll
         for (int i = 0; i < kVec; ++i) {
-          const float4 kv = kr[lane + 32 * i];
+          const float4 kv = krow[i];
 #pragma unroll
           for (int g = 0; g < kMaxGroup; ++g) {
             if (g < group) {
@@ -217,10 +263,15 @@ int LaunchAttentionDecode(float* out, const float* q, const float* k, const floa
   float* ws_l = ws_m + static_cast<int64_t>(splits) * s.num_heads;
   const dim3 grid(s.num_kv_heads, splits);
   cudaStream_t st = AsStream(stream);
+  // Separate instantiations keep the stored-K kernel's registers (ptxas: 76 at D = 512, 48 at
+  // D = 256); the derived-K one also holds the lane's k_norm and inv_freq (98 and 68, no spills).
+  const bool derive = s.k_derive.enabled();
   if (s.head_dim == 256) {
-    DecodeSplitKernel<256><<<grid, kThreads, 0, st>>>(q, k, v, s, lo, chunk, hi, ws_o, ws_m, ws_l);
+    (derive ? DecodeSplitKernel<256, true> : DecodeSplitKernel<256, false>)<<<grid, kThreads, 0, st>>>(
+        q, k, v, s, lo, chunk, hi, ws_o, ws_m, ws_l);
   } else {
-    DecodeSplitKernel<512><<<grid, kThreads, 0, st>>>(q, k, v, s, lo, chunk, hi, ws_o, ws_m, ws_l);
+    (derive ? DecodeSplitKernel<512, true> : DecodeSplitKernel<512, false>)<<<grid, kThreads, 0, st>>>(
+        q, k, v, s, lo, chunk, hi, ws_o, ws_m, ws_l);
   }
   if (const int err = LaunchResult(); err != 0) return err;
   DecodeCombineKernel<<<s.num_heads, kThreads, 0, st>>>(out, ws_o, ws_m, ws_l, splits,

@@ -10,6 +10,10 @@
 //   online softmax in registers: warp w owns rows w and w+8 (a row of 32 keys = one warp);
 //   O += P·V: thread t owns row t/16 and columns t%16 + 16·i.
 //
+// K derived from V (AttentionShape::k_derive): the K tile is loaded from the V rows, multiplied
+// by k_norm on the way into shared memory, then its rotated pairs are rotated in place (one
+// thread per (key, pair)) before the scores; the V tile is loaded as usual.
+//
 // Where the tensor cores go (next slice): Q·Kᵀ and P·V become bf16 mma — wgmma.mma_async
 // m64nNk16 with a 64-row query tile per warpgroup (FA3 layout), K/V tiles brought in by TMA
 // into a 2-stage ring (bf16 halves the smem: 64×512 Q + 2×(64×512) K/V stages ≈ 192 KB), or
@@ -54,6 +58,7 @@ __global__ void __launch_bounds__(kThreads)
   const int nq = s.num_queries - q0 < kBlockM ? s.num_queries - q0 : kBlockM;
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x / 32;
+  const bool derive = s.k_derive.k_norm != nullptr;
 
   // Q tile, pre-scaled.
   for (int i = threadIdx.x; i < kBlockM * D / 4; i += kThreads) {
@@ -91,13 +96,29 @@ __global__ void __launch_bounds__(kThreads)
       float4 vx = kx;
       if (k0 + j < span_hi) {
         const int64_t off = (k0 + j) * s.kv_stride + static_cast<int64_t>(kvh) * D;
-        kx = reinterpret_cast<const float4*>(k + off)[c];
         vx = reinterpret_cast<const float4*>(v + off)[c];
+        if (derive) {
+          const float4 w = reinterpret_cast<const float4*>(s.k_derive.k_norm)[c];
+          kx = make_float4(vx.x * w.x, vx.y * w.y, vx.z * w.z, vx.w * w.w);
+        } else {
+          kx = reinterpret_cast<const float4*>(k + off)[c];
+        }
       }
       reinterpret_cast<float4*>(k_s + j * kLd)[c] = kx;
       reinterpret_cast<float4*>(v_s + j * D)[c] = vx;
     }
     __syncthreads();
+    if (derive) {  // rotate the derived K tile: pair i of key j at position k_pos0 + k0 + j
+      for (int i = threadIdx.x; i < kBlockN * (D / 2); i += kThreads) {
+        const int j = i / (D / 2);
+        const int pair = i % (D / 2);
+        if (k0 + j < span_hi) {
+          RotatePair(k_s[j * kLd + pair], k_s[j * kLd + pair + D / 2],
+                     s.k_derive.inv_freq[pair], static_cast<float>(s.k_pos0 + k0 + j));
+        }
+      }
+      __syncthreads();
+    }
     // S = Q·Kᵀ, mask, online softmax: warp w owns rows w and w + 8, lane = key.
 #pragma unroll
     for (int half = 0; half < 2; ++half) {

@@ -134,6 +134,12 @@ absl::Status CanImplementAttention(const AttentionShape& s) {
   if (s.num_queries < 0 || s.num_keys < 0 || s.window < 0) {
     return absl::InvalidArgumentError("Attention: negative size");
   }
+  if (s.k_derive.enabled() &&
+      (s.k_derive.inv_freq == nullptr || !Aligned16(s.k_derive.k_norm) ||
+       !Aligned16(s.k_derive.inv_freq))) {
+    return absl::InvalidArgumentError(
+        "Attention: k_derive needs 16-byte aligned k_norm and inv_freq");
+  }
   if (s.q_stride % 4 != 0 || s.kv_stride % 4 != 0 ||
       s.q_stride < static_cast<int64_t>(s.num_heads) * s.head_dim ||
       s.kv_stride < static_cast<int64_t>(s.num_kv_heads) * s.head_dim) {

@@ -48,7 +48,8 @@ absl::Status Softcap(float* x, float cap, int64_t n, Stream stream);   // x = ca
 
 // --- Attention (see AttentionShape in kernels/ops.h). Supported: head_dim 256 or 512,
 // num_heads / num_kv_heads in 1..8, strides and base pointers 16-byte aligned (multiples of 4
-// floats). ---
+// floats). With shape.k_derive enabled (k_eq_v layers: K derived from V), `k` is not read
+// (pass nullptr) and k_derive.k_norm / inv_freq are 16-byte aligned device pointers. ---
 absl::Status CanImplementAttention(const AttentionShape& shape);
 
 // Decode: exactly one query (shape.num_queries == 1), flash-decoding split-K over the visible

@@ -86,5 +86,48 @@ TEST(CoordinatorFlagsTest, RejectsBadFlagsNamingThem) {
   EXPECT_TRUE(ParseCoordinatorFlags({"--help"})->help);
 }
 
+TEST(CoordinatorFlagsTest, DrainMigrationAndBatchInvarianceFlags) {
+  absl::StatusOr<CoordinatorFlags> f = ParseCoordinatorFlags({"--model", "m"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->drain_timeout, absl::Seconds(30));
+  EXPECT_EQ(f->migration_limit, 3);
+  EXPECT_FALSE(f->batch_invariant);
+  f = ParseCoordinatorFlags({"--model", "m", "--drain-timeout", "90s", "--migration_limit=0",
+                             "--batch-invariant"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->drain_timeout, absl::Seconds(90));
+  EXPECT_EQ(f->migration_limit, 0);
+  EXPECT_TRUE(f->batch_invariant);
+  f = ParseCoordinatorFlags({"--model", "m", "--batch-invariant=false"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_FALSE(f->batch_invariant);
+  EXPECT_THAT(ParseCoordinatorFlags({"--model", "m", "--drain-timeout", "soon"}).status().message(),
+              HasSubstr("--drain-timeout"));
+  EXPECT_THAT(ParseCoordinatorFlags({"--model", "m", "--migration-limit", "-1"}).status().message(),
+              HasSubstr("--migration-limit"));
+  EXPECT_THAT(ParseCoordinatorFlags({"--model", "m", "--batch-invariant=maybe"}).status().message(),
+              HasSubstr("--batch-invariant"));
+}
+
+// Every flag is in the usage, with its default.
+TEST(CoordinatorFlagsTest, UsageListsEveryFlagWithItsDefault) {
+  const std::string usage = CoordinatorUsage();
+  for (const char* flag :
+       {"--model DIR", "--served-model-name NAME", "--tensor-parallel-size N",
+        "--expert-parallel-size N", "--num-replicas N", "--host HOST", "--port N",
+        "--port-file PATH", "--http-port N", "--http-port-file PATH", "--max-num-seqs N",
+        "--max-num-batched-tokens N", "--max-model-len N", "--max-queue N", "--block-size N",
+        "--num-global-pages N", "--num-sliding-pages N", "--enable-prefix-caching",
+        "--no-enable-prefix-caching", "--batch-invariant", "--metrics-port N",
+        "--metrics-host HOST", "--metrics-prefix PREFIX", "--metrics-port-file PATH",
+        "--collective-timeout DURATION", "--health-interval DURATION",
+        "--health-timeout DURATION", "--load-timeout DURATION", "--drain-timeout DURATION",
+        "--migration-limit N"}) {
+    EXPECT_THAT(usage, HasSubstr(std::string("\n  ") + flag)) << flag;
+  }
+  EXPECT_THAT(usage, HasSubstr("(default 30s)"));
+  EXPECT_THAT(usage, HasSubstr("(default 3)"));
+}
+
 }  // namespace
 }  // namespace g4

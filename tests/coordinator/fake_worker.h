@@ -52,12 +52,22 @@ class FakeWorker final : public wpb::Worker::Service {
 
   // --- behaviour knobs ---
   std::atomic<bool> load_fails{false};
-  std::atomic<bool> health_hangs{false};
+  std::atomic<bool> health_hangs{false};  // a stalled process: counting streams pause too
   std::atomic<bool> health_reports_failed{false};
+  std::atomic<bool> health_reports_idle{false};  // as a restarted process would (no load)
+  std::atomic<bool> draining{false};             // Health says draining (SIGTERM)
+  std::atomic<bool> unload_fails{false};
+  std::atomic<int> running{0};                   // Health's running count while READY
   std::atomic<bool> generate_unavailable{false};  // Generate fails at once with UNAVAILABLE
   std::atomic<bool> endless{false};               // Generate streams until cancelled
   std::atomic<bool> generate_queue_full{false};   // Generate fails at once: RESOURCE_EXHAUSTED
   absl::Duration step_delay = absl::Milliseconds(5);
+  // > 0: Generate behaves like an engine continuing a sequence: token ids 100, 101, ... up to
+  // `counting_tokens` of them, one per message, starting after the request's
+  // resume_output_token_ids; the last message has LENGTH and usage.
+  std::atomic<int> counting_tokens{0};
+  // >= 0: Generate fails with UNAVAILABLE ("replica failed") after this many messages.
+  std::atomic<int> fail_after{-1};
   // Generate streams one message per entry; the last has finish_reason (+ matched stop token).
   std::vector<std::vector<int>> script = {{10}, {11, 12}, {13}};
   g4serve::v1::FinishReason finish = g4serve::v1::FINISH_REASON_LENGTH;
@@ -73,6 +83,7 @@ class FakeWorker final : public wpb::Worker::Service {
 
   // --- observations ---
   std::atomic<int> generate_calls{0};
+  std::atomic<int> unload_calls{0};
   std::atomic<bool> generate_cancelled{false};
   std::atomic<bool> generate_done{false};
   absl::Mutex mu;
@@ -86,7 +97,22 @@ class FakeWorker final : public wpb::Worker::Service {
       loads.push_back(*request);
     }
     if (load_fails) return grpc::Status(grpc::StatusCode::INTERNAL, "out of cheese");
+    {
+      absl::MutexLock lock(&mu);
+      store_prefix_ = request->store_prefix();
+    }
+    health_reports_idle = false;
     response->set_weight_bytes(123);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Unload(grpc::ServerContext*, const wpb::UnloadRequest*,
+                      wpb::UnloadResponse*) override {
+    ++unload_calls;
+    if (unload_fails) return grpc::Status(grpc::StatusCode::INTERNAL, "cannot unload");
+    health_reports_failed = false;  // the failed replica is torn down: IDLE
+    absl::MutexLock lock(&mu);
+    store_prefix_.clear();
     return grpc::Status::OK;
   }
 
@@ -95,16 +121,20 @@ class FakeWorker final : public wpb::Worker::Service {
     while (health_hangs && !context->IsCancelled() && !stopping_) {
       absl::SleepFor(absl::Milliseconds(10));
     }
+    absl::MutexLock lock(&mu);
     if (health_reports_failed) {
       response->set_state(wpb::WORKER_STATE_FAILED);
       response->set_error("gloo: peer lost");
+      response->set_store_prefix(store_prefix_);
+    } else if (health_reports_idle || store_prefix_.empty()) {
+      response->set_state(wpb::WORKER_STATE_IDLE);
     } else {
-      {
-        absl::MutexLock lock(&mu);
-        *response = health_stats_;
-      }
+      *response = health_stats_;
       response->set_state(wpb::WORKER_STATE_READY);
+      response->set_store_prefix(store_prefix_);
+      if (running > 0) response->set_running(running);
     }
+    response->set_draining(draining);
     return grpc::Status::OK;
   }
 
@@ -123,6 +153,7 @@ class FakeWorker final : public wpb::Worker::Service {
     if (generate_queue_full) {
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "queue full: 4 requests waiting");
     }
+    if (counting_tokens > 0) return Count(context, *request, writer);
     int completion = 0;
     for (size_t i = 0; endless || i < script.size(); ++i) {
       absl::SleepFor(step_delay);
@@ -151,9 +182,43 @@ class FakeWorker final : public wpb::Worker::Service {
   }
 
  private:
+  grpc::Status Count(grpc::ServerContext* context, const wpb::WorkerGenerateRequest& request,
+                     grpc::ServerWriter<wpb::WorkerGenerateResponse>* writer) {
+    const int total = counting_tokens;
+    int sent = 0;
+    for (int i = request.resume_output_token_ids_size(); i < total; ++i) {
+      absl::SleepFor(step_delay);
+      // A stalled process (health_hangs): its streams stop too, until it is cancelled.
+      while (health_hangs && !context->IsCancelled() && !stopping_) {
+        absl::SleepFor(absl::Milliseconds(10));
+      }
+      if (context->IsCancelled()) {
+        generate_cancelled = true;
+        return grpc::Status::CANCELLED;
+      }
+      if (fail_after >= 0 && sent == fail_after) {
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "replica failed: gloo: peer lost");
+      }
+      wpb::WorkerGenerateResponse m;
+      m.add_tokens()->set_token_id(100 + i);
+      if (i + 1 == total) {
+        m.set_finish_reason(g4serve::v1::FINISH_REASON_LENGTH);
+        m.mutable_usage()->set_prompt_tokens(request.prompt_token_ids_size());
+        m.mutable_usage()->set_completion_tokens(total);
+      }
+      if (!writer->Write(m)) {
+        generate_cancelled = true;
+        return grpc::Status::CANCELLED;
+      }
+      ++sent;
+    }
+    return grpc::Status::OK;
+  }
+
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   wpb::HealthResponse health_stats_ ABSL_GUARDED_BY(mu);
+  std::string store_prefix_ ABSL_GUARDED_BY(mu);  // of the last Load; empty: nothing loaded
   std::unique_ptr<grpc::Server> server_;
 };
 

@@ -150,6 +150,28 @@ def accepted_flags(repo):
 
 
 # ---------------------------------------------------------------- checks
+def duration_seconds(text):
+    """'60s', '1m', '500ms', '1m30s' or a bare number of seconds; None when malformed."""
+    if re.fullmatch(r"[0-9.]+", text or ""):
+        return float(text)
+    parts = re.findall(r"([0-9.]+)(ms|s|m|h)", text or "")
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def prestop_sleep_seconds(container):
+    """Seconds of a preStop `sleep N` hook (exec or the native sleep action); 0 without one."""
+    pre = container.get("lifecycle", {}).get("preStop", {})
+    if "sleep" in pre:
+        return float(pre["sleep"].get("seconds", 0))
+    cmd = pre.get("exec", {}).get("command", [])
+    if len(cmd) == 2 and cmd[0] in ("sleep", "/bin/sleep") and re.fullmatch(r"[0-9.]+", cmd[1]):
+        return float(cmd[1])
+    return 0
+
+
 def container_ports(container):
     return {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
 
@@ -266,6 +288,22 @@ def check_overlay(name, docs, flags):
                         problem(where, f"{cw}: model volume mount is not readOnly")
             if "metrics" not in container_ports(c):
                 problem(where, f"{cw}: no container port named metrics")
+            # SIGTERM drains for --drain-timeout (after preStop); the grace period must cover
+            # both, plus the shutdown after the drain, or the kubelet SIGKILLs mid-drain.
+            if "--drain-timeout" not in values:
+                problem(where, f"{cw}: no --drain-timeout (SIGTERM drain, docs/resilience.md)")
+            else:
+                drain = duration_seconds(values["--drain-timeout"])
+                pre = prestop_sleep_seconds(c)
+                grace = spec.get("terminationGracePeriodSeconds", 30)
+                need = drain + pre + (40 if binary == "g4-worker" else 10)
+                if drain is None:
+                    problem(where, f"{cw}: --drain-timeout={values['--drain-timeout']} is not a duration")
+                elif grace < need:
+                    problem(where, f"{cw}: terminationGracePeriodSeconds {grace} < preStop {pre} s + "
+                                   f"--drain-timeout {drain} s + shutdown ({need} s)")
+            if binary == "g4-coordinator" and prestop_sleep_seconds(c) == 0:
+                problem(where, f"{cw}: no preStop sleep (endpoints must drop the pod before the drain)")
             if binary == "g4-worker":
                 lim = c.get("resources", {}).get("limits", {})
                 if str(lim.get("nvidia.com/gpu")) != "1":

@@ -9,6 +9,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,7 @@ struct ClusterOptions {
   // Prometheus metrics on picked ports: the coordinator (metrics_port()) and every worker
   // (WorkerMetricsAddress(i)), all with --metrics-port 0.
   bool metrics = false;
+  std::vector<std::string> extra_worker_flags;
 };
 
 class Cluster {
@@ -68,10 +70,55 @@ class Cluster {
   void StartWorker() {
     const int i = static_cast<int>(workers_.size());
     workers_.push_back(std::make_unique<Process>());
-    std::vector<std::string> argv = {G4_WORKER_BIN, "--coordinator", address_, "--host",
-                                     "127.0.0.1",   "--port",      "0",      "--threads", "1"};
-    if (options_.metrics) argv.insert(argv.end(), {"--metrics-port", "0"});
-    workers_.back()->Start(argv, absl::StrCat(dir_, "/worker", i, ".log"));
+    StartWorkerProcess(i, 0);
+  }
+
+  // Starts worker i again (after it died or was killed) on the port it had: a restarted process
+  // on the same address. Its log continues in the same file.
+  void RestartWorker(int i) {
+    const int port = WorkerPort(i);
+    workers_[i]->Kill(SIGKILL);
+    StartWorkerProcess(i, port);
+  }
+
+  // The gRPC port worker i logged ("listening on 127.0.0.1:PORT", the last one); -1 if none.
+  int WorkerPort(int i) const {
+    const std::string log = workers_[i]->Log();
+    const size_t at = log.rfind("listening on ");
+    if (at == std::string::npos) return -1;
+    const size_t colon = log.find(':', at);
+    return colon == std::string::npos ? -1 : std::atoi(log.c_str() + colon + 1);
+  }
+
+  // The index of the worker that leads replica `replica` (from the coordinator's last "replica
+  // R: LOADING on ... (leader HOST:PORT" line); -1 if unknown.
+  int LeaderOf(int replica) const {
+    const std::string log = coordinator_.Log();
+    const std::string key = absl::StrCat("replica ", replica, ": LOADING on ");
+    const size_t at = log.rfind(key);
+    if (at == std::string::npos) return -1;
+    const size_t leader = log.find("(leader ", at);
+    const size_t colon = log.find(':', leader);
+    if (leader == std::string::npos || colon == std::string::npos) return -1;
+    const int port = std::atoi(log.c_str() + colon + 1);
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      if (WorkerPort(static_cast<int>(i)) == port) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+  // ListModels' model (replicas_ready -1 when the call fails).
+  g4serve::v1::ModelInfo Model() {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    g4serve::v1::ListModelsResponse resp;
+    if (!stub_->ListModels(&ctx, g4serve::v1::ListModelsRequest(), &resp).ok() ||
+        resp.models_size() == 0) {
+      g4serve::v1::ModelInfo none;
+      none.set_replicas_ready(-1);
+      return none;
+    }
+    return resp.models(0);
   }
 
   // With ClusterOptions::metrics: "host:port" of worker i's /metrics (from its log line
@@ -192,6 +239,15 @@ class Cluster {
       }
     }
     return ::testing::AssertionSuccess();
+  }
+
+  void StartWorkerProcess(int i, int port) {
+    std::vector<std::string> argv = {G4_WORKER_BIN, "--coordinator", address_, "--host",
+                                     "127.0.0.1",   "--port",      std::to_string(port),
+                                     "--threads",   "1"};
+    if (options_.metrics) argv.insert(argv.end(), {"--metrics-port", "0"});
+    argv.insert(argv.end(), options_.extra_worker_flags.begin(), options_.extra_worker_flags.end());
+    workers_[i]->Start(argv, absl::StrCat(dir_, "/worker", i, ".log"));
   }
 
   std::string Logs() {

@@ -54,3 +54,31 @@ def test_invalid_argument(stub):
     with pytest.raises(grpc.RpcError) as e:
         list(stub.Generate(pb.GenerateRequest(model="nope", text="Hi"), timeout=10))
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_structured_output_json_schema(stub):
+    import json
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": -5,
+                                                     "maximum": 5},
+                                               "s": {"type": "string", "maxLength": 6}},
+              "required": ["n", "s"]}
+    for seed in range(3):
+        req = pb.GenerateRequest(
+            text="JSON:", sampling=pb.SamplingParameters(temperature=1.0, seed=seed),
+            stopping=pb.StoppingCriteria(max_tokens=200, ignore_eos=True),
+            structured_output=pb.StructuredOutput(json_schema=json.dumps(schema)))
+        responses = list(stub.Generate(req, timeout=60))
+        # ignore_eos: the constraint still ends the output once the JSON is complete.
+        assert responses[-1].finish_reason == pb.FINISH_REASON_STOP
+        value = json.loads("".join(r.text for r in responses))
+        assert set(value) == {"n", "s"} and -5 <= value["n"] <= 5 and len(value["s"]) <= 6
+
+
+def test_structured_output_invalid(stub):
+    req = pb.GenerateRequest(text="Hi", structured_output=pb.StructuredOutput(
+        json_schema='{"type": "string", "pattern": "x"}'))
+    with pytest.raises(grpc.RpcError) as e:
+        list(stub.Generate(req, timeout=10))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.details().startswith("structured_output.json_schema:")
+    assert "pattern" in e.value.details()

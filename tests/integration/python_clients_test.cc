@@ -1,8 +1,8 @@
 // Starts a real cluster (g4-coordinator with the HTTP API + 2 g4-workers, tensor-parallel 2, on
 // loopback) and runs the Python client tests against it with the venv that tools/test.sh creates
 // (build/pyvenv, packages from tests/integration/requirements.txt): the official `openai` client
-// (openai_client_test.py) and a grpcio client with stubs generated here from proto/
-// (grpc_client_test.py). Also checks that a streaming HTTP client that disconnects mid-stream
+// (openai_client_test.py, structured_outputs_test.py) and a grpcio client with stubs generated
+// here from proto/ (grpc_client_test.py). Also checks that a streaming HTTP client that disconnects mid-stream
 // frees its sequence.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -64,6 +64,10 @@ class PythonClientsTest : public ::testing::Test {
 
 TEST_F(PythonClientsTest, OpenAiClient) {
   EXPECT_EQ(RunPytest("tests/integration/openai_client_test.py"), 0) << cluster_->Logs();
+}
+
+TEST_F(PythonClientsTest, StructuredOutputs) {
+  EXPECT_EQ(RunPytest("tests/integration/structured_outputs_test.py"), 0) << cluster_->Logs();
 }
 
 TEST_F(PythonClientsTest, GrpcClient) {

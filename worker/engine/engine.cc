@@ -1,12 +1,14 @@
 #include "worker/engine/engine.h"
 
 #include <algorithm>
+#include <future>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "worker/kv_cache/kv_geometry.h"
+#include "worker/sampling/token_bitmask.h"
 
 namespace g4 {
 namespace {
@@ -71,6 +73,38 @@ absl::StatusOr<PagedKvSetup> SetUpPagedKv(const ModelConfig& c, const EngineOpti
   return setup;
 }
 
+// Token bitmasks of the constrained sequences that sample this step, computed on a helper thread
+// while the forward runs (the matchers are not touched by anything else until it is joined).
+class MaskJob {
+ public:
+  // `matchers[i]` is null for chunks that need no mask.
+  MaskJob(std::vector<std::shared_ptr<grammar::GrammarMatcher>> matchers, int64_t vocab)
+      : matchers_(std::move(matchers)), masks_(matchers_.size()) {
+    bool any = false;
+    for (const auto& m : matchers_) any |= m != nullptr;
+    if (!any) return;
+    done_ = std::async(std::launch::async, [this, vocab] {
+      for (size_t i = 0; i < matchers_.size(); ++i) {
+        if (matchers_[i] == nullptr) continue;
+        masks_[i].resize(BitmaskWords(vocab));
+        matchers_[i]->FillNextTokenBitmask(absl::MakeSpan(masks_[i]));
+      }
+    });
+  }
+  ~MaskJob() { Wait(); }
+
+  void Wait() {
+    if (done_.valid()) done_.get();
+  }
+  // Empty when chunk i has no mask. Call after Wait().
+  const std::vector<uint32_t>& mask(size_t i) const { return masks_[i]; }
+
+ private:
+  std::vector<std::shared_ptr<grammar::GrammarMatcher>> matchers_;
+  std::vector<std::vector<uint32_t>> masks_;
+  std::future<void> done_;
+};
+
 }  // namespace
 
 Engine::Engine(std::unique_ptr<ModelRunner> runner, Communicator* control, EngineOptions options)
@@ -129,6 +163,37 @@ absl::Status Engine::Submit(EngineRequest request) {
           absl::StrCat("prompt: token id ", id, " outside [0, ", c.vocab_size, ")"));
     }
   }
+  auto sampling = std::make_unique<SequenceSamplingState>(request.params, request.prompt);
+  if (!request.resume_output.empty()) {
+    const size_t total = request.prompt.size() + request.resume_output.size();
+    if (static_cast<int64_t>(total) >= max_model_len_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "resume_output_token_ids: prompt + ", request.resume_output.size(),
+          " generated tokens leave no room in the context of ", max_model_len_, " tokens",
+          kv_pool_limit_.empty() ? "" : absl::StrCat(" (", kv_pool_limit_, ")")));
+    }
+    for (size_t i = 0; i < request.resume_output.size(); ++i) {
+      const int32_t id = request.resume_output[i];
+      if (id < 0 || id >= c.vocab_size) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "resume_output_token_ids[", i, "]: token id ", id, " outside [0, ", c.vocab_size, ")"));
+      }
+      // Replays the sampler's bookkeeping: output counts (penalties), the step index of the
+      // seeded draw, min_tokens / max_tokens.
+      if (sampling->AppendOutputToken(id) != FinishReason::kNone) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "resume_output_token_ids[", i, "]: the request already finished there (",
+            sampling->finish_reason() == FinishReason::kStopToken ? "stop token" : "max_tokens",
+            ")"));
+      }
+      // A structured output continues where the earlier attempt left it.
+      if (request.grammar != nullptr && !request.grammar->AcceptToken(id)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "resume_output_token_ids[", i, "]: token id ", id,
+            " is not allowed by the request's structured output there"));
+      }
+    }
+  }
   absl::MutexLock lock(&mu_);
   if (!failure_.ok()) return absl::UnavailableError(absl::StrCat("engine failed: ", failure_.message()));
   if (stop_) return absl::UnavailableError("engine is shutting down");
@@ -144,7 +209,8 @@ absl::Status Engine::Submit(EngineRequest request) {
   s->arrival = s->seq_id;
   s->arrival_time = absl::Now();
   s->tokens = request.prompt;
-  s->sampling = std::make_unique<SequenceSamplingState>(request.params, request.prompt);
+  s->tokens.insert(s->tokens.end(), request.resume_output.begin(), request.resume_output.end());
+  s->sampling = std::move(sampling);
   s->request = std::move(request);
   waiting_.push_back(s.get());
   std::string id = s->request.id;
@@ -230,6 +296,7 @@ bool Engine::Step() {
   StepDescriptor step;
   std::vector<ScheduledChunk> chunks;
   std::vector<std::string> chunk_ids;  // request ids, to find the sequences again after the forward
+  std::vector<std::shared_ptr<grammar::GrammarMatcher>> matchers;  // per chunk; null: no mask
   {
     absl::MutexLock lock(&mu_);
     auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -265,6 +332,7 @@ bool Engine::Step() {
       for (const ScheduledChunk& c : chunks) {
         if (!c.seq->first_scheduled.has_value()) c.seq->first_scheduled = now;
         chunk_ids.push_back(c.seq->request.id);
+        matchers.push_back(c.samples ? c.seq->request.grammar : nullptr);
         step.chunks.push_back(StepChunk{
             c.seq->seq_id, c.begin,
             std::vector<int32_t>(c.seq->tokens.begin() + c.begin,
@@ -273,6 +341,9 @@ bool Engine::Step() {
       }
     }
   }
+
+  // Constrained sequences' token masks, computed while the forward runs.
+  MaskJob masks(std::move(matchers), config().vocab_size);
 
   // The forward runs without the lock, so Submit/Abort stay responsive. An Abort meanwhile
   // destroys its sequence: after the forward every chunk's sequence is looked up again by id.
@@ -289,12 +360,14 @@ bool Engine::Step() {
     options_.step_observer->OnStep(step, absl::Now() - forward_start);
   }
 
+  masks.Wait();
   absl::MutexLock lock(&mu_);
   if (!logits.ok()) {
     FailAll(logits.status());
     return false;
   }
   const int64_t vocab = config().vocab_size;
+  std::vector<float> masked;
   for (size_t i = 0; i < chunks.size(); ++i) {
     const ScheduledChunk& c = chunks[i];
     const auto it = sequences_.find(chunk_ids[i]);
@@ -310,8 +383,21 @@ bool Engine::Step() {
                                                                  s->num_computed));
     }
     if (!c.samples) continue;
-    absl::StatusOr<SampleResult> r =
-        Sample(absl::MakeConstSpan(logits->data() + i * vocab, vocab), *s->sampling);
+    absl::Span<const float> row = absl::MakeConstSpan(logits->data() + i * vocab, vocab);
+    grammar::GrammarMatcher* constraint = s->request.grammar.get();
+    absl::Status mask_status;
+    if (constraint != nullptr) {
+      // The mask step: disallowed tokens get -inf before the sampler (docs/structured_outputs.md).
+      masked.assign(row.begin(), row.end());
+      mask_status = ApplyTokenBitmask(masks.mask(i), absl::MakeSpan(masked));
+      row = absl::MakeConstSpan(masked);
+    }
+    absl::StatusOr<SampleResult> r = mask_status.ok() ? Sample(row, *s->sampling)
+                                                      : absl::StatusOr<SampleResult>(mask_status);
+    if (r.ok() && constraint != nullptr && !constraint->AcceptToken(r->token)) {
+      r = absl::InternalError(
+          absl::StrCat("structured output: the constraint rejected sampled token ", r->token));
+    }
     EngineOutput out;
     if (!r.ok()) {
       out.finish = EngineFinish::kError;
@@ -321,7 +407,8 @@ bool Engine::Step() {
     }
     s->tokens.push_back(r->token);
     out.tokens.push_back(*r);
-    if (r->finish_reason == FinishReason::kStopToken) {
+    if (r->finish_reason == FinishReason::kStopToken ||
+        (constraint != nullptr && constraint->IsTerminated())) {
       out.finish = EngineFinish::kStop;
       out.matched_stop_token = r->token;
     } else if (r->finish_reason == FinishReason::kLength ||

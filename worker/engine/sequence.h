@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/grammar/matcher.h"
 #include "worker/sampling/sampler.h"
 #include "worker/sampling/sampling_params.h"
 
@@ -40,6 +41,12 @@ struct EngineRequest {
   SamplingParams params;  // resolved and validated
   int priority = 0;       // higher first
   OutputCallback on_output;
+  // Structured outputs: the constraint's state, advanced by every sampled token. Null:
+  // unconstrained. Kept across preemption (recompute replays tokens, it never re-samples them).
+  std::shared_ptr<grammar::GrammarMatcher> grammar;
+  // Tokens generated for this request by an earlier attempt on another replica (a migration):
+  // the sequence continues after them as if this engine had produced them (Engine::Submit).
+  std::vector<int32_t> resume_output;
 };
 
 struct Sequence {

@@ -32,7 +32,8 @@ int64_t KvGeometry::BytesFor(int64_t num_tokens) const {
 
 std::string KvGeometry::DebugString() const {
   return absl::StrCat("global{layers=", global.num_layers, " kv_heads=", global.num_kv_heads,
-                      " head_dim=", global.head_dim, " page=", global.BytesPerPage(),
+                      " head_dim=", global.head_dim, global.tensors == 1 ? " V only" : "",
+                      " page=", global.BytesPerPage(),
                       "B} sliding{layers=", sliding.num_layers, " kv_heads=", sliding.num_kv_heads,
                       " head_dim=", sliding.head_dim, " page=", sliding.BytesPerPage(),
                       "B window=", sliding_window, "} block_size=", global.block_size);
@@ -57,14 +58,16 @@ absl::StatusOr<KvGeometry> KvGeometryFromConfig(const ModelConfig& config, int b
     KvPageShape& s = config.IsGlobal(l) ? g.global : g.sliding;
     const int heads = config.NumKvHeads(l);
     const int dim = config.HeadDim(l);
+    const int tensors = KeysDerivedFromValues(config, l) ? 1 : 2;
     if (s.num_layers == 0) {
       s.num_kv_heads = heads;
       s.head_dim = dim;
-    } else if (s.num_kv_heads != heads || s.head_dim != dim) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("layer ", l, ": KV shape ", heads, "x", dim, " differs from the other ",
-                       config.IsGlobal(l) ? "global" : "sliding", " layers (", s.num_kv_heads, "x",
-                       s.head_dim, ")"));
+      s.tensors = tensors;
+    } else if (s.num_kv_heads != heads || s.head_dim != dim || s.tensors != tensors) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "layer ", l, ": KV shape ", tensors, "x", heads, "x", dim, " differs from the other ",
+          config.IsGlobal(l) ? "global" : "sliding", " layers (", s.tensors, "x", s.num_kv_heads,
+          "x", s.head_dim, ")"));
     }
     ++s.num_layers;
   }

@@ -4,8 +4,10 @@
 // (head_dim 512, few KV heads). The paged cache keeps one pool per kind, each with its own page
 // shape, so neither is padded to the other's size. A page holds `block_size` consecutive token
 // positions for every KV-owning layer of its kind:
-//   page[token in block][layer of the pool][kv head][head_dim], separately for K and V.
-// KV-shared layers (E2B/E4B) own no cache and are not counted.
+//   page[token in block][layer of the pool][kv head][head_dim], separately for K and V,
+// or for V alone on the global layers of attention_k_eq_v models (31B, 26B-A4B), where
+// attention derives K from V (KeysDerivedFromValues; docs/kv_cache.md). KV-shared layers
+// (E2B/E4B) own no cache and are not counted.
 #ifndef G4SERVE_WORKER_KV_CACHE_KV_GEOMETRY_H_
 #define G4SERVE_WORKER_KV_CACHE_KV_GEOMETRY_H_
 
@@ -21,19 +23,25 @@ enum class KvPool : uint8_t { kGlobal = 0, kSliding = 1 };
 inline constexpr int kNumKvPools = 2;
 const char* KvPoolName(KvPool pool);
 
+// Whether layer `layer`'s cache holds V only, K being derived from V where attention reads it:
+// the global layers of attention_k_eq_v models, whose K and V come from the same raw k_proj
+// output r (V = RmsNorm(r), K = RoPE_p(V ⊙ k_norm)). For a KV-shared layer ask its donor.
+inline bool KeysDerivedFromValues(const ModelConfig& config, int layer) {
+  return !config.HasVProj(layer);
+}
+
 struct KvPageShape {
   int block_size = 0;  // tokens per page
   int num_layers = 0;  // KV-owning layers of this kind (0: the pool is unused)
   int num_kv_heads = 0;
   int head_dim = 0;
   int dtype_bytes = 2;  // bf16
+  int tensors = 2;      // cached tensors: 2 (K and V), or 1 (V only, K derived from V)
 
-  // K and V for every token, layer and head of the page.
-  int64_t BytesPerPage() const {
-    return int64_t{2} * block_size * num_layers * num_kv_heads * head_dim * dtype_bytes;
-  }
+  // The cached tensors for every token, layer and head of the page.
+  int64_t BytesPerPage() const { return block_size * BytesPerToken(); }
   int64_t BytesPerToken() const {
-    return int64_t{2} * num_layers * num_kv_heads * head_dim * dtype_bytes;
+    return int64_t{tensors} * num_layers * num_kv_heads * head_dim * dtype_bytes;
   }
 };
 
@@ -53,7 +61,8 @@ struct KvGeometry {
 };
 
 // Derives both page shapes from a validated config. Fails if the layers of one kind disagree on
-// KV heads or head_dim (no released Gemma 4 model does), or if block_size / dtype_bytes < 1.
+// KV heads, head_dim or cached tensors (no released Gemma 4 model does), or if block_size /
+// dtype_bytes < 1.
 absl::StatusOr<KvGeometry> KvGeometryFromConfig(const ModelConfig& config, int block_size,
                                                 int dtype_bytes = 2);
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/dtype.h"
 #include "common/status_macros.h"
+#include "worker/kv_cache/kv_geometry.h"
 
 namespace g4 {
 namespace {
@@ -267,20 +268,27 @@ absl::Status Gemma4Model::Attention(int l, const Batch& b, const float* a, float
   ops_->RmsNorm(q.data(), q.data(), aw.q_norm.data(), T * hq, d, eps);
   ops_->Rope(q.data(), b.positions.data(), inv_freq, T, hq, d, q_width);
 
+  // k_eq_v layers (no v_proj) cache V only and attention derives K = Rope(V ⊙ k_norm) from it
+  // (KeyDerivation): V = RmsNorm(r) and K = Rope(RmsNorm(r; k_norm)) of the same raw k_proj
+  // output r round identically. A KV-shared layer follows its donor's layout and weight.
+  const int src = c.KvSourceLayer(l);
+  const bool k_from_v = KeysDerivedFromValues(c, src);
   if (!c.IsKvShared(l)) {
-    std::vector<float>& k = Scratch(ws_.k, T * kv_width);
     std::vector<float>& v = Scratch(ws_.v, T * kv_width);
-    ops_->Linear(k.data(), a, aw.k_proj.data(), T, kv_width, H);
-    if (c.HasVProj(l)) {
-      ops_->Linear(v.data(), a, aw.v_proj.data(), T, kv_width, H);
+    float* k = nullptr;
+    if (k_from_v) {
+      ops_->Linear(v.data(), a, aw.k_proj.data(), T, kv_width, H);  // V is the raw k_proj output
     } else {
-      std::copy_n(k.data(), T * kv_width, v.data());  // k_eq_v: V is the raw k_proj output
+      k = Scratch(ws_.k, T * kv_width).data();
+      ops_->Linear(k, a, aw.k_proj.data(), T, kv_width, H);
+      ops_->Linear(v.data(), a, aw.v_proj.data(), T, kv_width, H);
+      ops_->RmsNorm(k, k, aw.k_norm.data(), T * hkv, d, eps);
+      ops_->Rope(k, b.positions.data(), inv_freq, T, hkv, d, kv_width);
     }
-    ops_->RmsNorm(k.data(), k.data(), aw.k_norm.data(), T * hkv, d, eps);
-    ops_->Rope(k.data(), b.positions.data(), inv_freq, T, hkv, d, kv_width);
     ops_->RmsNorm(v.data(), v.data(), nullptr, T * hkv, d, eps);  // v_norm has no weight
     for (const Batch::Seq& s : b.seqs) {
-      s.cache->Write(l, &k[s.offset * kv_width], &v[s.offset * kv_width]);
+      s.cache->Write(l, k == nullptr ? nullptr : k + s.offset * kv_width,
+                     &v[s.offset * kv_width]);
     }
   }
 
@@ -299,6 +307,10 @@ absl::Status Gemma4Model::Attention(int l, const Batch& b, const float* a, float
     shape.kv_stride = kv_width;
     shape.window = c.IsGlobal(l) ? 0 : c.sliding_window;
     shape.scale = 1.0f;
+    if (k_from_v) {
+      shape.k_derive.k_norm = w_->layers[src].attn.k_norm.data();
+      shape.k_derive.inv_freq = inv_freq;
+    }
     ops_->Attention(&attn[s.offset * q_width], &q[s.offset * q_width], rows.k, rows.v, shape);
   }
   ops_->Linear(out, attn.data(), aw.o_proj.data(), T, H, q_width);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "worker/kv_cache/kv_geometry.h"
 
 namespace g4 {
 
@@ -26,6 +27,7 @@ SequenceKvCache::SequenceKvCache(const ModelConfig& config, const std::vector<in
   for (int l = 0; l < config.num_layers; ++l) {
     if (config.IsKvShared(l)) continue;
     layers_[l].sliding = !config.IsGlobal(l);
+    layers_[l].v_only = KeysDerivedFromValues(config, l);
     layers_[l].row_width = static_cast<int64_t>(kv_heads[l]) * config.HeadDim(l);
   }
 }
@@ -36,11 +38,14 @@ void SequenceKvCache::Reserve(int64_t n) {
   const int64_t keep = config_.sliding_window - 1;  // old positions a future query can see
   for (LayerKv& L : layers_) {
     if (L.row_width == 0) continue;
-    const int64_t capacity = static_cast<int64_t>(L.k.size()) / L.row_width;
+    const int64_t capacity = static_cast<int64_t>(L.v.size()) / L.row_width;
     if (L.sliding && L.rows + n > capacity && L.rows > keep) {
       // Drop rows no query at position >= length_ can see; amortized by the 2× capacity below.
       const int64_t drop = L.rows - keep;
-      std::memmove(L.k.data(), L.k.data() + drop * L.row_width, keep * L.row_width * sizeof(float));
+      if (!L.v_only) {
+        std::memmove(L.k.data(), L.k.data() + drop * L.row_width,
+                     keep * L.row_width * sizeof(float));
+      }
       std::memmove(L.v.data(), L.v.data() + drop * L.row_width, keep * L.row_width * sizeof(float));
       L.rows = keep;
       L.pos0 += drop;
@@ -48,7 +53,7 @@ void SequenceKvCache::Reserve(int64_t n) {
     if (L.rows + n > capacity) {
       int64_t want = std::max<int64_t>(L.rows + n, 2 * capacity);
       if (L.sliding) want = std::max<int64_t>(L.rows + n, 2 * (keep + 1));
-      L.k.resize(want * L.row_width);
+      if (!L.v_only) L.k.resize(want * L.row_width);
       L.v.resize(want * L.row_width);
     }
   }
@@ -57,14 +62,18 @@ void SequenceKvCache::Reserve(int64_t n) {
 SequenceKvCache::LayerRows SequenceKvCache::Rows(int layer) {
   LayerKv& L = layers_[config_.KvSourceLayer(layer)];
   G4_CHECK(L.row_width > 0);
-  return LayerRows{L.k.data(), L.v.data(), L.pos0, L.rows + reserved_, L.row_width};
+  return LayerRows{L.v_only ? nullptr : L.k.data(), L.v.data(), L.pos0, L.rows + reserved_,
+                   L.row_width};
 }
 
 void SequenceKvCache::Write(int layer, const float* k, const float* v) {
   LayerKv& L = layers_[layer];
   G4_CHECK(L.row_width > 0);
+  G4_CHECK((k == nullptr) == L.v_only);
   const int64_t first_new = L.rows;
-  std::memcpy(L.k.data() + first_new * L.row_width, k, reserved_ * L.row_width * sizeof(float));
+  if (!L.v_only) {
+    std::memcpy(L.k.data() + first_new * L.row_width, k, reserved_ * L.row_width * sizeof(float));
+  }
   std::memcpy(L.v.data() + first_new * L.row_width, v, reserved_ * L.row_width * sizeof(float));
 }
 

@@ -1,7 +1,8 @@
 // Per-sequence KV cache for the CPU reference engine.
 //
 // Each layer that computes K/V owns a contiguous buffer of rows [num_kv_heads · head_dim] for K
-// and for V, holding consecutive positions pos0, pos0 + 1, ... Global layers keep every position.
+// and for V, holding consecutive positions pos0, pos0 + 1, ... Layers whose K is derived from V
+// (KeysDerivedFromValues: k_eq_v global layers) hold V only. Global layers keep every position.
 // Sliding layers keep only what future queries can still see (the last window − 1 positions)
 // and drop older rows when the buffer would overflow, so their memory stays O(window + chunk).
 // KV-shared layers (E2B/E4B) own nothing and read their donor layer's buffer.
@@ -38,11 +39,13 @@ class KvCacheView {
   virtual absl::Status CanReserve(int64_t n) const = 0;
   virtual void Reserve(int64_t n) = 0;
   // Stores the reserved tokens' K and V rows of KV-owning layer `layer`: `k` and `v` hold
-  // n rows of row_width (= local kv heads · head_dim) floats, densely packed.
+  // n rows of row_width (= local kv heads · head_dim) floats, densely packed. `k` is null, and
+  // must be, for a layer that caches V only (KeysDerivedFromValues).
   virtual void Write(int layer, const float* k, const float* v) = 0;
   // Keys and values layer `layer` attends over, committed plus reserved, as consecutive rows of
   // positions pos0, pos0 + 1, ... Valid until the next Read/Reserve on any view of the same
-  // storage. Includes at least every key a reserved query can see.
+  // storage. Includes at least every key a reserved query can see. `k` is null when the layer
+  // (or its donor) caches V only: attention derives K from V (AttentionShape::k_derive).
   struct Keys {
     const float* k = nullptr;
     const float* v = nullptr;
@@ -70,7 +73,8 @@ class SequenceKvCache : public KvCacheView {
   void Write(int layer, const float* k, const float* v) override;
   Keys Read(int layer) override;
 
-  // The rows of layer `layer`'s K and V buffers (its donor's for a shared layer).
+  // The rows of layer `layer`'s K and V buffers (its donor's for a shared layer); k is null for
+  // a V-only layer.
   struct LayerRows {
     float* k = nullptr;
     float* v = nullptr;
@@ -83,12 +87,13 @@ class SequenceKvCache : public KvCacheView {
   // Advances length() by the `n` tokens reserved.
   void Commit(int64_t n) override;
 
-  // Floats held across all layers (K and V), for tests and accounting.
+  // Floats held across all layers (K and V; V alone on V-only layers), for tests and accounting.
   int64_t AllocatedFloats() const;
 
  private:
   struct LayerKv {
     bool sliding = false;
+    bool v_only = false;  // K derived from V: `k` stays empty
     int64_t row_width = 0;
     int64_t pos0 = 0;
     int64_t rows = 0;  // committed

@@ -32,12 +32,15 @@ absl::StatusOr<std::unique_ptr<PagedKvStorage>> PagedKvStorage::Create(
     if (config.IsKvShared(l)) continue;
     const int p = static_cast<int>(PoolOf(config, l));
     Pool& pool = s->pools_[p];
+    const bool v_only = KeysDerivedFromValues(config, l);
     if (pool.num_layers == 0) {
       heads[p] = kv_heads[l];
       head_dim[p] = config.HeadDim(l);
-    } else if (heads[p] != kv_heads[l] || head_dim[p] != config.HeadDim(l)) {
+      pool.v_only = v_only;
+    } else if (heads[p] != kv_heads[l] || head_dim[p] != config.HeadDim(l) ||
+               pool.v_only != v_only) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "paged kv: layer ", l, " differs in kv heads or head_dim from the other ",
+          "paged kv: layer ", l, " differs in kv heads, head_dim or cached tensors from the other ",
           KvPoolName(static_cast<KvPool>(p)), " layers"));
     }
     s->layer_index_[l] = pool.num_layers++;
@@ -53,7 +56,7 @@ absl::StatusOr<std::unique_ptr<PagedKvStorage>> PagedKvStorage::Create(
     pool.row_width = heads[p] * head_dim[p];
     pool.num_pages = pages[p];
     const int64_t floats = pages[p] * options.block_size * pool.num_layers * pool.row_width;
-    pool.k.assign(floats, 0.0f);
+    if (!pool.v_only) pool.k.assign(floats, 0.0f);
     pool.v.assign(floats, 0.0f);
   }
   return s;
@@ -115,11 +118,14 @@ void PagedSequenceKv::Write(int layer, const float* k, const float* v) {
   PagedKvStorage::Pool& p = s_->pools_[static_cast<int>(pool)];
   const int li = s_->layer_index_[layer];
   G4_CHECK(li >= 0);
+  G4_CHECK((k == nullptr) == p.v_only);
   const int64_t B = s_->block_size(), W = p.row_width;
   for (int64_t t = 0; t < reserved_; ++t) {
     const int64_t pos = length_ + t;
     const PageId page = PageOf(pool, pos / B);
-    std::memcpy(s_->Row(p.k, p, page, pos % B, li), k + t * W, W * sizeof(float));
+    if (!p.v_only) {
+      std::memcpy(s_->Row(p.k, p, page, pos % B, li), k + t * W, W * sizeof(float));
+    }
     std::memcpy(s_->Row(p.v, p, page, pos % B, li), v + t * W, W * sizeof(float));
   }
 }
@@ -135,11 +141,11 @@ KvCacheView::Keys PagedSequenceKv::Read(int layer) {
   const int64_t begin = pool == KvPool::kGlobal ? 0 : WindowStart(length_);
   const int64_t end = length_ + reserved_;
   const int64_t rows = end - begin;
-  if (static_cast<int64_t>(s_->k_scratch_.size()) < rows * W) {
+  if (static_cast<int64_t>(s_->v_scratch_.size()) < rows * W) s_->v_scratch_.resize(rows * W);
+  if (!p.v_only && static_cast<int64_t>(s_->k_scratch_.size()) < rows * W) {
     s_->k_scratch_.resize(rows * W);
-    s_->v_scratch_.resize(rows * W);
   }
-  float* kd = s_->k_scratch_.data();
+  float* kd = p.v_only ? nullptr : s_->k_scratch_.data();
   float* vd = s_->v_scratch_.data();
   // Gather block by block: within a page the rows of one layer are strided by num_layers rows.
   for (int64_t pos = begin; pos < end;) {
@@ -148,7 +154,9 @@ KvCacheView::Keys PagedSequenceKv::Read(int layer) {
     const int64_t stop = std::min(end, (block + 1) * B);
     for (; pos < stop; ++pos) {
       const int64_t r = pos - begin;
-      std::memcpy(kd + r * W, s_->Row(p.k, p, page, pos % B, li), W * sizeof(float));
+      if (kd != nullptr) {
+        std::memcpy(kd + r * W, s_->Row(p.k, p, page, pos % B, li), W * sizeof(float));
+      }
       std::memcpy(vd + r * W, s_->Row(p.v, p, page, pos % B, li), W * sizeof(float));
     }
   }

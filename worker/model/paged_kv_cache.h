@@ -3,14 +3,16 @@
 // Two pools, each with its own page shape (no padding of the head_dim-256 sliding pages to the
 // head_dim-512 global size): per pool one K and one V buffer of `num_pages` pages laid out
 //   [page][token in block][layer of that pool][local kv head][head_dim]   (fp32 on CPU)
-// with the rank's local KV heads (ShardLayout). KV-shared layers own nothing and read their
-// donor layer's pages. Page ids come from the leader's KvBlockManager; every rank holds the same
+// with the rank's local KV heads (ShardLayout). A pool whose layers derive K from V
+// (KeysDerivedFromValues: the global pool of k_eq_v models) has no K buffer. KV-shared layers
+// own nothing and read their donor layer's pages. Page ids come from the leader's KvBlockManager; every rank holds the same
 // page ids in lockstep through the BlockTableDelta of each step (BlockTableMirror).
 //
 // A PagedSequenceKv is one sequence's KvCacheView over the storage: it writes new K/V into the
 // slots its block table names and reads the keys a chunk can see by gathering them through the
 // block table into a contiguous scratch buffer, which Ops::Attention then consumes (a native
-// paged kernel can replace the gather later without changing the tables).
+// paged kernel can replace the gather later without changing the tables). For a V-only pool
+// Read gathers V alone and returns k = nullptr.
 //
 // Thread-compatible: one runner thread drives a storage and its sequences.
 #ifndef G4SERVE_WORKER_MODEL_PAGED_KV_CACHE_H_
@@ -56,7 +58,7 @@ class PagedKvStorage {
   // leader; 0 otherwise) and an empty table: apply the step's deltas to table() before use.
   std::unique_ptr<PagedSequenceKv> NewSequence(int64_t length);
 
-  // Floats held by both pools (K and V).
+  // Floats held by both pools (K and V; V alone in a V-only pool).
   int64_t AllocatedFloats() const;
 
  private:
@@ -65,6 +67,7 @@ class PagedKvStorage {
     int num_layers = 0;
     int64_t row_width = 0;  // local kv heads · head_dim
     int64_t num_pages = 0;
+    bool v_only = false;  // K derived from V: `k` stays empty
     std::vector<float> k, v;
   };
   PagedKvStorage(const ModelConfig& config, const PagedKvOptions& options);

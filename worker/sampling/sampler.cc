@@ -316,6 +316,8 @@ absl::StatusOr<SampleResult> SamplerInternal::Compute(absl::Span<const float> ro
     for (int64_t i = 0; i < vocab; ++i) better += v[i] > chosen;
     result.rank = better + 1;
     for (int32_t id : TopIndices(v, vocab, *p.logprobs)) {
+      // Masked tokens (a structured-output constraint, or min_tokens) are not alternatives.
+      if (v[id] == kNegInf) break;
       result.top_logprobs.push_back({id, logprob(id)});
     }
   }

@@ -6,6 +6,11 @@
 // replica, rank N being the worker's tensor-parallel rank (0 = leader). In Kubernetes
 // (LeaderWorkerSet) they come from the LWS env. --heartbeat-interval: after registering, the
 // worker checks that the coordinator still knows it and registers again after a restart.
+//
+// SIGTERM drains (--drain-timeout D, 0: no drain): the worker takes no new requests, finishes its
+// streams until the coordinator releases its replica or D passes (then the streams left end
+// UNAVAILABLE and the coordinator migrates them), and exits 0. SIGINT, or a second SIGTERM, stops
+// at once.
 #include <signal.h>
 #include <unistd.h>
 
@@ -43,6 +48,7 @@ int main(int argc, char** argv) {
   if (flags->help) return g4::PrintUsage(g4::WorkerUsage());
   const g4::WorkerServerOptions& options = flags->server;
   const int threads = flags->threads;
+  const absl::Duration drain_timeout = flags->drain_timeout;
   if (threads > 0) openblas_set_num_threads(threads);
 
   if (pipe(g_signal_pipe) != 0) {
@@ -66,14 +72,31 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "g4-worker metrics on %s\n", s->metrics()->address().c_str());
   }
 
-  std::thread signal_thread([s] {
-    char c = 0;
-    while (read(g_signal_pipe[0], &c, 1) < 0 && errno == EINTR) {
-    }
-    if (c == SIGTERM || c == SIGINT) {
+  // The first SIGTERM drains on its own thread (then shuts down); SIGINT or another SIGTERM
+  // stops at once. A 0 byte (written by main below) only wakes the thread up to end it.
+  std::thread signal_thread([s, drain_timeout] {
+    std::thread drainer;
+    while (true) {
+      char c = 0;
+      ssize_t n;
+      while ((n = read(g_signal_pipe[0], &c, 1)) < 0 && errno == EINTR) {
+      }
+      if (n <= 0 || (c != SIGTERM && c != SIGINT)) break;
+      if (c == SIGTERM && drain_timeout > absl::ZeroDuration() && !drainer.joinable()) {
+        std::fprintf(stderr, "g4-worker: SIGTERM, draining (at most %s)\n",
+                     absl::FormatDuration(drain_timeout).c_str());
+        drainer = std::thread([s, drain_timeout] {
+          s->Drain(drain_timeout);
+          s->Shutdown();
+        });
+        continue;
+      }
       std::fprintf(stderr, "g4-worker: %s, shutting down\n", c == SIGTERM ? "SIGTERM" : "SIGINT");
+      s->CancelDrain();
       s->Shutdown();
+      break;
     }
+    if (drainer.joinable()) drainer.join();
   });
 
   absl::StatusOr<std::string> id = s->Register();
@@ -88,8 +111,9 @@ int main(int argc, char** argv) {
     rc = 1;
     s->Shutdown();
   }
-  // Wake the watcher if it is still waiting (registration failed), then join it.
-  if (rc != 0) {
+  // Wake the watcher if it is still waiting (registration failed, or a drain ended the server),
+  // then join it.
+  {
     const char c = 0;
     [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &c, 1);
   }

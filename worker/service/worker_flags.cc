@@ -37,6 +37,12 @@ void DeclareFlags(FlagSet& flags, WorkerFlags& f) {
             "after a coordinator restart; 0 disables")
       .Value("D")
       .Min(absl::ZeroDuration());
+  flags.Add("drain-timeout", &f.drain_timeout,
+            "on SIGTERM: take no new requests and finish the streams in flight for at most D "
+            "(until the coordinator releases the replica), then exit 0; 0 = exit at once. "
+            "SIGINT or a second SIGTERM stops at once")
+      .Value("D")
+      .Min(absl::ZeroDuration());
   flags.Add("gloo-interface", &o.gloo_interface,
             "listen for Gloo on this network interface instead of --host")
       .Value("IFACE");

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "worker/service/worker_server.h"
 
 namespace g4 {
@@ -14,6 +15,8 @@ namespace g4 {
 struct WorkerFlags {
   WorkerServerOptions server;
   int threads = 0;  // OpenBLAS threads; 0: OpenBLAS's default
+  // SIGTERM: finish the streams in flight for at most this long, then exit; 0: exit at once.
+  absl::Duration drain_timeout = absl::Seconds(30);
   bool help = false;
 };
 

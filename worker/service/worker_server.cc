@@ -235,6 +235,15 @@ void WorkerServer::HeartbeatLoop() {
   }
 }
 
+bool WorkerServer::Drain(absl::Duration timeout) {
+  const bool released = service_->Drain(absl::Now() + timeout);
+  if (options_.log) {
+    std::fprintf(stderr, "g4-worker: %s\n",
+                 released ? "drained" : "drain ended before the replica was released");
+  }
+  return released;
+}
+
 void WorkerServer::Shutdown(absl::Duration grace) {
   shutting_down_.store(true);
   std::thread heartbeat;

@@ -86,6 +86,14 @@ class WorkerServer {
   // The id of the last successful registration (StartHeartbeat's, then re-registrations).
   std::string worker_id() const;
 
+  // Graceful drain (SIGTERM): the worker keeps serving its streams but takes no new requests,
+  // and Health tells the coordinator it is draining; the coordinator marks the replica DRAINING
+  // and releases it (Unload) once its streams are done. Returns true when released (or nothing
+  // was loaded), false after `timeout` or CancelDrain(). Call Shutdown() afterwards: streams
+  // still open then end with UNAVAILABLE, which the coordinator migrates. docs/worker.md.
+  bool Drain(absl::Duration timeout);
+  void CancelDrain() { service_->CancelDrain(); }
+
   // Stops the engine / follower, then the server (in-flight calls get `grace`). Idempotent and
   // safe from any thread except a gRPC handler.
   void Shutdown(absl::Duration grace = absl::Seconds(2));

@@ -1,5 +1,6 @@
 #include "worker/service/worker_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -27,6 +28,7 @@
 #include "worker/sampling/proto_conversion.h"
 #include "worker/sampling/sampling_params.h"
 #include "worker/service/instrumented_communicator.h"
+#include "worker/service/structured_output.h"
 #include "proto/grpc_status.h"
 
 namespace g4 {
@@ -54,10 +56,13 @@ struct WorkerServiceImpl::Replica {
   std::unique_ptr<WorkerMetrics> metrics;  // null without a metrics registry
   std::unique_ptr<StepObserver> step_observer;
   std::string model_dir;
+  std::string store_prefix;  // LoadRequest.store_prefix: which load of the replica this is
   int rank = 0;
   int world_size = 1;
   GenerationConfig generation_config;
   int64_t vocab_size = 0;
+  // Rank 0: structured outputs (null without a tokenizer.json).
+  std::unique_ptr<grammar::GrammarCompiler> grammar_compiler;
   // Declared before the engine and the follower's runner: they use them until destroyed.
   std::unique_ptr<Communicator> control;
   std::unique_ptr<Communicator> data;
@@ -257,6 +262,7 @@ absl::StatusOr<std::shared_ptr<WorkerServiceImpl::Replica>> WorkerServiceImpl::L
 
   auto replica = std::make_shared<Replica>();
   replica->model_dir = request.model_dir();
+  replica->store_prefix = request.store_prefix();
   replica->rank = rank;
   replica->world_size = world;
   if (options_.metrics_registry != nullptr) {
@@ -315,7 +321,8 @@ absl::StatusOr<std::shared_ptr<WorkerServiceImpl::Replica>> WorkerServiceImpl::L
 
   absl::StatusOr<std::unique_ptr<Gemma4Model>> model =
       Gemma4Model::LoadShard(request.model_dir(), ShardConfig{rank, world, ep},
-                             replica->data.get(), CreateCpuOps());
+                             replica->data.get(),
+                             CreateCpuOps(CpuOpsOptions{request.engine().batch_invariant()}));
   if (!model.ok()) {
     return Annotate(model.status(),
                     absl::StrCat("loading shard ", rank, " of ", world, " (ep ", ep, ") from ",
@@ -324,6 +331,8 @@ absl::StatusOr<std::shared_ptr<WorkerServiceImpl::Replica>> WorkerServiceImpl::L
   auto runner = std::make_unique<ModelRunner>(std::move(*model));
 
   if (rank == 0) {
+    G4_ASSIGN_OR_RETURN(replica->grammar_compiler,
+                        LoadGrammarCompiler(request.model_dir(), replica->vocab_size));
     const wv1::EngineOptions& e = request.engine();
     EngineOptions eo;
     if (e.max_num_seqs() > 0) eo.scheduler.max_num_seqs = e.max_num_seqs();
@@ -365,6 +374,7 @@ grpc::Status WorkerServiceImpl::Load(grpc::ServerContext* context, const wv1::Lo
   {
     absl::MutexLock lock(&mu_);
     if (shutdown_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "worker is shutting down");
+    if (draining_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "worker is draining");
     RefreshStateLocked();
     if (state_ == wv1::WORKER_STATE_LOADING) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "a Load is already in progress");
@@ -429,6 +439,8 @@ grpc::Status WorkerServiceImpl::Health(grpc::ServerContext* context,
     RefreshStateLocked();
     response->set_state(state_);
     response->set_error(error_);
+    response->set_draining(draining_);
+    if (replica_ != nullptr) response->set_store_prefix(replica_->store_prefix);
     if (state_ == wv1::WORKER_STATE_READY) replica = replica_;
   }
   if (replica != nullptr && replica->engine != nullptr) {
@@ -466,6 +478,10 @@ grpc::Status WorkerServiceImpl::Generate(
     grpc::ServerWriter<wv1::WorkerGenerateResponse>* writer) {
   absl::StatusOr<std::shared_ptr<Replica>> leader = Leader("Generate");
   if (!leader.ok()) return ToGrpcStatus(leader.status());
+  if (draining()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "Generate: worker is draining (shutting down); use another replica");
+  }
   Replica& replica = **leader;
   if (request->request_id().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request_id: empty");
@@ -484,6 +500,15 @@ grpc::Status WorkerServiceImpl::Generate(
   er.prompt.assign(request->prompt_token_ids().begin(), request->prompt_token_ids().end());
   er.params = *std::move(params);
   er.priority = request->priority();
+  if (request->has_structured_output()) {
+    absl::StatusOr<std::shared_ptr<grammar::GrammarMatcher>> matcher =
+        NewGrammarMatcher(replica.grammar_compiler.get(), request->structured_output(), er.params,
+                          replica.generation_config);
+    if (!matcher.ok()) return ToGrpcStatus(matcher.status());
+    er.grammar = *std::move(matcher);
+  }
+  er.resume_output.assign(request->resume_output_token_ids().begin(),
+                          request->resume_output_token_ids().end());
   // The queue outlives this handler if the engine reports after we returned (an abort).
   er.on_output = [queue](const EngineOutput& out) { queue->Push(out); };
   if (absl::Status s = replica.engine->Submit(std::move(er)); !s.ok()) return ToGrpcStatus(s);
@@ -536,6 +561,62 @@ grpc::Status WorkerServiceImpl::Generate(
     }
     if (finished) return grpc::Status::OK;
   }
+}
+
+grpc::Status WorkerServiceImpl::Unload(grpc::ServerContext* context,
+                                       const wv1::UnloadRequest* request,
+                                       wv1::UnloadResponse* response) {
+  std::shared_ptr<Replica> old;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "worker is shutting down");
+    if (state_ == wv1::WORKER_STATE_LOADING) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "Unload: a Load is in progress");
+    }
+    if (state_ == wv1::WORKER_STATE_IDLE && replica_ == nullptr) return grpc::Status::OK;
+    Log(options_.log, absl::StrCat("unloading (", wv1::WorkerState_Name(state_), "): ",
+                                   request->reason().empty() ? "coordinator request"
+                                                             : request->reason()));
+    state_ = wv1::WORKER_STATE_IDLE;
+    error_.clear();
+    old = std::move(replica_);
+  }
+  TearDown(old, absl::Seconds(5));  // as Load does with the replica of an earlier Load
+  return grpc::Status::OK;
+}
+
+bool WorkerServiceImpl::draining() const {
+  absl::MutexLock lock(&mu_);
+  return draining_;
+}
+
+void WorkerServiceImpl::CancelDrain() {
+  absl::MutexLock lock(&mu_);
+  drain_cancelled_ = true;
+}
+
+bool WorkerServiceImpl::Drain(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  if (!draining_) {
+    draining_ = true;
+    Log(options_.log, absl::StrCat("draining (", wv1::WorkerState_Name(state_),
+                                   "): no new requests; waiting for the coordinator to release "
+                                   "this worker, at most ",
+                                   absl::FormatDuration(deadline - absl::Now())));
+  }
+  // Nothing to drain once nothing is loaded: never loaded, failed, or released by Unload.
+  auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    RefreshStateLocked();
+    return drain_cancelled_ || shutdown_ || state_ == wv1::WORKER_STATE_IDLE ||
+           state_ == wv1::WORKER_STATE_FAILED;
+  };
+  // Polled: a replica failure (FAILED) is noticed by RefreshStateLocked, not signalled.
+  while (!settled()) {
+    if (absl::Now() >= deadline) return false;
+    mu_.AwaitWithDeadline(absl::Condition(&drain_cancelled_),
+                          std::min(deadline, absl::Now() + absl::Milliseconds(100)));
+  }
+  return !drain_cancelled_;
 }
 
 grpc::Status WorkerServiceImpl::Abort(grpc::ServerContext* context,

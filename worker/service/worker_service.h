@@ -6,7 +6,9 @@
 // up and reports FAILED in Health; Load is accepted again in IDLE and FAILED (the old replica is
 // torn down first). A READY worker becomes FAILED when its engine fails (a dead peer) or its
 // follower loop ends. ResetToIdle() returns a READY or FAILED worker to IDLE (the worker server
-// calls it when a restarted coordinator no longer knows the worker).
+// calls it when a restarted coordinator no longer knows the worker; the coordinator's Unload does
+// the same before it forms the replica again). Drain() serves the streams in flight but no new
+// ones until the coordinator releases the replica (SIGTERM).
 //
 // Thread-safe: gRPC calls the handlers on its own threads (sync API).
 #ifndef G4SERVE_WORKER_SERVICE_WORKER_SERVICE_H_
@@ -80,6 +82,22 @@ class WorkerServiceImpl final : public g4serve::worker::v1::Worker::Service {
   grpc::Status Abort(grpc::ServerContext* context,
                      const g4serve::worker::v1::WorkerAbortRequest* request,
                      g4serve::worker::v1::WorkerAbortResponse* response) override;
+  // Tears the replica down (as ResetToIdle) and returns to IDLE: the coordinator forms the
+  // replica again, or releases a drained worker. FAILED_PRECONDITION while a Load is in
+  // progress; UNAVAILABLE after Shutdown. IDLE: OK, nothing to do.
+  grpc::Status Unload(grpc::ServerContext* context,
+                      const g4serve::worker::v1::UnloadRequest* request,
+                      g4serve::worker::v1::UnloadResponse* response) override;
+
+  // Drain (SIGTERM, docs/worker.md): from now on Health says `draining` and Generate refuses new
+  // requests with UNAVAILABLE; streams in flight go on. Returns true once there is nothing left
+  // to drain — the coordinator released the replica (Unload), or nothing is loaded (IDLE,
+  // FAILED) — and false when `deadline` passes first or CancelDrain() is called. The caller then
+  // shuts down: streams still open end with UNAVAILABLE and the coordinator migrates them.
+  bool Drain(absl::Time deadline);
+  // Makes a Drain() in progress return at once (a second signal).
+  void CancelDrain();
+  bool draining() const;
 
   // Stops the engine (rank 0: the followers get the shutdown descriptor) or waits up to
   // `follower_wait` for the follower loop to end. Later Loads fail with UNAVAILABLE. Idempotent.
@@ -116,6 +134,8 @@ class WorkerServiceImpl final : public g4serve::worker::v1::Worker::Service {
       g4serve::worker::v1::WORKER_STATE_IDLE;
   std::string error_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool drain_cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<Replica> replica_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -6,7 +6,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/json_depth.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/run_with_stack.h"
 
 namespace g4 {
 namespace {
@@ -220,6 +222,81 @@ TEST(ChatTemplateErrorTest, TemplateErrors) {
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("tool role not supported"));
   EXPECT_THAT(r.status().message(), HasSubstr("template line 2"));
+}
+
+// JSON nested past kMaxJsonDepth is refused before anything recurses over it, wherever it hides
+// in the request; up to the limit, the templates' recursive schema/argument macros render on a
+// 1 MiB stack.
+std::string Deep(int depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
+Json ToolCallTurn(const Json& arguments, const Json& tool_content) {
+  Json req = Json::parse(R"({"messages": [
+      {"role": "user", "content": "t?"},
+      {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+        "function": {"name": "f", "arguments": {}}}]},
+      {"role": "tool", "tool_call_id": "c1", "content": "ok"}]})");
+  req["messages"][1]["tool_calls"][0]["function"]["arguments"] = arguments;
+  req["messages"][2]["content"] = tool_content;
+  return req;
+}
+
+TEST(ChatTemplateDepthTest, DeepJsonStringsInsideTheRequestAreRefused) {
+  g4::testing::RunWithStack(1 << 20, [] {
+    ChatTemplate t = LoadTemplate("gemma-4");
+    const std::string deep_args = "{\"a\":" + Deep(100000) + "}";
+    auto r = t.Render(ToolCallTurn(deep_args, "ok"));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(r.status().message(),
+                HasSubstr("messages[1].tool_calls[0].function.arguments: JSON nested deeper "
+                          "than 64 levels"));
+    r = t.Render(ToolCallTurn(Json::object(), Deep(100000)));
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(r.status().message(),
+                HasSubstr("messages[2].content: JSON nested deeper than 64 levels"));
+  });
+}
+
+TEST(ChatTemplateDepthTest, DeepRequestIsRefused) {
+  g4::testing::RunWithStack(1 << 20, [] {
+    ChatTemplate t = LoadTemplate("gemma-4");
+    Json req = Json::parse(R"({"messages": [{"role": "user", "content": "x"}]})");
+    req["messages"][0]["content"] = Json::parse(Deep(100000));
+    auto r = t.Render(req);
+    EXPECT_THAT(r.status().message(), HasSubstr("request: JSON nested deeper than 64 levels"));
+    // The nlohmann::json overload checks before its (recursive) conversion.
+    nlohmann::json plain = nlohmann::json::parse(R"({"messages": [{"role": "user"}]})");
+    plain["messages"][0]["content"] = nlohmann::json::parse(Deep(100000));
+    r = t.Render(plain);
+    EXPECT_THAT(r.status().message(), HasSubstr("request: JSON nested deeper than 64 levels"));
+  });
+}
+
+TEST(ChatTemplateDepthTest, ToolSchemasAndArgumentsUpToTheLimitRender) {
+  g4::testing::RunWithStack(1 << 20, [] {
+    for (const char* name : kTemplates) {
+      ChatTemplate t = LoadTemplate(name);
+      // A JSON Schema nested as deep as the request may be: request → tools → [0] → function →
+      // parameters → (properties → a)* → the innermost object.
+      Json schema = Json{{"type", "string"}};
+      Json args = Json::object();
+      int depth = 4;  // {request, tools, [0], function}
+      while (depth + 3 <= kMaxJsonDepth) {
+        schema = Json{{"type", "object"}, {"properties", Json{{"a", schema}}}};
+        args = Json{{"a", args}};
+        depth += 2;
+      }
+      Json req = Json::parse(R"({"messages": [{"role": "user", "content": "x"}]})");
+      req["tools"] = Json::array({Json{{"type", "function"},
+                                       {"function", Json{{"name", "f"}, {"parameters", schema}}}}});
+      ASSERT_LE(JsonValueDepth(req), kMaxJsonDepth);
+      auto r = t.Render(req);
+      ASSERT_TRUE(r.ok()) << name << ": " << r.status();
+      EXPECT_THAT(*r, HasSubstr("declaration:f"));
+      r = t.Render(ToolCallTurn(args.dump(), "ok"));
+      ASSERT_TRUE(r.ok()) << name << ": " << r.status();
+      EXPECT_THAT(*r, HasSubstr("call:f{a:{a:"));
+    }
+  });
 }
 
 }  // namespace

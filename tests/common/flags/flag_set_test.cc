@@ -193,5 +193,30 @@ TEST(FlagSetCustomTest, NonEmptyAndChecks) {
   EXPECT_EQ(flags.Parse(absl::MakeConstSpan(args)).message(), "--n: must be even");
 }
 
+// Positional arguments (g4-link-emulator IF_A IF_B): in order, each required, flags between them.
+TEST(FlagSetCustomTest, PositionalArgumentsAreFilledInOrderAndRequired) {
+  std::string a, b;
+  double delay = 0;
+  FlagSet flags("g4-test", "IF_A IF_B [flags]");
+  flags.AddPositional("IF_A", &a, "the first interface");
+  flags.AddPositional("IF_B", &b, "the second interface");
+  flags.Add("delay-ms", &delay, "delay");
+  std::vector<std::string> args = {"veth0", "--delay-ms", "5", "veth1"};
+  ASSERT_TRUE(flags.Parse(absl::MakeConstSpan(args)).ok());
+  EXPECT_EQ(a, "veth0");
+  EXPECT_EQ(b, "veth1");
+  EXPECT_EQ(delay, 5);
+  args = {"veth0"};
+  EXPECT_EQ(flags.Parse(absl::MakeConstSpan(args)).message(), "IF_B is required");
+  args = {"veth0", "veth1", "veth2"};
+  EXPECT_EQ(flags.Parse(absl::MakeConstSpan(args)).message(), "unexpected argument \"veth2\"");
+  args = {"-h"};
+  EXPECT_TRUE(flags.Parse(absl::MakeConstSpan(args)).ok());
+  EXPECT_TRUE(flags.help());
+  const std::string usage = flags.Usage();
+  EXPECT_THAT(usage, HasSubstr("\narguments:\n  IF_A  the first interface\n"));
+  EXPECT_LT(usage.find("arguments:"), usage.find("flags:"));
+}
+
 }  // namespace
 }  // namespace g4

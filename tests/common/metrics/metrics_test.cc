@@ -167,6 +167,27 @@ TEST(CoordinatorMetricsTest, NamesTypesAndLabels) {
   EXPECT_THAT(text2, Not(HasSubstr("block_size=\"16\"")));
 }
 
+// The counters users alert on exist at 0 before the first request: rate() and absent() see a
+// series from the start, and the first failure is a change.
+TEST(CoordinatorMetricsTest, LabelledCountersExistAtZeroFromTheStart) {
+  prometheus::Registry registry;
+  auto m = MakeCoordinator(registry);
+  ASSERT_NE(m, nullptr);
+  const std::string text = SerializeMetricsText(registry);
+  const std::string l = "model_name=\"gemma-4-test\"";
+  for (const char* reason : kRequestFailureReasons) {
+    EXPECT_THAT(text, HasSubstr(absl::StrCat("g4serve_request_failure_total{", l, ",reason=\"",
+                                             reason, "\"} 0")));
+  }
+  for (const char* reason : {"stop", "length", "abort"}) {
+    EXPECT_THAT(text, HasSubstr(absl::StrCat("g4serve_request_success_total{finished_reason=\"",
+                                             reason, "\",", l, "} 0")));
+  }
+  EXPECT_STREQ(RequestFailureReason(absl::StatusCode::kResourceExhausted), "resource_exhausted");
+  EXPECT_STREQ(RequestFailureReason(absl::StatusCode::kDataLoss), "internal");
+  EXPECT_STREQ(RequestFailureReason(absl::StatusCode::kUnknown), "other");
+}
+
 TEST(CoordinatorMetricsTest, ReplicaGauges) {
   prometheus::Registry registry;
   auto m = MakeCoordinator(registry);

@@ -66,6 +66,34 @@ TEST(TokenizerComponents, BasicEncodeDecode) {
   EXPECT_EQ(*tok->Decode({0, 5, 7}, true), "ab ab");
 }
 
+// The byte bound per token holds only where no token can stand for an unbounded run of input.
+TEST(TokenizerComponents, InputBytesPerTokenBound) {
+  auto j = Base();
+  // "d" has no byte token and unknowns fuse: "dddd..." is one token.
+  EXPECT_EQ(Load(j)->max_input_bytes_per_token(), 0);
+  EXPECT_EQ(Load(j)->EncodeAtMost(std::string(1000, 'd'), 1), std::vector<int32_t>{2});
+  j["model"]["fuse_unk"] = false;
+  auto unfused = Load(j);
+  EXPECT_EQ(unfused->max_token_bytes(), 6);  // "<0xC3>"
+  EXPECT_EQ(unfused->max_input_bytes_per_token(), 6);
+  // A normalizer that can shrink text (two bytes into one) removes the bound.
+  j["normalizer"] = nlohmann::json::parse(
+      R"({"type": "Replace", "pattern": {"String": "ab"}, "content": "c"})");
+  EXPECT_EQ(Load(j)->max_input_bytes_per_token(), 0);
+}
+
+TEST(TokenizerComponents, EncodeAtMostStopsOverTheLimit) {
+  auto tok = Load(Base());
+  EXPECT_EQ(tok->EncodeAtMost("ab ab", 2), std::vector<int32_t>({5, 7}));
+  EXPECT_EQ(tok->EncodeAtMost("ab ab", 1), std::nullopt);
+  // The post-processor's ids count.
+  EXPECT_EQ(tok->EncodeAtMost("ab ab", 3, true), std::vector<int32_t>({0, 5, 7}));
+  EXPECT_EQ(tok->EncodeAtMost("ab ab", 2, true), std::nullopt);
+  // Added tokens count as they are matched.
+  EXPECT_EQ(tok->EncodeAtMost("<x><x><x>", 2), std::nullopt);
+  EXPECT_EQ(tok->EncodeAtMost("<x><x><x>", 3), std::vector<int32_t>({1, 1, 1}));
+}
+
 TEST(TokenizerComponents, LegacyStringMerges) {
   auto j = Base();
   j["model"]["merges"] = {"a b", "▁ ab", "b c", "ab c"};

@@ -1,6 +1,5 @@
 #include "common/tokenizer/tokenizer.h"
 
-#include <chrono>
 #include <string>
 #include <vector>
 
@@ -36,6 +35,36 @@ TEST(Gemma3Tokenizer, ReferenceVectors) {
     ASSERT_TRUE(decoded.ok()) << decoded.status();
     EXPECT_EQ(*decoded, c["decoded"].get<std::string>());
   }
+}
+
+// EncodeAtMost gives Encode's ids when they fit and nothing when they do not, for every
+// reference text, exactly at the boundary.
+TEST(Gemma3Tokenizer, EncodeAtMostAgreesWithEncode) {
+  const Tokenizer& tok = Gemma3();
+  for (const auto& c : ReadJsonl("tests/data/tokenizer/vectors.jsonl")) {
+    const std::string text = c["text"].get<std::string>();
+    SCOPED_TRACE(absl::CEscape(text));
+    for (bool bos : {false, true}) {
+      const std::vector<int32_t> ids = tok.Encode(text, bos);
+      EXPECT_EQ(tok.EncodeAtMost(text, ids.size(), bos), ids);
+      if (!ids.empty()) EXPECT_EQ(tok.EncodeAtMost(text, ids.size() - 1, bos), std::nullopt);
+    }
+  }
+}
+
+// A text far over the limit is refused from its size (every token covers at most 93 bytes),
+// not tokenized: 40 MB against a 512-token context used to take 11 s and 1.5 GB.
+TEST(Gemma3Tokenizer, HugeTextOverTheLimitIsRefusedWithoutTokenizing) {
+  const Tokenizer& tok = Gemma3();
+  EXPECT_EQ(tok.max_token_bytes(), 93);
+  EXPECT_EQ(tok.max_input_bytes_per_token(), 93);
+  std::string huge;
+  huge.reserve(40 << 20);
+  while (huge.size() < (40u << 20)) huge += "Lorem ipsum dolor sit amet, consectetur. ";
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(tok.EncodeAtMost(huge, 511), std::nullopt);
+  // Generous (sanitizer builds, a loaded machine): tokenizing this text takes 11 s here.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(8));
 }
 
 TEST(Gemma3Tokenizer, HfTokenizersVectors) {
@@ -137,15 +166,15 @@ TEST(Gemma3Tokenizer, ByteFallbackDecode) {
   EXPECT_EQ(*tok.Decode({e2, 2, x82, xac}, true), "€");
 }
 
-TEST(Gemma3Tokenizer, LoadsUncompressedJsonQuickly) {
+// Loading the uncompressed tokenizer.json (what a checkpoint ships) gives the same vocabulary
+// as the .xz copy. Its speed is measured by g4-bench-tokenizer, never by a timed test.
+TEST(Gemma3Tokenizer, LoadsUncompressedJson) {
   auto text = tokenizer_internal::ReadMaybeXzFile(testing::kGemma3Tokenizer);
   ASSERT_TRUE(text.ok());
-  const auto t0 = std::chrono::steady_clock::now();
   auto tok = Tokenizer::LoadFromJson(*text);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(tok.ok()) << tok.status();
-  std::printf("LoadFromJson(%zu bytes): %.3f s\n", text->size(), s);
-  EXPECT_LT(s, 3.0);  // budget is 1 s on the reference machine; loose here for loaded CI hosts
+  EXPECT_EQ((*tok)->vocab_size(), Gemma3().vocab_size());
+  EXPECT_EQ(*(*tok)->Decode({9259}), *Gemma3().Decode({9259}));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -70,6 +71,7 @@ class InferenceServiceTest : public ::testing::Test {
     InferenceOptions io;
     io.model_id = "dense";
     io.vocab_size = 262144;  // the test tokenizer's
+    io.stall_limit = stall_limit_;
     service_ = std::make_unique<InferenceServiceImpl>(io, with_tokenizer ? Codec() : nullptr,
                                                       fleet_.get(), router_.get());
     grpc::ServerBuilder builder;
@@ -118,6 +120,7 @@ class InferenceServiceTest : public ::testing::Test {
     return false;
   }
 
+  absl::Duration stall_limit_ = absl::Seconds(30);
   KeyValueStoreServer store_;
   std::vector<std::unique_ptr<FakeWorker>> workers_;
   std::unique_ptr<FleetManager> fleet_;
@@ -153,7 +156,8 @@ TEST_F(InferenceServiceTest, RelaysTokensAndText) {
   EXPECT_EQ(last.usage().prompt_tokens(), static_cast<int>(Ids("Hi there").size()));
   EXPECT_EQ(last.usage().completion_tokens(), static_cast<int>(out.size()));
   absl::MutexLock lock(&workers_[0]->mu);
-  EXPECT_EQ(workers_[0]->last_generate.request_id(), "req-1");
+  // The engine's ids are global: the worker gets an unguessable id of its own.
+  EXPECT_THAT(workers_[0]->last_generate.request_id(), ::testing::MatchesRegex("g4w-[0-9a-f]{32}"));
   EXPECT_THAT(workers_[0]->last_generate.prompt_token_ids(), ElementsAreArray(Ids("Hi there")));
   EXPECT_EQ(workers_[0]->last_generate.sampling().temperature(), 0);
 }
@@ -327,6 +331,76 @@ TEST_F(InferenceServiceTest, AbortByRequestId) {
   EXPECT_FALSE(aresp.found());
 }
 
+// Request ids belong to their caller (the g4-namespace metadata, else the peer's host): another
+// caller can neither abort a request nor take its id (which used to give the victim 409), and
+// the owner's Abort ends it with finish_reason ABORTED, never STOP.
+TEST_F(InferenceServiceTest, RequestIdsAndAbortAreScopedToTheCaller) {
+  Start(1);
+  workers_[0]->endless = true;
+  grpc::ClientContext alice;
+  alice.AddMetadata("g4-namespace", "alice");
+  pb::GenerateRequest request = TextRequest("Hi");
+  request.set_request_id("victim-1");
+  auto reader = stub_->Generate(&alice, request);
+  pb::GenerateResponse r;
+  ASSERT_TRUE(reader->Read(&r));
+  EXPECT_EQ(r.request_id(), "victim-1");
+  auto abort = [&](const std::string& ns) {
+    grpc::ClientContext ctx;
+    if (!ns.empty()) ctx.AddMetadata("g4-namespace", ns);
+    pb::AbortRequest ar;
+    ar.set_request_id("victim-1");
+    pb::AbortResponse resp;
+    EXPECT_TRUE(stub_->Abort(&ctx, ar, &resp).ok());
+    return resp.found();
+  };
+  EXPECT_FALSE(abort("mallory"));
+  EXPECT_FALSE(abort(""));  // no metadata: the peer's host, another caller
+  // Another caller may use the same id at the same time.
+  const Result mallory = [&] {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("g4-namespace", "mallory");
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(300)));
+    Result result;
+    auto other = stub_->Generate(&ctx, request);
+    pb::GenerateResponse m;
+    while (other->Read(&m)) result.responses.push_back(m);
+    result.status = other->Finish();
+    return result;
+  }();
+  EXPECT_EQ(mallory.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_FALSE(mallory.responses.empty());
+  // The same caller cannot.
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("g4-namespace", "alice");
+    auto dup = stub_->Generate(&ctx, request);
+    while (dup->Read(&r)) {
+    }
+    EXPECT_EQ(dup->Finish().error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  }
+  EXPECT_TRUE(abort("alice"));
+  pb::GenerateResponse last;
+  while (reader->Read(&r)) last = r;
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(last.finish_reason(), pb::FINISH_REASON_ABORTED);
+  // A namespace over the limit is refused.
+  grpc::ClientContext big;
+  big.AddMetadata("g4-namespace", std::string(129, 'n'));
+  pb::AbortRequest ar;
+  pb::AbortResponse resp;
+  EXPECT_EQ(stub_->Abort(&big, ar, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(InferenceServiceTest, AssignedIdsAreUnguessable) {
+  Start(1);
+  const Result a = Generate(TextRequest("Hi"));
+  const Result b = Generate(TextRequest("Hi"));
+  ASSERT_TRUE(a.status.ok() && b.status.ok());
+  EXPECT_THAT(a.responses.back().request_id(), ::testing::MatchesRegex("g4-[0-9a-f]{32}"));
+  EXPECT_NE(a.responses.back().request_id(), b.responses.back().request_id());
+}
+
 TEST_F(InferenceServiceTest, RetriesUnavailableOnAnotherReplica) {
   Start(2);
   workers_[0]->generate_unavailable = true;
@@ -399,6 +473,120 @@ TEST_F(InferenceServiceTest, ListModelsSaysWhyAReplicaFailed) {
   ASSERT_EQ(response.models(0).replicas_size(), 1);
   EXPECT_EQ(response.models(0).replicas(0).state(), "FAILED");
   EXPECT_THAT(response.models(0).replicas(0).error(), HasSubstr("does not fit"));
+}
+
+pb::GenerateRequest CountingRequest(const std::string& id) {
+  pb::GenerateRequest r;
+  r.set_request_id(id);
+  r.mutable_token_ids()->add_ids(2);
+  r.mutable_token_ids()->add_ids(3);
+  return r;
+}
+
+std::vector<int> Counting(int from, int to) {
+  std::vector<int> ids;
+  for (int i = from; i < to; ++i) ids.push_back(100 + i);
+  return ids;
+}
+
+// The text a client should see for `ids`: the detokenizer over all of them at once.
+std::string TextOf(const std::vector<int>& ids) {
+  auto decoder = *Codec()->NewDecoder();
+  std::string text;
+  for (int id : ids) text += *decoder->Feed(id);
+  return text + decoder->Flush();
+}
+
+// Checks one migrated stream: every token once and in order, one final response with the
+// usage counted once, the request id on every response, the text of all tokens.
+void ExpectOneUninterruptedStream(const Result& r, const std::string& id, int total) {
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.tokens(), Counting(0, total));
+  EXPECT_EQ(r.text(), TextOf(Counting(0, total)));
+  int finals = 0;
+  for (const pb::GenerateResponse& response : r.responses) {
+    EXPECT_EQ(response.request_id(), id);
+    if (response.finish_reason() == pb::FINISH_REASON_UNSPECIFIED) continue;
+    ++finals;
+    EXPECT_EQ(response.finish_reason(), pb::FINISH_REASON_LENGTH);
+    EXPECT_EQ(response.usage().prompt_tokens(), 2);
+    EXPECT_EQ(response.usage().completion_tokens(), total);
+  }
+  EXPECT_EQ(finals, 1);
+  EXPECT_EQ(r.responses.back().finish_reason(), pb::FINISH_REASON_LENGTH);
+}
+
+// A worker that fails mid-stream (its replica lost a rank): the coordinator resubmits prompt +
+// the tokens already sent to the other replica and the client's stream just goes on.
+TEST_F(InferenceServiceTest, StreamContinuesOnAnotherReplicaWhenItsWorkerFails) {
+  Start(2);
+  for (auto& w : workers_) w->counting_tokens = 12;
+  workers_[0]->fail_after = 5;  // replica 0 is picked first (lowest index)
+  const Result r = Generate(CountingRequest("mig-1"));
+  ExpectOneUninterruptedStream(r, "mig-1", 12);
+  EXPECT_EQ(workers_[0]->generate_calls.load(), 1);
+  EXPECT_EQ(workers_[1]->generate_calls.load(), 1);
+  absl::MutexLock l(&workers_[1]->mu);
+  const auto& resumed = workers_[1]->last_generate.resume_output_token_ids();
+  EXPECT_EQ(std::vector<int>(resumed.begin(), resumed.end()), Counting(0, 5));
+  EXPECT_EQ(workers_[1]->last_generate.request_id(), "mig-1");
+  EXPECT_EQ(workers_[1]->last_generate.prompt_token_ids_size(), 2);
+}
+
+// A worker that stalls mid-stream (no error, just silence): the health check takes its replica
+// out of service and the coordinator moves the stream to the other replica.
+TEST_F(InferenceServiceTest, StreamMovesOffAReplicaTheHealthCheckTookOut) {
+  Start(2);
+  for (auto& w : workers_) {  // about 5 s: longer than the health timeout (2 s)
+    w->counting_tokens = 200;
+    w->step_delay = absl::Milliseconds(25);
+  }
+  Result r;
+  std::thread client([&] { r = Generate(CountingRequest("mig-2")); });
+  ASSERT_TRUE(Eventually([&] { return workers_[0]->generate_calls.load() == 1; }));
+  absl::SleepFor(absl::Milliseconds(200));  // some tokens reach the client
+  workers_[0]->health_hangs = true;          // and its replica stops answering
+  client.join();
+  workers_[0]->health_hangs = false;
+  ExpectOneUninterruptedStream(r, "mig-2", 200);
+  EXPECT_TRUE(workers_[0]->generate_cancelled.load());
+  absl::MutexLock l(&workers_[1]->mu);
+  EXPECT_GT(workers_[1]->last_generate.resume_output_token_ids_size(), 0);
+}
+
+// Migration is bounded: when every replica fails the request, the client gets the error, after
+// the tokens it was already sent.
+TEST_F(InferenceServiceTest, MigrationFailsWhenNoReplicaCanContinue) {
+  Start(2);
+  for (auto& w : workers_) {
+    w->counting_tokens = 12;
+    w->fail_after = 2;
+  }
+  const Result r = Generate(CountingRequest("mig-3"));
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(r.status.error_message(), HasSubstr("no other replica can continue"));
+  EXPECT_EQ(r.tokens(), Counting(0, 4));  // two from each replica, none twice
+}
+
+// The only replica stalls mid-stream: the stream waits for it (a short stall would let it go
+// on), but not past the stall limit: then it fails with UNAVAILABLE instead of hanging.
+TEST_F(InferenceServiceTest, StreamOnAStalledOnlyReplicaFailsAfterTheStallLimit) {
+  stall_limit_ = absl::Seconds(1);
+  Start(1);
+  workers_[0]->counting_tokens = 400;
+  workers_[0]->step_delay = absl::Milliseconds(25);  // 10 s: far longer than the test waits
+  Result r;
+  const absl::Time start = absl::Now();
+  std::thread client([&] { r = Generate(CountingRequest("stall-1")); });
+  ASSERT_TRUE(Eventually([&] { return workers_[0]->generate_calls.load() == 1; }));
+  absl::SleepFor(absl::Milliseconds(100));
+  workers_[0]->health_hangs = true;
+  client.join();
+  workers_[0]->health_hangs = false;
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::UNAVAILABLE) << r.status.error_message();
+  EXPECT_THAT(r.status.error_message(), HasSubstr("no other replica can continue"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(8));  // health timeout 2 s + stall limit 1 s
+  EXPECT_GT(r.tokens().size(), 0u);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "coordinator/fleet/fleet_manager.h"
 
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -30,6 +31,23 @@ using ::testing::HasSubstr;
 namespace wpb = ::g4serve::worker::v1;
 
 constexpr absl::Duration kWait = absl::Seconds(20);
+
+// Polls fleet.Replicas() until replica `index` satisfies `pred`; false after kWait.
+bool WaitForReplica(const FleetManager& fleet, int index,
+                    const std::function<bool(const ReplicaStatus&)>& pred) {
+  const absl::Time deadline = absl::Now() + kWait;
+  while (absl::Now() < deadline) {
+    const std::vector<ReplicaStatus> replicas = fleet.Replicas();
+    if (index < static_cast<int>(replicas.size()) && pred(replicas[index])) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
+int LoadCount(FakeWorker& w) {
+  absl::MutexLock l(&w.mu);
+  return static_cast<int>(w.loads.size());
+}
 
 FleetOptions Options(int tp) {
   FleetOptions o;
@@ -133,19 +151,29 @@ TEST(FleetManagerTest, NumReplicasLimitsFormation) {
 
 TEST(FleetManagerTest, FailedLoadMarksReplicaFailedOthersServe) {
   KeyValueStoreServer store;
-  FleetManager fleet(Options(1), &store);
+  FleetOptions o = Options(1);
+  o.reform_backoff = absl::Seconds(30);  // one retry (immediate), then a long wait
+  FleetManager fleet(o, &store);
   fleet.Start();
   FakeWorker w0, w1, w2;
   w1.load_fails = true;
   ASSERT_TRUE(fleet.Register(w0.Registration()).ok());
   ASSERT_TRUE(fleet.Register(w1.Registration()).ok());
   ASSERT_TRUE(fleet.Register(w2.Registration()).ok());
-  ASSERT_TRUE(fleet.WaitForState(1, ReplicaState::kFailed, kWait));
   ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
   ASSERT_TRUE(fleet.WaitForState(2, ReplicaState::kReady, kWait));
-  const std::vector<ReplicaStatus> replicas = fleet.Replicas();
-  EXPECT_THAT(replicas[1].error, HasSubstr("out of cheese"));
-  EXPECT_THAT(replicas[1].error, HasSubstr("w1"));
+  ASSERT_TRUE(WaitForReplica(fleet, 1, [](const ReplicaStatus& r) {
+    return r.state == ReplicaState::kFailed && r.failures == 2;
+  }));
+  const ReplicaStatus failed = fleet.Replicas()[1];
+  EXPECT_EQ(failed.reason, "load_failed");
+  EXPECT_THAT(failed.error, HasSubstr("out of cheese"));
+  EXPECT_THAT(failed.error, HasSubstr("w1"));
+  EXPECT_THAT(failed.error, HasSubstr("next attempt in"));
+  EXPECT_FALSE(failed.permanent);
+  ASSERT_TRUE(failed.retry_at.has_value());
+  EXPECT_GT(*failed.retry_at, absl::Now() + absl::Seconds(20));
+  EXPECT_EQ(LoadCount(w1), 2);  // the first load and one immediate retry
   EXPECT_EQ(fleet.ReadyReplicas(), 2);
   EXPECT_EQ(fleet.TotalReplicas(), 3);
 
@@ -159,6 +187,133 @@ TEST(FleetManagerTest, FailedLoadMarksReplicaFailedOthersServe) {
   }
 }
 
+// A replica whose load keeps failing is formed again with a growing, capped backoff, and
+// returns to service once the worker can load.
+TEST(FleetManagerTest, FailingReplicaBacksOffThenRecovers) {
+  KeyValueStoreServer store;
+  FleetOptions o = Options(1);
+  o.reform_backoff = absl::Milliseconds(100);
+  o.reform_backoff_max = absl::Milliseconds(400);
+  FleetManager fleet(o, &store);
+  int reformed = 0;
+  absl::Mutex mu;
+  fleet.SetRecoveryListener([&](int replica, bool was_reformed) {
+    absl::MutexLock l(&mu);
+    EXPECT_EQ(replica, 0);
+    reformed += was_reformed ? 1 : 0;
+  });
+  fleet.Start();
+  FakeWorker w0;
+  w0.load_fails = true;
+  ASSERT_TRUE(fleet.Register(w0.Registration()).ok());
+  ASSERT_TRUE(WaitForReplica(fleet, 0, [](const ReplicaStatus& r) { return r.failures >= 5; }));
+  // Attempts 1, 2 (immediate), then after 100, 200, 400, 400 ms: a handful, not one per round.
+  const absl::Time start = absl::Now();
+  const int loads_before = LoadCount(w0);
+  absl::SleepFor(absl::Milliseconds(1200));
+  const int loads_during = LoadCount(w0) - loads_before;
+  EXPECT_GE(loads_during, 2);
+  EXPECT_LE(loads_during, 5) << "backoff not applied (health rounds every 50 ms)";
+  const ReplicaStatus r = fleet.Replicas()[0];
+  ASSERT_TRUE(r.retry_at.has_value());
+  EXPECT_LE(*r.retry_at - start, absl::Milliseconds(1200) + absl::Milliseconds(500));
+  w0.load_fails = false;
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+  const ReplicaStatus ready = fleet.Replicas()[0];
+  EXPECT_EQ(ready.reason, "");
+  EXPECT_EQ(ready.recoveries, 1);
+  EXPECT_GE(w0.unload_calls.load(), 1);  // every attempt after the first unloads first
+  absl::MutexLock l(&mu);  // the listener runs right after the state changed
+  auto told = [&reformed] { return reformed > 0; };
+  mu.AwaitWithTimeout(absl::Condition(&told), kWait);
+  EXPECT_EQ(reformed, 1);
+}
+
+// A rank that stops answering for a while (a stall: SIGSTOP, a page-fault storm) takes its
+// replica out of service; when it answers READY on the same load again, the replica resumes
+// without a reload.
+TEST(FleetManagerTest, StalledRankResumesWithoutReload) {
+  KeyValueStoreServer store;
+  FleetManager fleet(Options(2), &store);
+  std::vector<bool> recoveries;
+  absl::Mutex mu;
+  fleet.SetRecoveryListener([&](int, bool reformed) {
+    absl::MutexLock l(&mu);
+    recoveries.push_back(reformed);
+  });
+  fleet.Start();
+  FakeWorker w0, w1;
+  ASSERT_TRUE(fleet.Register(w0.Registration()).ok());
+  ASSERT_TRUE(fleet.Register(w1.Registration()).ok());
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+  w1.health_hangs = true;
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kUnavailable, kWait));
+  EXPECT_EQ(fleet.Replicas()[0].reason, "unreachable");
+  EXPECT_THAT(fleet.Replicas()[0].error, HasSubstr("rank 1"));
+  w1.health_hangs = false;
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+  const ReplicaStatus r = fleet.Replicas()[0];
+  EXPECT_EQ(r.recoveries, 1);
+  EXPECT_EQ(LoadCount(w0), 1);
+  EXPECT_EQ(LoadCount(w1), 1);
+  EXPECT_EQ(w0.unload_calls.load() + w1.unload_calls.load(), 0);
+  absl::MutexLock l(&mu);  // the listener runs right after the state changed
+  auto told = [&recoveries] { return !recoveries.empty(); };
+  mu.AwaitWithTimeout(absl::Condition(&told), kWait);
+  EXPECT_EQ(recoveries, std::vector<bool>{false});
+}
+
+// A rank whose collective failed (FAILED) cannot resume: the replica is torn down on every rank
+// and loaded again with a fresh store prefix.
+TEST(FleetManagerTest, FailedRankIsFormedAgainOnEveryRank) {
+  KeyValueStoreServer store;
+  FleetManager fleet(Options(2), &store);
+  fleet.Start();
+  FakeWorker w0, w1;
+  ASSERT_TRUE(fleet.Register(w0.Registration()).ok());
+  ASSERT_TRUE(fleet.Register(w1.Registration()).ok());
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+  const std::string first_prefix = fleet.Replicas()[0].store_prefix;
+  w1.health_reports_failed = true;  // cleared by the Unload
+  ASSERT_TRUE(WaitForReplica(fleet, 0, [](const ReplicaStatus& r) {
+    return r.state == ReplicaState::kReady && r.recoveries == 1;
+  }));
+  EXPECT_EQ(LoadCount(w0), 2);
+  EXPECT_EQ(LoadCount(w1), 2);
+  EXPECT_EQ(w0.unload_calls.load(), 1);
+  EXPECT_EQ(w1.unload_calls.load(), 1);
+  const std::string second_prefix = fleet.Replicas()[0].store_prefix;
+  EXPECT_NE(second_prefix, first_prefix);
+  absl::MutexLock l(&w0.mu);
+  EXPECT_EQ(w0.loads[1].store_prefix(), second_prefix);
+  EXPECT_EQ(w0.loads[1].rank(), 0);
+}
+
+// A process that restarts on a rank's address (it registers again) takes that rank's place at
+// once; the replica is formed again with it.
+TEST(FleetManagerTest, RestartedProcessOnTheSameAddressTakesItsRank) {
+  KeyValueStoreServer store;
+  FleetManager fleet(Options(2), &store);
+  fleet.Start();
+  FakeWorker w0, w1;
+  ASSERT_TRUE(fleet.Register(w0.Registration()).ok());
+  ASSERT_TRUE(fleet.Register(w1.Registration()).ok());
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+  const std::string old_id = fleet.Replicas()[0].workers[1].id;
+  w1.health_reports_idle = true;  // a fresh process has nothing loaded
+  absl::StatusOr<std::string> id = fleet.Register(w1.Registration());
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(fleet.FreeWorkers(), 0);
+  EXPECT_EQ(fleet.Replicas()[0].workers[1].id, *id);
+  EXPECT_EQ(fleet.ReadyReplicas(), 0);  // out of service at once
+  EXPECT_EQ(fleet.Heartbeat(old_id, w1.address()).code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(WaitForReplica(fleet, 0, [](const ReplicaStatus& r) {
+    return r.state == ReplicaState::kReady && r.recoveries == 1;
+  }));
+  EXPECT_EQ(fleet.Replicas().size(), 1u);
+  EXPECT_EQ(LoadCount(w1), 2);
+}
+
 TEST(FleetManagerTest, PlanFailureMarksReplicaFailed) {
   KeyValueStoreServer store;
   FleetOptions o = Options(3);  // the tiny model's heads do not split 3 ways
@@ -167,8 +322,13 @@ TEST(FleetManagerTest, PlanFailureMarksReplicaFailed) {
   ASSERT_TRUE(fleet.Register(w0.Registration()).ok());
   ASSERT_TRUE(fleet.Register(w1.Registration()).ok());
   ASSERT_TRUE(fleet.Register(w2.Registration()).ok());
+  fleet.Start();
   ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kFailed, kWait));
   EXPECT_THAT(fleet.Replicas()[0].error, HasSubstr("plan"));
+  EXPECT_EQ(fleet.Replicas()[0].reason, "plan_failed");
+  EXPECT_TRUE(fleet.Replicas()[0].permanent);  // a plan error is for good: never retried
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(fleet.Replicas()[0].state, ReplicaState::kFailed);
   absl::MutexLock l(&w0.mu);
   EXPECT_TRUE(w0.loads.empty());
 }
@@ -194,9 +354,11 @@ TEST(FleetManagerTest, SilentWorkerMakesReplicaUnavailable) {
     ASSERT_TRUE(l.ok());
     EXPECT_EQ(l->replica().index, 1);
   }
+  w1.unload_fails = true;  // forming it again fails: it stays out of service
   w1.health_reports_failed = true;
   ASSERT_TRUE(fleet.WaitForState(1, ReplicaState::kUnavailable, kWait));
   EXPECT_THAT(fleet.Replicas()[1].error, HasSubstr("gloo: peer lost"));
+  EXPECT_EQ(fleet.Replicas()[1].reason, "rank_failed");
   absl::StatusOr<Router::Lease> none = router.Acquire();
   EXPECT_EQ(none.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(none.status().message(), HasSubstr("2 of 2 down"));
@@ -259,33 +421,80 @@ TEST(FleetManagerTest, InterleavedGroupsFormOneReplicaEachInRankOrder) {
   EXPECT_EQ(endpoints[1].leader_address, a0.address());
 }
 
-TEST(FleetManagerTest, RestartedGroupFormsANewReplica) {
+TEST(FleetManagerTest, RestartedGroupTakesTheLostRanksPlaces) {
+  for (int num_replicas : {1, 0}) {
+    KeyValueStoreServer store;
+    FleetOptions o = Options(2);
+    o.num_replicas = num_replicas;
+    FleetManager fleet(o, &store);
+    fleet.Start();
+    FakeWorker a0, a1, c0, c1;
+    ASSERT_TRUE(fleet.Register(Grouped(a0, "g", 0)).ok());
+    ASSERT_TRUE(fleet.Register(Grouped(a1, "g", 1)).ok());
+    ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
+    // The group's pods came back (new addresses, same group and ranks) while the old replica
+    // still looks READY: they wait, and form no second replica of the group ...
+    ASSERT_TRUE(fleet.Register(Grouped(c1, "g", 1)).ok());
+    ASSERT_TRUE(fleet.Register(Grouped(c0, "g", 0)).ok());
+    EXPECT_EQ(fleet.Replicas().size(), 1u) << num_replicas;
+    EXPECT_EQ(fleet.FreeWorkers(), 2);
+    // ... and take the old pods' places once those stop answering: the same replica is formed
+    // again on them.
+    a0.Stop();
+    a1.Stop();
+    ASSERT_TRUE(WaitForReplica(fleet, 0, [](const ReplicaStatus& r) {
+      return r.state == ReplicaState::kReady && r.recoveries == 1;
+    })) << num_replicas;
+    const std::vector<ReplicaStatus> replicas = fleet.Replicas();
+    ASSERT_EQ(replicas.size(), 1u);
+    EXPECT_EQ(replicas[0].workers[0].address, c0.address());
+    EXPECT_EQ(replicas[0].workers[1].address, c1.address());
+    EXPECT_EQ(fleet.FreeWorkers(), 0);
+    EXPECT_EQ(fleet.ReadyReplicas(), 1);
+    EXPECT_EQ(LoadOf(c0), std::make_pair(0, 0));
+    EXPECT_EQ(LoadOf(c1), std::make_pair(1, 0));
+    fleet.Shutdown();
+  }
+}
+
+// A rank that drains (SIGTERM) takes its replica out of routing while its requests finish; then
+// every rank is unloaded (the draining worker exits), and a new worker takes its place.
+TEST(FleetManagerTest, DrainingRankDrainsItsReplicaThenIsReplaced) {
   KeyValueStoreServer store;
-  FleetOptions o = Options(2);
-  o.num_replicas = 1;
-  FleetManager fleet(o, &store);
+  FleetManager fleet(Options(1), &store);
   fleet.Start();
-  FakeWorker a0, a1, c0, c1;
-  ASSERT_TRUE(fleet.Register(Grouped(a0, "g", 0)).ok());
-  ASSERT_TRUE(fleet.Register(Grouped(a1, "g", 1)).ok());
+  FakeWorker w0, w1;
+  ASSERT_TRUE(fleet.Register(w0.Registration()).ok());
+  ASSERT_TRUE(fleet.Register(w1.Registration()).ok());
   ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
-  // The group's pods came back (new addresses, same group) while the old replica still looks
-  // READY: they wait (num_replicas 1) ...
-  ASSERT_TRUE(fleet.Register(Grouped(c1, "g", 1)).ok());
-  ASSERT_TRUE(fleet.Register(Grouped(c0, "g", 0)).ok());
-  EXPECT_EQ(fleet.Replicas().size(), 1u);
-  EXPECT_EQ(fleet.FreeWorkers(), 2);
-  // ... and form the replacement once the old replica is UNAVAILABLE, instead of being stranded.
-  a0.health_reports_failed = true;
-  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kUnavailable, kWait));
   ASSERT_TRUE(fleet.WaitForState(1, ReplicaState::kReady, kWait));
-  const std::vector<ReplicaStatus> replicas = fleet.Replicas();
-  ASSERT_EQ(replicas.size(), 2u);
-  EXPECT_EQ(replicas[1].workers[0].address, c0.address());
-  EXPECT_EQ(replicas[1].workers[1].address, c1.address());
-  EXPECT_EQ(fleet.FreeWorkers(), 0);
-  EXPECT_EQ(fleet.ReadyReplicas(), 1);
-  fleet.Shutdown();
+  w0.running = 1;  // a request still streaming
+  w0.draining = true;
+  ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kDraining, kWait));
+  EXPECT_EQ(fleet.Replicas()[0].reason, "draining");
+  Router router(&fleet);
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<Router::Lease> l = router.Acquire();
+    ASSERT_TRUE(l.ok());
+    EXPECT_EQ(l->replica().index, 1);
+  }
+  EXPECT_TRUE(fleet.Endpoints()[0].draining);
+  absl::SleepFor(absl::Milliseconds(300));  // several rounds: still draining, not unloaded
+  EXPECT_EQ(fleet.Replicas()[0].state, ReplicaState::kDraining);
+  EXPECT_EQ(w0.unload_calls.load(), 0);
+  w0.running = 0;  // its last stream finished
+  ASSERT_TRUE(WaitForReplica(fleet, 0, [](const ReplicaStatus& r) {
+    return r.state == ReplicaState::kUnavailable && r.reason == "drained";
+  }));
+  EXPECT_EQ(w0.unload_calls.load(), 1);
+  w0.Stop();  // the drained worker exits
+  FakeWorker w2;  // its replacement (e.g. the pod restarted elsewhere)
+  ASSERT_TRUE(fleet.Register(w2.Registration()).ok());
+  ASSERT_TRUE(WaitForReplica(fleet, 0, [](const ReplicaStatus& r) {
+    return r.state == ReplicaState::kReady && r.recoveries == 1;
+  }));
+  EXPECT_EQ(fleet.Replicas()[0].workers[0].address, w2.address());
+  EXPECT_EQ(fleet.Replicas().size(), 2u);
 }
 
 TEST(FleetManagerTest, DuplicateRankFailsTheGroupsReplica) {

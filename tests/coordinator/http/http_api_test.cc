@@ -32,6 +32,7 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "tests/coordinator/fake_worker.h"
+#include "tests/coordinator/http/http_test_fixture.h"
 
 namespace g4 {
 namespace {
@@ -45,72 +46,7 @@ using ::testing::HasSubstr;
 using Json = nlohmann::json;
 namespace pb = ::g4serve::v1;
 
-class HttpApiTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    FleetOptions o;
-    o.model_dir = "/models/dense";
-    o.model_name = "dense";
-    o.model_config = TinyConfig();
-    o.health_interval = absl::Milliseconds(100);
-    o.log = [](const std::string&) {};
-    fleet_ = std::make_unique<FleetManager>(o, &store_);
-    router_ = std::make_unique<Router>(fleet_.get());
-    InferenceOptions io;
-    io.model_id = "dense";
-    io.vocab_size = 262144;
-    service_ = std::make_unique<InferenceServiceImpl>(io, Codec(), fleet_.get(), router_.get());
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(port, 0);
-    stub_ = pb::Inference::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                                       grpc::InsecureChannelCredentials()));
-    HttpServerOptions ho;
-    ho.max_body_bytes = 1 << 20;
-    http_ = std::make_unique<HttpServer>(ho, service_->generation());
-    absl::StatusOr<int> http_port = http_->Start();
-    ASSERT_TRUE(http_port.ok()) << http_port.status();
-    http_port_ = *http_port;
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", http_port_);
-    client_->set_read_timeout(std::chrono::seconds(20));
-  }
-
-  void StartWorkers(int n) {
-    for (int i = 0; i < n; ++i) {
-      workers_.push_back(std::make_unique<FakeWorker>());
-      ASSERT_TRUE(fleet_->Register(workers_.back()->Registration()).ok());
-      ASSERT_TRUE(fleet_->WaitForState(i, ReplicaState::kReady, absl::Seconds(20)));
-    }
-    fleet_->Start();
-  }
-
-  void TearDown() override {
-    service_->Shutdown();
-    http_->Stop();
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
-    server_->Wait();
-    fleet_.reset();
-    workers_.clear();
-  }
-
-  httplib::Result Post(const std::string& path, const std::string& body) {
-    return client_->Post(path.c_str(), body, "application/json");
-  }
-
-  KeyValueStoreServer store_;
-  std::unique_ptr<FleetManager> fleet_;
-  std::unique_ptr<Router> router_;
-  std::unique_ptr<InferenceServiceImpl> service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<pb::Inference::Stub> stub_;
-  std::unique_ptr<HttpServer> http_;
-  int http_port_ = 0;
-  std::unique_ptr<httplib::Client> client_;
-  std::vector<std::unique_ptr<FakeWorker>> workers_;
-};
+class HttpApiTest : public ::g4::testing::HttpServerTest {};
 
 // SSE data payloads of a response body.
 std::vector<std::string> SseData(const std::string& body) {
@@ -265,18 +201,12 @@ TEST_F(HttpApiTest, FullQueueIs429WithRetryAfter) {
 TEST_F(HttpApiTest, ClientDisconnectCancelsWorkerCall) {
   StartWorkers(1);
   workers_[0]->endless = true;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = Connect();
   ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(http_port_);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   const std::string body = R"({"prompt":"Hi","stream":true,"max_tokens":100000})";
-  const std::string request =
-      absl::StrCat("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                   "Content-Length: ", body.size(), "\r\n\r\n", body);
-  ASSERT_EQ(write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+  ASSERT_TRUE(SendAll(
+      fd, absl::StrCat("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                       "application/json\r\nContent-Length: ", body.size(), "\r\n\r\n", body)));
   char buf[4096];
   std::string got;
   while (got.find("data: ") == std::string::npos) {
@@ -290,6 +220,174 @@ TEST_F(HttpApiTest, ClientDisconnectCancelsWorkerCall) {
   EXPECT_TRUE(Eventually([&] { return workers_[0]->generate_cancelled.load(); }));
   EXPECT_TRUE(Eventually([&] { return service_->InFlightRequests() == 0; }));
   EXPECT_TRUE(Eventually([&] { return router_->InFlight(0) == 0; }));
+}
+
+// A client that goes away while waiting for a non-streaming answer frees its sequence at once
+// too (it used to run to max_tokens).
+TEST_F(HttpApiTest, NonStreamingClientDisconnectCancelsWorkerCall) {
+  StartWorkers(1);
+  workers_[0]->endless = true;
+  const int fd = Connect();
+  ASSERT_GE(fd, 0);
+  const std::string body = R"({"prompt":"Hi","max_tokens":100000})";
+  ASSERT_TRUE(SendAll(fd, absl::StrCat("POST /v1/completions HTTP/1.1\r\nHost: x\r\n"
+                                       "Content-Length: ", body.size(), "\r\n\r\n", body)));
+  ASSERT_TRUE(Eventually([&] { return workers_[0]->generate_calls.load() == 1; }));
+  EXPECT_EQ(service_->InFlightRequests(), 1);
+  close(fd);
+  EXPECT_TRUE(Eventually([&] { return workers_[0]->generate_cancelled.load(); }));
+  EXPECT_TRUE(Eventually([&] { return service_->InFlightRequests() == 0; }));
+  EXPECT_TRUE(Eventually([&] { return router_->InFlight(0) == 0; }));
+}
+
+// Ids the server assigns are 128 random bits, not a clock and a counter.
+TEST_F(HttpApiTest, ServerAssignedIdsAreUnguessable) {
+  StartWorkers(1);
+  std::vector<std::string> ids;
+  for (const char* path : {"/v1/completions", "/v1/completions"}) {
+    auto r = Post(path, R"({"prompt":"Hi","max_tokens":1})");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    ids.push_back(Json::parse(r->body)["id"]);
+  }
+  auto r = Post("/v1/chat/completions", R"({"messages":[{"role":"user","content":"Hi"}]})");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  ids.push_back(Json::parse(r->body)["id"]);
+  EXPECT_THAT(ids[0], ::testing::MatchesRegex("cmpl-[0-9a-f]{32}"));
+  EXPECT_THAT(ids[2], ::testing::MatchesRegex("chatcmpl-[0-9a-f]{32}"));
+  EXPECT_NE(ids[0], ids[1]);
+}
+
+// JSON nested past the limit (64) is refused with 400 before anything recurses over it, at
+// every way in; the coordinator keeps serving. Each of these crashed it (stack overflow).
+TEST_F(HttpApiTest, DeeplyNestedJsonIsRefusedNamingTheLimit) {
+  StartWorkers(1);
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string deep_obj = [] {
+    std::string s;
+    for (int i = 0; i < 50000; ++i) s += R"({"a":)";
+    s += "1";
+    for (int i = 0; i < 50000; ++i) s += "}";
+    return s;
+  }();
+  struct Case {
+    std::string name, path, body, field;
+  };
+  const std::vector<Case> cases = {
+      {"chat_content", "/v1/chat/completions",
+       R"({"messages":[{"role":"user","content":)" + deep + "}]}", "body"},
+      {"tool_parameters", "/v1/chat/completions",
+       R"({"messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function",)"
+       R"("function":{"name":"f","parameters":{"type":"object","properties":)" +
+           deep_obj + "}}}]}",
+       "body"},
+      {"completion_prompt", "/v1/completions", R"({"prompt":)" + deep + "}", "body"},
+      // A JSON string inside the request is parsed too (tool results become structured).
+      {"tool_result_string", "/v1/chat/completions",
+       R"({"messages":[{"role":"user","content":"t?"},{"role":"assistant","tool_calls":[)"
+       R"({"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},)"
+       R"({"role":"tool","tool_call_id":"c1","content":")" +
+           deep + R"("}]})",
+       "messages[2].content"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto r = Post(c.path, c.body);
+    ASSERT_TRUE(r) << "no response";
+    EXPECT_EQ(r->status, 400) << r->body;
+    const Json e = Json::parse(r->body)["error"];
+    EXPECT_THAT(e["message"].get<std::string>(),
+                HasSubstr(c.field + ": JSON nested deeper than 64 levels"));
+    EXPECT_EQ(e["param"], c.field);
+  }
+  // gRPC chat_json.
+  pb::GenerateRequest req;
+  req.set_chat_json(R"({"messages":[{"role":"user","content":)" + deep + "}]}");
+  grpc::ClientContext ctx;
+  auto reader = stub_->Generate(&ctx, req);
+  pb::GenerateResponse resp;
+  while (reader->Read(&resp)) {
+  }
+  grpc::Status s = reader->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("chat_json: JSON nested deeper than 64 levels"));
+  // Still serving.
+  auto r = Post("/v1/completions", R"({"prompt":"Hi","max_tokens":2})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+// The body limit holds however the body arrives, and framing a proxy could read differently
+// is refused; each such connection is closed after the answer.
+TEST_F(HttpApiTest, BodyFramingIsStrict) {
+  StartWorkers(1);
+  const std::string head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\n";
+  const std::string body = R"({"prompt":"Hi","max_tokens":2})";
+  auto chunked = [](const std::string& data, size_t chunk) {
+    std::string out;
+    for (size_t i = 0; i < data.size(); i += chunk) {
+      const std::string part = data.substr(i, chunk);
+      out += absl::StrCat(absl::Hex(part.size()), "\r\n", part, "\r\n");
+    }
+    return out + "0\r\n\r\n";
+  };
+  // Chunked within the limit works.
+  std::string got = RawExchange(head + "Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                chunked(body, 7));
+  EXPECT_THAT(got, ::testing::StartsWith("HTTP/1.1 200")) << got;
+  // 2 MiB in chunks against a 1 MiB limit: 413 once the chunks pass it.
+  const std::string big = R"({"prompt":")" + std::string(2 << 20, 'a') + "\"}";
+  got = RawExchange(head + "Transfer-Encoding: chunked\r\n\r\n" + chunked(big, 64 << 10));
+  EXPECT_THAT(got, ::testing::StartsWith("HTTP/1.1 413")) << got.substr(0, 200);
+  EXPECT_THAT(got, HasSubstr(R"("param":"body")"));
+  EXPECT_THAT(got, HasSubstr("Connection: close"));
+  struct Case {
+    std::string name, headers;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"duplicate_content_length",
+            absl::StrCat("Content-Length: ", body.size(), "\r\nContent-Length: ", body.size())},
+           {"content_length_and_chunked",
+            absl::StrCat("Content-Length: ", body.size(), "\r\nTransfer-Encoding: chunked")},
+           {"duplicate_chunked", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked"},
+           {"other_coding", "Transfer-Encoding: gzip"},
+       }) {
+    SCOPED_TRACE(c.name);
+    got = RawExchange(head + c.headers + "\r\n\r\n" + body);
+    EXPECT_THAT(got, ::testing::StartsWith("HTTP/1.1 400")) << got;
+    EXPECT_THAT(got, HasSubstr("Connection: close"));
+    EXPECT_THAT(got, HasSubstr(R"("error":)"));
+  }
+  EXPECT_EQ(service_->InFlightRequests(), 0);
+}
+
+// Pipelined requests are answered in order, however many arrive at once.
+TEST_F(HttpApiTest, PipelinedRequestsAreAnsweredInOrder) {
+  StartWorkers(1);
+  constexpr int kRequests = 2000;
+  std::string pipeline;
+  for (int i = 0; i < kRequests; ++i) pipeline += "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+  pipeline += "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string got = RawExchange(pipeline);
+  size_t answers = 0;
+  for (size_t at = got.find("HTTP/1.1 200 OK"); at != std::string::npos;
+       at = got.find("HTTP/1.1 200 OK", at + 1)) {
+    ++answers;
+  }
+  EXPECT_EQ(answers, kRequests + 1u);
+  EXPECT_THAT(got.substr(got.rfind("HTTP/1.1 200 OK")), HasSubstr(R"("object":"list")"));
+}
+
+TEST_F(HttpApiTest, PortInUseFailsToStart) {
+  HttpServerOptions o;
+  o.port = http_port_;
+  HttpServer second(o, service_->generation());
+  absl::StatusOr<int> port = second.Start();
+  ASSERT_FALSE(port.ok());
+  EXPECT_EQ(port.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(port.status().message(), HasSubstr("(HTTP)"));
+  EXPECT_THAT(port.status().message(), HasSubstr("in use"));
 }
 
 struct BadCase {
@@ -309,6 +407,14 @@ std::string ManyStops(int n) {
 std::string LongTokenPrompt(int n) {
   std::string s = "[";
   for (int i = 0; i < n; ++i) s += absl::StrCat(i ? "," : "", 100);
+  return s + "]";
+}
+
+std::string ManyTools(int n) {
+  std::string s = "[";
+  for (int i = 0; i < n; ++i) {
+    s += absl::StrCat(i ? "," : "", R"({"type":"function","function":{"name":"f)", i, R"("}})");
+  }
   return s + "]";
 }
 
@@ -380,15 +486,37 @@ std::vector<BadCase> BadCases() {
       {"chat_unknown_field", ch, "{" + msg + R"(,"functions":[]})", 400, "functions"},
       {"chat_max_completion_tokens_zero", ch, "{" + msg + R"(,"max_completion_tokens":0})", 400,
        "max_completion_tokens"},
-      {"chat_response_format_json", ch,
-       "{" + msg + R"(,"response_format":{"type":"json_object"}})", 400,
-       "response_format.type"},
+      {"chat_response_format_unknown_type", ch,
+       "{" + msg + R"(,"response_format":{"type":"yaml"}})", 400, "response_format.type"},
+      {"chat_response_format_unsupported_keyword", ch,
+       "{" + msg +
+           R"(,"response_format":{"type":"json_schema","json_schema":{"name":"x",)"
+           R"("schema":{"type":"string","pattern":"a+"}}}})",
+       400, "response_format.json_schema.schema"},
+      {"chat_tool_choice_unknown_function", ch,
+       "{" + msg +
+           R"(,"tools":[{"type":"function","function":{"name":"f"}}],)"
+           R"("tool_choice":{"type":"function","function":{"name":"g"}}})",
+       400, "tool_choice.function.name"},
       {"chat_enable_thinking_not_bool", ch,
        "{" + msg + R"(,"chat_template_kwargs":{"enable_thinking":"yes"}})", 400,
        "chat_template_kwargs.enable_thinking"},
       {"chat_temperature_negative", ch, "{" + msg + R"(,"temperature":-0.5})", 400,
        "temperature"},
       {"chat_n_two", ch, "{" + msg + R"(,"n":3})", 400, "n"},
+      // Bounds on every repeated field and string (docs/limits.md).
+      {"stop_too_long", c, R"({"prompt":"Hi","stop":[")" + std::string(1025, 's') + R"("]})",
+       400, "stop[0]"},
+      {"too_many_stop_token_ids", c,
+       R"({"prompt":"Hi","stop_token_ids":)" + LongTokenPrompt(65) + "}", 400, "stop_token_ids"},
+      {"model_name_too_long", c, R"({"model":")" + std::string(300, 'm') + R"(","prompt":"Hi"})",
+       400, "model"},
+      {"too_many_tools", ch, "{" + msg + R"(,"tools":)" + ManyTools(129) + "}", 400, "tools"},
+      {"deep_body", c, R"({"prompt":)" + std::string(65, '[') + std::string(65, ']') + "}", 400,
+       "body"},
+      // A text that cannot fit in the context is refused by its size, before tokenization.
+      {"prompt_bytes_over_context", c, R"({"prompt":")" + std::string(600000, 'a') + R"("})",
+       400, "prompt"},
   };
 }
 
@@ -480,6 +608,31 @@ TEST_F(HttpApiTest, GrpcBadInputIsInvalidArgumentNamingTheField) {
        grpc::StatusCode::INVALID_ARGUMENT, "stop"},
       {"bad_chat_json", [](auto* r) { r->set_chat_json("{"); },
        grpc::StatusCode::INVALID_ARGUMENT, "chat_json"},
+      {"request_id_too_long", [](auto* r) { r->set_request_id(std::string(257, 'r')); },
+       grpc::StatusCode::INVALID_ARGUMENT, "request_id"},
+      {"request_id_control_char", [](auto* r) { r->set_request_id("a\nb"); },
+       grpc::StatusCode::INVALID_ARGUMENT, "request_id"},
+      {"model_too_long", [](auto* r) { r->set_model(std::string(257, 'm')); },
+       grpc::StatusCode::INVALID_ARGUMENT, "model"},
+      {"stop_too_long",
+       [](auto* r) { r->mutable_stopping()->add_stop(std::string(1025, 's')); },
+       grpc::StatusCode::INVALID_ARGUMENT, "stop[0]"},
+      {"too_many_stop_token_ids",
+       [](auto* r) {
+         for (int i = 0; i < 65; ++i) r->mutable_stopping()->add_stop_token_ids(1);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "stop_token_ids"},
+      {"too_many_tools",
+       [](auto* r) {
+         r->set_chat_json(R"({"messages":[{"role":"user","content":"Hi"}],"tools":)" +
+                          ManyTools(129) + "}");
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "tools"},
+      {"text_bytes_over_context", [](auto* r) { r->set_text(std::string(600000, 'a')); },
+       grpc::StatusCode::INVALID_ARGUMENT, "bytes of text cannot fit in the maximum context"},
+      {"token_ids_over_context",
+       [](auto* r) { r->mutable_token_ids()->mutable_ids()->Resize(1000000, 5); },
+       grpc::StatusCode::INVALID_ARGUMENT, "maximum context of 512"},
   };
   for (const GrpcCase& c : cases) {
     SCOPED_TRACE(c.name);

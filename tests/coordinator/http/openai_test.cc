@@ -107,6 +107,79 @@ TEST(ParseChatRequestTest, MapsToolsThinkingAndLogprobs) {
   EXPECT_FALSE(r->generate.stopping().has_max_tokens());
 }
 
+TEST(ParseChatRequestTest, StructuredOutputs) {
+  const std::string m = R"("messages": [{"role": "user", "content": "Hi"}])";
+  absl::StatusOr<OpenAiRequest> r =
+      ParseChatRequest("{" + m + R"(, "response_format": {"type": "json_object"}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->generate.structured_output().json_object());
+
+  // The schema keeps its key order (the order properties are generated in).
+  r = ParseChatRequest("{" + m + R"(, "response_format": {"type": "json_schema", "json_schema":
+      {"name": "p", "strict": true, "schema": {"type": "object", "properties":
+       {"z": {"type": "integer"}, "a": {"type": "string"}}, "required": ["z", "a"]}}}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->generate.structured_output().json_schema(),
+            R"({"type":"object","properties":{"z":{"type":"integer"},"a":{"type":"string"}},)"
+            R"("required":["z","a"]})");
+
+  r = ParseChatRequest("{" + m + R"(, "response_format": {"type": "text"}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->generate.has_structured_output());
+
+  const std::string tools = R"("tools": [
+      {"type": "function", "function": {"name": "f", "parameters": {"type": "object",
+        "properties": {"x": {"type": "integer"}}}}},
+      {"type": "function", "function": {"name": "g"}}])";
+  r = ParseChatRequest("{" + m + ", " + tools + R"(, "tool_choice": "required"})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  const auto& calls = r->generate.structured_output().tool_calls();
+  ASSERT_EQ(calls.functions_size(), 2);
+  EXPECT_EQ(calls.functions(0).name(), "f");
+  EXPECT_EQ(calls.functions(1).parameters_json(), "");
+  EXPECT_FALSE(calls.allow_multiple());
+  EXPECT_TRUE(r->chat_request.contains("tools"));  // the prompt declares the tools
+
+  r = ParseChatRequest("{" + m + ", " + tools +
+                       R"(, "tool_choice": "required", "parallel_tool_calls": true})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->generate.structured_output().tool_calls().allow_multiple());
+
+  r = ParseChatRequest("{" + m + ", " + tools +
+                       R"(, "tool_choice": {"type": "function", "function": {"name": "g"}}})");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->generate.structured_output().tool_calls().functions_size(), 1);
+  EXPECT_EQ(r->generate.structured_output().tool_calls().functions(0).name(), "g");
+
+  struct Case {
+    std::string body, field, keyword;
+  };
+  const std::string bad_tools = R"("tools": [{"type": "function", "function": {"name": "f"}},
+      {"type": "function", "function": {"name": "g", "parameters": {"type": "object",
+        "properties": {"x": {"type": "string", "format": "date"}}}}}])";
+  for (const Case& c : std::vector<Case>{
+           {"{" + m + R"(, "response_format": {"type": "json_schema", "json_schema": {"name": "x",
+               "schema": {"type": "object", "properties": {"a": {"oneOf": []}}}}}})",
+            "response_format.json_schema.schema", "\"oneOf\""},
+           {"{" + m + R"(, "response_format": {"type": "json_schema", "json_schema":
+               {"schema": {}}}})", "response_format.json_schema.name", ""},
+           {"{" + m + R"(, "response_format": {"type": "json_schema", "json_schema": {"name": "x",
+               "schema": {"$ref": "http://x/y"}}}})", "response_format.json_schema.schema", "$ref"},
+           {"{" + m + ", " + bad_tools + R"(, "tool_choice": "required"})",
+            "tools[1].function.parameters", "\"format\""},
+           {"{" + m + ", " + tools +
+                R"(, "tool_choice": "required", "response_format": {"type": "json_object"}})",
+            "tool_choice", ""},
+           {"{" + m + R"(, "tool_choice": 3})", "tool_choice", ""},
+       }) {
+    absl::StatusOr<OpenAiRequest> r = ParseChatRequest(c.body);
+    ASSERT_FALSE(r.ok()) << c.body;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(ErrorParam(r.status().message()), c.field) << r.status();
+    EXPECT_NE(r.status().message().find(c.keyword), absl::string_view::npos) << r.status();
+  }
+}
+
 TEST(ParseChatRequestTest, ErrorsNameTheField) {
   struct Case {
     std::string body, field;
@@ -178,6 +251,22 @@ ResponseOptions ChatOptions() {
 const char kToolOutput[] =
     "<|channel>thought\nLet me check.<channel|>Checking."
     "<|tool_call>call:get_weather{location:<|\"|>Paris<|\"|>,days:3}<tool_call|>";
+
+// An aborted request says so; it used to end with "stop", as if it had finished.
+TEST(OpenAiResponderTest, AbortedRequestEndsWithAbort) {
+  OpenAiResponder whole(ChatOptions());
+  whole.Accumulate(Final("partial", pb::FINISH_REASON_ABORTED));
+  EXPECT_EQ(whole.Final()["choices"][0]["finish_reason"], "abort");
+  OpenAiResponder streamed(ChatOptions());
+  std::string last_finish;
+  for (const std::string& e : streamed.StreamEvents(Final("partial", pb::FINISH_REASON_ABORTED))) {
+    Json chunk = Json::parse(e.substr(6));
+    if (!chunk["choices"][0]["finish_reason"].is_null()) {
+      last_finish = chunk["choices"][0]["finish_reason"];
+    }
+  }
+  EXPECT_EQ(last_finish, "abort");
+}
 
 TEST(OpenAiResponderTest, ChatNonStreamingParsesReasoningAndToolCalls) {
   OpenAiResponder responder(ChatOptions());

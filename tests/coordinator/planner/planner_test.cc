@@ -53,7 +53,14 @@ pb::ParallelPlan MustPlan(const ModelConfig& c, const PlanRequest& r) {
   return *p;
 }
 
-TEST(PlannerTest, Dense31BOnOne80GiBGpuFitsWeights) {
+// KV per 256K-token sequence (gemma4-text.md §4, g4serve's layout): the sliding layers keep
+// K and V of the last 1024 tokens; the k_eq_v global layers cache V only (K is derived from V).
+constexpr int64_t k31BKvPerSequence = int64_t{50} * 16 * 256 * 2 * 2 * 1024 +
+                                      int64_t{10} * 4 * 512 * 2 * 262144;  // 10.78 GiB
+constexpr int64_t k26BKvPerSequence = int64_t{25} * 8 * 256 * 2 * 2 * 1024 +
+                                      int64_t{5} * 2 * 512 * 2 * 262144;  // 2.70 GiB
+
+TEST(PlannerTest, Dense31BOnOne80GiBGpuFitsOneMaxContextSequence) {
   const pb::ParallelPlan p = MustPlan(Dense31B(), Gpus(1, 80));
   EXPECT_EQ(p.tensor_parallel_size(), 1);
   EXPECT_EQ(p.world_size(), 1);
@@ -63,14 +70,25 @@ TEST(PlannerTest, Dense31BOnOne80GiBGpuFitsWeights) {
   EXPECT_EQ(w, p.model().num_parameters() * 2);
   EXPECT_NEAR(static_cast<double>(w) / kGiB, 57.18, 0.01);
   EXPECT_GT(p.ranks(0).memory().kv_budget_bytes(), 0);
-  // §4: 22 313 697 280 B per 256K-token sequence with windowed sliding layers.
   EXPECT_EQ(p.max_context(), 262144);
   EXPECT_EQ(p.kv_bytes_per_token_sliding(), 50 * 16384);
-  EXPECT_EQ(p.kv_bytes_per_token_global(), 10 * 8192);
+  EXPECT_EQ(p.kv_bytes_per_token_global(), 10 * 4096);
   EXPECT_EQ(p.kv_bytes_per_sequence_sliding(), 838860800);
-  EXPECT_EQ(p.kv_bytes_per_sequence_global(), 21474836480);
-  EXPECT_EQ(p.kv_bytes_per_sequence_at_max_context(), 22313697280);
-  // 72 GiB usable − 57.2 GiB weights leaves less than one 20.78 GiB sequence: the plan says so.
+  EXPECT_EQ(p.kv_bytes_per_sequence_global(), 10737418240);
+  EXPECT_EQ(p.kv_bytes_per_sequence_at_max_context(), k31BKvPerSequence);
+  EXPECT_EQ(p.kv_bytes_per_sequence_at_max_context(), 11576279040);
+  ASSERT_EQ(p.kv_heads_size(), 2);
+  EXPECT_EQ(p.kv_heads(0).cached_tensors(), 2);
+  EXPECT_EQ(p.kv_heads(1).cached_tensors(), 1);
+  // 72 GiB usable − 57.18 GiB weights − 3.6 GiB workspace holds one 10.78 GiB sequence.
+  EXPECT_EQ(p.max_concurrent_sequences_at_max_context(), 1);
+  EXPECT_EQ(p.max_single_sequence_context(), 262144);
+  EXPECT_EQ(p.warnings_size(), 0);
+}
+
+TEST(PlannerTest, Dense31BShortOfOneSequenceSaysSo) {
+  const pb::ParallelPlan p = MustPlan(Dense31B(), Gpus(1, 76));
+  // 68.4 GiB usable leaves about 7.6 GiB after weights and workspace: less than 10.78 GiB.
   EXPECT_EQ(p.max_concurrent_sequences_at_max_context(), 0);
   EXPECT_GT(p.max_single_sequence_context(), 100000);
   EXPECT_LT(p.max_single_sequence_context(), 262144);
@@ -78,11 +96,24 @@ TEST(PlannerTest, Dense31BOnOne80GiBGpuFitsWeights) {
   EXPECT_THAT(p.warnings(0), HasSubstr("short by"));
 }
 
+// The acceptance numbers: one H200 (141 GiB). Caching K and V on the global layers
+// (20.78 GiB per sequence) gave 3 sequences of 262144 tokens on the 31B and 14 on the 26B-A4B.
+TEST(PlannerTest, OneH200HoldsTwiceTheMaxContextSequences) {
+  const pb::ParallelPlan dense = MustPlan(Dense31B(), Gpus(1, 141));
+  EXPECT_EQ(dense.kv_bytes_per_sequence_at_max_context(), k31BKvPerSequence);
+  EXPECT_EQ(dense.max_concurrent_sequences_at_max_context(), 6);
+  const pb::ParallelPlan moe = MustPlan(Moe26B(), Gpus(1, 141));
+  EXPECT_EQ(moe.kv_bytes_per_sequence_at_max_context(), k26BKvPerSequence);
+  EXPECT_EQ(moe.max_concurrent_sequences_at_max_context(), 28);
+}
+
 TEST(PlannerTest, Moe26BKvPerSequenceMatchesSpec) {
   const pb::ParallelPlan p = MustPlan(Moe26B(), Gpus(1, 80));
-  EXPECT_EQ(p.kv_bytes_per_sequence_at_max_context(), 5578424320);
+  EXPECT_EQ(p.kv_bytes_per_sequence_at_max_context(), k26BKvPerSequence);
+  EXPECT_EQ(p.kv_bytes_per_sequence_at_max_context(), 2894069760);
   EXPECT_EQ(p.kv_bytes_per_sequence_sliding(), 209715200);
-  EXPECT_EQ(p.kv_bytes_per_sequence_global(), 5368709120);
+  EXPECT_EQ(p.kv_bytes_per_sequence_global(), 2684354560);
+  EXPECT_EQ(p.kv_heads(1).cached_tensors(), 1);
   EXPECT_NEAR(p.model().num_parameters() / 1e9, 25.2, 0.05);
   EXPECT_GE(p.max_concurrent_sequences_at_max_context(), 1);
 }
@@ -91,7 +122,7 @@ TEST(PlannerTest, ShorterMaxContextScalesGlobalOnly) {
   PlanRequest r = Gpus(1, 80);
   r.max_context = 32768;
   const pb::ParallelPlan p = MustPlan(Dense31B(), r);
-  EXPECT_EQ(p.kv_bytes_per_sequence_at_max_context(), 50 * 16384 * 1024 + int64_t{10} * 8192 * 32768);
+  EXPECT_EQ(p.kv_bytes_per_sequence_at_max_context(), 50 * 16384 * 1024 + int64_t{10} * 4096 * 32768);
   EXPECT_GE(p.max_concurrent_sequences_at_max_context(), 1);
   r.max_context = 300000;
   EXPECT_THAT(MakePlan(Dense31B(), r).status().message(), HasSubstr("max-context 300000"));
@@ -113,8 +144,8 @@ TEST(PlannerTest, Dense31BTensorParallelDegrees) {
     EXPECT_EQ(g.replication_factor(), tp > 4 ? tp / 4 : 1);
     EXPECT_EQ(g.kv_heads_per_rank(), tp > 4 ? 1 : 4 / tp);
     // Whole-model KV numbers do not depend on TP; per-rank ones include replication.
-    EXPECT_EQ(p.kv_bytes_per_sequence_at_max_context(), 22313697280);
-    const int64_t per_rank_global = int64_t{10} * 2 * g.kv_heads_per_rank() * 512 * 2;
+    EXPECT_EQ(p.kv_bytes_per_sequence_at_max_context(), k31BKvPerSequence);
+    const int64_t per_rank_global = int64_t{10} * g.kv_heads_per_rank() * 512 * 2;  // V only
     EXPECT_EQ(p.ranks(0).kv_bytes_per_token_global(), per_rank_global);
     bool says = false;
     for (const std::string& w : p.warnings()) says |= w.find("replicated on") != std::string::npos;
@@ -196,11 +227,16 @@ TEST(PlannerTest, Moe26BExpertTensorParallelInsideEpGroups) {
 }
 
 TEST(PlannerTest, AutomaticDegreeIsTheSmallestThatFits) {
-  // 31B on 8 × 80 GiB: TP 1 fits the weights but no 256K sequence; TP 2 fits → 4 replicas.
+  // 31B on 8 × 80 GiB: TP 1 fits the weights and one 256K sequence → 8 replicas.
   const pb::ParallelPlan p = MustPlan(Dense31B(), Gpus(8, 80));
-  EXPECT_EQ(p.tensor_parallel_size(), 2);
-  EXPECT_EQ(p.num_replicas(), 4);
+  EXPECT_EQ(p.tensor_parallel_size(), 1);
+  EXPECT_EQ(p.num_replicas(), 8);
   EXPECT_GE(p.max_concurrent_sequences_at_max_context(), 1);
+  // On 8 × 76 GiB TP 1 fits the weights but no 256K sequence; TP 2 fits → 4 replicas.
+  const pb::ParallelPlan q = MustPlan(Dense31B(), Gpus(8, 76));
+  EXPECT_EQ(q.tensor_parallel_size(), 2);
+  EXPECT_EQ(q.num_replicas(), 4);
+  EXPECT_GE(q.max_concurrent_sequences_at_max_context(), 1);
   // 26B on 2 × 80 GiB: TP 1 fits → 2 replicas.
   EXPECT_EQ(MustPlan(Moe26B(), Gpus(2, 80)).tensor_parallel_size(), 1);
 }
@@ -253,6 +289,8 @@ TEST(PlannerTest, CheckPlanCatchesCorruption) {
   expect_bad([](pb::ParallelPlan& p) { p.set_expert_parallel_size(3); }, "ep");
   expect_bad([](pb::ParallelPlan& p) { p.mutable_ranks()->RemoveLast(); }, "ranks");
   expect_bad([](pb::ParallelPlan& p) { p.mutable_kv_heads(1)->set_replicated(false); }, "kv rep");
+  expect_bad([](pb::ParallelPlan& p) { p.mutable_kv_heads(1)->set_cached_tensors(2); },
+             "kv cached tensors");
   // Unknown tensor.
   expect_bad([](pb::ParallelPlan& p) { p.mutable_ranks(0)->mutable_slices(0)->set_tensor("nope"); },
              "unknown");
@@ -280,12 +318,15 @@ TEST(PlannerTest, TinyDenseOnTwoCpuRanks) {
 TEST(PlannerTest, FormatsTableAndJson) {
   const pb::ParallelPlan p = MustPlan(Dense31B(), Gpus(8, 80, 8));
   const std::string table = FormatPlanTable(p);
-  EXPECT_THAT(table, HasSubstr("22313697280 B (20.78 GiB)"));
+  EXPECT_THAT(table, HasSubstr("11576279040 B (10.78 GiB)"));
+  EXPECT_THAT(table, HasSubstr("global 40960 B (10 layers, V only)"));
+  EXPECT_THAT(table, HasSubstr("sliding 819200 B (50 layers, K+V)"));
   EXPECT_THAT(table, HasSubstr("global 4 → 1 per rank (REPLICATED ×2)"));
   EXPECT_THAT(table, HasSubstr("Tensor slices, rank 7"));
   absl::StatusOr<std::string> json = FormatPlanJson(p);
   ASSERT_TRUE(json.ok());
-  EXPECT_THAT(*json, HasSubstr("\"kv_bytes_per_sequence_at_max_context\": \"22313697280\""));
+  EXPECT_THAT(*json, HasSubstr("\"kv_bytes_per_sequence_at_max_context\": \"11576279040\""));
+  EXPECT_THAT(*json, HasSubstr("\"cached_tensors\": 1"));
   EXPECT_THAT(*json, HasSubstr("\"tensor_parallel_size\": 8"));
 }
 

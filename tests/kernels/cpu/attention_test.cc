@@ -323,5 +323,32 @@ TEST(AttentionTest, DispatchThroughCpuOps) {
   EXPECT_EQ(direct, via_ops);
 }
 
+// Batch-invariant mode: a query computed inside a prefill block gives bitwise the output of the
+// same query computed alone over its visible keys (a decode step), with and without a window,
+// across query blocks; and it stays accurate.
+TEST(AttentionTest, BatchInvariantQueryDoesNotDependOnItsBlock) {
+  for (int window : {0, 7}) {
+    const AttentionShape s = Shape(150, 0, 150, 0, 4, 2, 32, window);  // two query blocks
+    Buffers b = MakeBuffers(s, 911 + window);
+    cpu::Attention(b.out.data(), b.q.data(), b.k.data(), b.v.data(), s, /*batch_invariant=*/true);
+    const Reference ref = NaiveAttention(b.q, b.k, b.v, s);
+    for (int i = 0; i < s.num_queries; ++i) {
+      AttentionShape one = s;
+      one.num_queries = 1;
+      one.q_pos0 = i;
+      one.num_keys = i + 1;  // the keys a decode step at position i has
+      std::vector<float> alone(s.q_stride, kPad);
+      cpu::Attention(alone.data(), b.q.data() + static_cast<int64_t>(i) * s.q_stride, b.k.data(),
+                     b.v.data(), one, /*batch_invariant=*/true);
+      const int64_t width = static_cast<int64_t>(s.num_heads) * s.head_dim;
+      for (int64_t c = 0; c < width; ++c) {
+        const float in_block = b.out[i * s.q_stride + c];
+        ASSERT_EQ(in_block, alone[c]) << "window " << window << " query " << i << " column " << c;
+        ASSERT_NEAR(in_block, ref.out[i * width + c], ref.tolerance[i * width + c]);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace g4

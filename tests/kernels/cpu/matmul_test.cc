@@ -109,5 +109,28 @@ TEST(LinearTest, DispatchThroughCpuOps) {
   EXPECT_EQ(direct, via_ops);
 }
 
+// Batch-invariant mode: each row of an m-row call is bitwise the row computed alone (a decode
+// step), and still accurate.
+TEST(LinearTest, BatchInvariantRowsDoNotDependOnTheBatch) {
+  std::mt19937 rng(5150);
+  const int64_t n = 96, k = 200;
+  const std::vector<float> w = RandomVector(rng, n * k);
+  for (int64_t m : {2, 7, 33}) {
+    const std::vector<float> x = RandomVector(rng, m * k);
+    std::vector<float> all(m * n);
+    cpu::Linear(all.data(), x.data(), w.data(), m, n, k, /*batch_invariant=*/true);
+    std::vector<double> ref, magnitude;
+    NaiveLinear(x, w, m, n, k, &ref, &magnitude);
+    for (int64_t i = 0; i < m; ++i) {
+      std::vector<float> alone(n);
+      cpu::Linear(alone.data(), x.data() + i * k, w.data(), 1, n, k, /*batch_invariant=*/true);
+      for (int64_t j = 0; j < n; ++j) {
+        ASSERT_EQ(all[i * n + j], alone[j]) << "m " << m << " row " << i << " column " << j;
+        ASSERT_NEAR(all[i * n + j], ref[i * n + j], 1e-6 * magnitude[i * n + j] + 1e-7);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace g4

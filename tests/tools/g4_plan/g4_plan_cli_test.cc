@@ -30,11 +30,21 @@ int Lines(const std::string& s) {
 TEST(G4PlanCliTest, Dense31BOnOne80GiBGpu) {
   Result r = RunPlan("--model tests/data/models/gemma-4-31B --gpus 1 --gpu-memory 80GiB");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("22313697280 B (20.78 GiB)"));
+  EXPECT_THAT(r.out, HasSubstr("11576279040 B (10.78 GiB)"));
+  EXPECT_THAT(r.out, HasSubstr("global 40960 B (10 layers, V only)"));
   EXPECT_THAT(r.out, HasSubstr("tensor-parallel-size 1"));
   EXPECT_THAT(r.out, HasSubstr("57.18"));  // weights GiB
-  EXPECT_THAT(r.out, HasSubstr("short by"));  // a 256K sequence does not fit next to them
+  EXPECT_THAT(r.out, HasSubstr("262144 tokens × 1 concurrent sequences"));
   EXPECT_TRUE(r.err.empty()) << r.err;
+}
+
+// Caching V only on the global layers: one H200 holds 6 sequences of 262144 tokens (3 when
+// the global layers cached K and V), the KV of one being 50·16·256·2·2·1024 + 10·4·512·2·262144 B.
+TEST(G4PlanCliTest, Dense31BOnOneH200) {
+  Result r = RunPlan("--model tests/data/models/gemma-4-31B --gpus 1 --gpu-memory 141GiB");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("per 262144-token sequence  11576279040 B (10.78 GiB)"));
+  EXPECT_THAT(r.out, HasSubstr("262144 tokens × 6 concurrent sequences"));
 }
 
 TEST(G4PlanCliTest, Moe26BOnTwo80GiBGpusJson) {
@@ -43,7 +53,8 @@ TEST(G4PlanCliTest, Moe26BOnTwo80GiBGpusJson) {
       "--tensor-parallel-size 2 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j.at("kv_bytes_per_sequence_at_max_context"), "5578424320");
+  EXPECT_EQ(j.at("kv_bytes_per_sequence_at_max_context"), "2894069760");
+  EXPECT_EQ(j.at("kv_heads")[1].at("cached_tensors"), 1);
   EXPECT_EQ(j.at("tensor_parallel_size"), 2);
   EXPECT_EQ(j.at("expert_parallel_size"), 2);
   EXPECT_EQ(j.at("ranks").size(), 2u);
@@ -54,7 +65,7 @@ TEST(G4PlanCliTest, Moe26BOnTwo80GiBGpusJson) {
 TEST(G4PlanCliTest, Moe26BTablePrintsSpecKv) {
   Result r = RunPlan("--model tests/data/models/gemma-4-26B-A4B --gpus 2 --gpu-memory 80GiB");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, HasSubstr("5578424320 B (5.20 GiB)"));
+  EXPECT_THAT(r.out, HasSubstr("2894069760 B (2.70 GiB)"));
 }
 
 TEST(G4PlanCliTest, ReplicationIsSaid) {
@@ -92,7 +103,7 @@ TEST(G4PlanCliTest, ErrorsAreOneLineExit2) {
   }
   Result r = RunPlan("--model tests/data/models/gemma-4-31B --gpus 1 --gpu-memory 24GiB");
   EXPECT_THAT(r.err, HasSubstr("does not fit"));
-  EXPECT_THAT(r.err, HasSubstr("short by 39.26 GiB"));
+  EXPECT_THAT(r.err, HasSubstr("short by 39.20 GiB"));
   r = RunPlan("--model tests/data/models/gemma-4-31B --gpus 4 --gpu-memory 80GiB "
               "--tensor-parallel-size 3");
   EXPECT_THAT(r.err, HasSubstr("tensor-parallel-size 3: num_attention_heads = 32"));

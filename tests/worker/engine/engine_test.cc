@@ -33,24 +33,28 @@ struct Collector {
   EngineFinish finish = EngineFinish::kNone;
   absl::Status error;
   int32_t cached_prompt_tokens = -1;  // from the final output
+  int32_t completion_tokens = -1;     // from the final output
   absl::Notification done;
 
+  // Notifies after releasing `mu`: a waiter may destroy the collector as soon as it is told.
   OutputCallback Callback() {
     return [this](const EngineOutput& out) {
-      absl::MutexLock lock(&mu);
-      for (const auto& t : out.tokens) tokens.push_back(t.token);
-      if (out.finish != EngineFinish::kNone) {
+      {
+        absl::MutexLock lock(&mu);
+        for (const auto& t : out.tokens) tokens.push_back(t.token);
+        if (out.finish == EngineFinish::kNone) return;
         finish = out.finish;
         error = out.error;
         cached_prompt_tokens = out.cached_prompt_tokens;
-        done.Notify();
+        completion_tokens = out.completion_tokens;
       }
+      done.Notify();
     };
   }
 };
 
-std::unique_ptr<ModelRunner> Runner(const std::string& variant) {
-  auto model = Gemma4Model::Load(testing::GoldenDir(variant), CreateCpuOps());
+std::unique_ptr<ModelRunner> Runner(const std::string& variant, CpuOpsOptions ops = {}) {
+  auto model = Gemma4Model::Load(testing::GoldenDir(variant), CreateCpuOps(ops));
   EXPECT_TRUE(model.ok()) << model.status();
   return std::make_unique<ModelRunner>(std::move(*model));
 }
@@ -167,6 +171,75 @@ TEST(EngineTest, SeededSamplingIsReproducibleAndBatchIndependent) {
   ASSERT_TRUE(other.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
   EXPECT_EQ(alone.tokens, batched.tokens);
   EXPECT_EQ(alone.tokens.size(), 12u);
+}
+
+// A migrated request (resume_output = the tokens an earlier replica generated) continues the
+// uninterrupted run exactly: greedy, and seeded sampling with penalties and min_tokens (the
+// sampler's step index, output counts and min/max_tokens continue from the resumed tokens). The
+// recompute computes the resumed tokens in a prefill chunk where the uninterrupted run decoded
+// them one by one: bitwise-equal logits need the batch-invariant kernels (the long seeded run
+// below diverges without them, at a draw within float noise of a boundary).
+TEST(EngineTest, ResumedRequestContinuesTheUninterruptedRun) {
+  const auto ref = testing::LoadGoldenReference("dense");
+  Engine engine(Runner("dense", CpuOpsOptions{.batch_invariant = true}), nullptr,
+                EngineOptions{});
+  engine.Start();
+  SamplingParams seeded;
+  seeded.temperature = 0.9;
+  seeded.top_k = 40;
+  seeded.seed = 777;
+  seeded.repetition_penalty = 1.3;
+  seeded.presence_penalty = 0.5;
+  seeded.frequency_penalty = 0.4;
+  seeded.min_tokens = 10;
+  seeded.max_tokens = 14;
+  SamplingParams long_seeded;  // diverges at token 53 without batch-invariant kernels
+  long_seeded.temperature = 0.9;
+  long_seeded.top_k = 50;
+  long_seeded.seed = 4242;
+  long_seeded.repetition_penalty = 1.2;
+  long_seeded.max_tokens = 440;
+  const int n = static_cast<int>(ref.greedy_tokens.size());
+  for (const SamplingParams& params : {Greedy(n), seeded, long_seeded}) {
+    const std::string tag = !params.seed.has_value() ? "greedy"
+                            : *params.seed == 777    ? "seeded"
+                                                     : "long-seeded";
+    Collector full;
+    ASSERT_TRUE(
+        engine.Submit(EngineRequest{tag, ref.greedy_prompt, params, 0, full.Callback()}).ok());
+    ASSERT_TRUE(full.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    ASSERT_EQ(full.finish, EngineFinish::kLength) << tag;
+    const int total = static_cast<int>(full.tokens.size());
+    ASSERT_EQ(total, *params.max_tokens) << tag;
+    for (int k : {1, 5, 18, total - 1}) {
+      if (k >= total) continue;
+      Collector rest;
+      EngineRequest r{absl::StrCat(tag, "-resume", k), ref.greedy_prompt, params, 0,
+                      rest.Callback()};
+      r.resume_output.assign(full.tokens.begin(), full.tokens.begin() + k);
+      ASSERT_TRUE(engine.Submit(std::move(r)).ok()) << tag << " k=" << k;
+      ASSERT_TRUE(rest.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+      EXPECT_EQ(rest.finish, EngineFinish::kLength) << tag << " k=" << k;
+      EXPECT_EQ(rest.tokens, std::vector<int32_t>(full.tokens.begin() + k, full.tokens.end()))
+          << tag << " k=" << k;
+      EXPECT_EQ(rest.completion_tokens, total) << tag << " k=" << k;  // usage counts them once
+    }
+  }
+  // Resumed tokens that already end the request, or are not tokens at all, are refused.
+  EngineRequest done{"done", ref.greedy_prompt, Greedy(3), 0, nullptr};
+  done.resume_output = {5, 6, 7};  // max_tokens reached
+  EXPECT_EQ(engine.Submit(std::move(done)).code(), absl::StatusCode::kInvalidArgument);
+  SamplingParams stops = Greedy(10);
+  stops.stop_token_ids = {9};
+  EngineRequest stopped{"stopped", ref.greedy_prompt, stops, 0, nullptr};
+  stopped.resume_output = {5, 9};
+  EXPECT_EQ(engine.Submit(std::move(stopped)).code(), absl::StatusCode::kInvalidArgument);
+  EngineRequest bad{"bad", ref.greedy_prompt, Greedy(10), 0, nullptr};
+  bad.resume_output = {-1};
+  EXPECT_EQ(engine.Submit(std::move(bad)).code(), absl::StatusCode::kInvalidArgument);
+  EngineRequest too_long{"long", ref.greedy_prompt, Greedy(10), 0, nullptr};
+  too_long.resume_output.assign(engine.max_model_len(), 5);
+  EXPECT_EQ(engine.Submit(std::move(too_long)).code(), absl::StatusCode::kInvalidArgument);
 }
 
 // A 2-rank replica: rank 0 runs the engine, rank 1 a follower; each holds half of the weights.

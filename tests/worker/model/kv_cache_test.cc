@@ -95,9 +95,42 @@ TEST(SequenceKvCacheTest, SharedLayersReadTheirDonor) {
   SequenceKvCache cache(c);
   cache.Reserve(2);
   EXPECT_EQ(cache.Rows(3).k, cache.Rows(1).k);
-  EXPECT_EQ(cache.Rows(4).k, cache.Rows(2).k);
+  EXPECT_EQ(cache.Rows(3).v, cache.Rows(1).v);
+  EXPECT_EQ(cache.Rows(4).v, cache.Rows(2).v);
+  EXPECT_EQ(cache.Rows(4).k, nullptr);  // the donor caches V only
   EXPECT_NE(cache.Rows(3).k, cache.Rows(0).k);
   cache.Commit(2);
+}
+
+// A k_eq_v global layer caches V alone (attention derives K from it); sliding layers and global
+// layers with v_proj cache both.
+TEST(SequenceKvCacheTest, KEqVGlobalLayersHoldValuesOnly) {
+  ModelConfig c = SmallConfig(0);
+  SequenceKvCache cache(c);
+  cache.Reserve(3);
+  const std::vector<float> k(3 * 2 * 8, 1.0f), v(3 * 2 * 8, 2.0f), gv(3 * 16, 3.0f);
+  cache.Write(0, k.data(), v.data());
+  cache.Write(2, nullptr, gv.data());
+  const KvCacheView::Keys global = cache.Read(2);
+  EXPECT_EQ(global.k, nullptr);
+  ASSERT_NE(global.v, nullptr);
+  EXPECT_EQ(global.rows, 3);
+  EXPECT_EQ(global.v[3 * 16 - 1], 3.0f);
+  const KvCacheView::Keys sliding = cache.Read(0);
+  ASSERT_NE(sliding.k, nullptr);
+  EXPECT_EQ(sliding.k[0], 1.0f);
+  EXPECT_EQ(sliding.v[0], 2.0f);
+  cache.Commit(3);
+  // Sliding layers 0, 1: K and V of 2·W rows (their first allocation); global layer 2: V only,
+  // the 3 rows reserved.
+  EXPECT_EQ(cache.AllocatedFloats(), 2 * 2 * (2 * c.sliding_window) * 16 + 3 * 16);
+
+  ModelConfig e = c;  // E2B/E4B style: global layers have v_proj
+  e.attention_k_eq_v = false;
+  SequenceKvCache with_k(e);
+  with_k.Reserve(1);
+  EXPECT_NE(with_k.Rows(2).k, nullptr);
+  with_k.Commit(1);
 }
 
 }  // namespace

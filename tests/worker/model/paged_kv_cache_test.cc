@@ -16,6 +16,7 @@
 #include "kernels/ops.h"
 #include "tests/worker/model/golden_reference.h"
 #include "worker/kv_cache/kv_block_manager.h"
+#include "worker/kv_cache/kv_geometry.h"
 #include "worker/model/gemma4_model.h"
 
 namespace g4 {
@@ -256,6 +257,41 @@ TEST_P(PagedKvTest, RejectsChunkWithoutSlots) {
   auto logits = model_->Forward({&chunk, 1}, LogitsFor::kLastToken);
   EXPECT_EQ(logits.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(seq->length(), 0);
+}
+
+// The pools hold what KvGeometry counts: on k_eq_v models (dense, moe) the global pool has V
+// only and attention derives K from it; the E-model features variant (global layers with v_proj)
+// keeps K and V.
+TEST_P(PagedKvTest, PoolsHoldWhatTheGeometryCounts) {
+  const ModelConfig& c = model_->config();
+  auto storage = model_->NewPagedStorage({4, 8, 8});
+  ASSERT_TRUE(storage.ok()) << storage.status();
+  auto geo = KvGeometryFromConfig(c, 4, /*dtype_bytes=*/4);
+  ASSERT_TRUE(geo.ok()) << geo.status();
+  EXPECT_EQ((*storage)->AllocatedFloats() * 4,
+            8 * geo->global.BytesPerPage() + 8 * geo->sliding.BytesPerPage());
+  const int global_layer = 2;  // [S, S, F, ...] in every tiny variant
+  ASSERT_TRUE(c.IsGlobal(global_layer));
+  EXPECT_EQ(geo->global.tensors, c.attention_k_eq_v ? 1 : 2);
+  EXPECT_EQ(KeysDerivedFromValues(c, global_layer), c.attention_k_eq_v);
+
+  auto seq = (*storage)->NewSequence(0);
+  BlockTableMirror& t = seq->table();
+  t.global = {3};
+  t.sliding = {5};
+  seq->Reserve(2);
+  const int64_t width = c.NumKvHeads(global_layer) * c.HeadDim(global_layer);
+  std::vector<float> k(2 * width, 1.5f), v(2 * width, -2.5f);
+  seq->Write(global_layer, c.attention_k_eq_v ? nullptr : k.data(), v.data());
+  const KvCacheView::Keys keys = seq->Read(global_layer);
+  EXPECT_EQ(keys.rows, 2);
+  EXPECT_EQ(keys.v[2 * width - 1], -2.5f);
+  if (c.attention_k_eq_v) {
+    EXPECT_EQ(keys.k, nullptr);
+  } else {
+    ASSERT_NE(keys.k, nullptr);
+    EXPECT_EQ(keys.k[2 * width - 1], 1.5f);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, PagedKvTest,

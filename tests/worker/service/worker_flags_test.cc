@@ -36,7 +36,9 @@ TEST(WorkerFlagsTest, ParsesEveryFlag) {
                                                     "--replica-group",
                                                     "g1",
                                                     "--replica_rank",
-                                                    "1"});
+                                                    "1",
+                                                    "--drain-timeout",
+                                                    "45s"});
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->server.coordinator, "10.0.0.1:50051");
   EXPECT_EQ(f->server.host, "10.0.0.2");
@@ -51,6 +53,7 @@ TEST(WorkerFlagsTest, ParsesEveryFlag) {
   EXPECT_EQ(f->server.metrics_model_name, "gemma");
   EXPECT_EQ(f->server.replica_group, "g1");
   EXPECT_EQ(f->server.replica_rank, 1);
+  EXPECT_EQ(f->drain_timeout, absl::Seconds(45));
 }
 
 TEST(WorkerFlagsTest, DefaultsMatchTheServerOptions) {
@@ -63,6 +66,7 @@ TEST(WorkerFlagsTest, DefaultsMatchTheServerOptions) {
   EXPECT_EQ(f->server.register_timeout, defaults.register_timeout);
   EXPECT_EQ(f->server.heartbeat_interval, defaults.heartbeat_interval);
   EXPECT_EQ(f->server.replica_rank, -1);
+  EXPECT_EQ(f->drain_timeout, absl::Seconds(30));
 }
 
 TEST(WorkerFlagsTest, ErrorsNameTheFlag) {
@@ -77,22 +81,35 @@ TEST(WorkerFlagsTest, ErrorsNameTheFlag) {
   EXPECT_THAT(
       ParseWorkerFlags({"--coordinator", "c:1", "--register-timeout", "0s"}).status().message(),
       HasSubstr("--register-timeout"));
+  // 0 is allowed (no drain), a negative or unreadable duration is not.
+  absl::StatusOr<WorkerFlags> no_drain =
+      ParseWorkerFlags({"--coordinator", "c:1", "--drain-timeout", "0"});
+  ASSERT_TRUE(no_drain.ok()) << no_drain.status();
+  EXPECT_EQ(no_drain->drain_timeout, absl::ZeroDuration());
+  EXPECT_THAT(
+      ParseWorkerFlags({"--coordinator", "c:1", "--drain-timeout", "-1s"}).status().message(),
+      HasSubstr("--drain-timeout"));
+  EXPECT_THAT(
+      ParseWorkerFlags({"--coordinator", "c:1", "--drain-timeout", "soon"}).status().message(),
+      HasSubstr("--drain-timeout"));
   EXPECT_THAT(ParseWorkerFlags({"--coordinator", "c:1", "--bogus"}).status().message(),
               HasSubstr("unknown flag \"--bogus\""));
   EXPECT_TRUE(ParseWorkerFlags({"-h"})->help);
 }
 
 // Every flag the worker accepts is in its --help, with a default or "required".
-TEST(WorkerFlagsTest, UsageDocumentsAllThirteenFlags) {
+TEST(WorkerFlagsTest, UsageDocumentsEveryFlag) {
   const std::string usage = WorkerUsage();
   for (const char* flag :
        {"--coordinator HOST:PORT", "--host ADDR", "--port N", "--threads N",
         "--register-timeout DURATION", "--heartbeat-interval D", "--gloo-interface IFACE",
         "--metrics-port N", "--metrics-host ADDR", "--metrics-prefix PREFIX",
-        "--served-model-name NAME", "--replica-group NAME", "--replica-rank N"}) {
+        "--served-model-name NAME", "--replica-group NAME", "--replica-rank N",
+        "--drain-timeout D"}) {
     EXPECT_THAT(usage, HasSubstr(flag));
   }
   EXPECT_THAT(usage, HasSubstr("(default 2s)"));
+  EXPECT_THAT(usage, HasSubstr("(default 30s)"));
   EXPECT_THAT(usage, HasSubstr("(required)"));
 }
 

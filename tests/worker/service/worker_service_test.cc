@@ -464,6 +464,85 @@ TEST_F(WorkerServiceTest, MissingPeerTimesOutAsFailed) {
   EXPECT_THAT(h.error(), HasSubstr("control"));
 }
 
+grpc::Status Unload(wv1::Worker::Stub& stub) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, absl::Seconds(30));
+  wv1::UnloadRequest req;
+  req.set_reason("test");
+  wv1::UnloadResponse resp;
+  return stub.Unload(&ctx, req, &resp);
+}
+
+// A migrated request: the leader continues after the tokens it is given, as the uninterrupted
+// run would, and counts them in usage.
+TEST_F(WorkerServiceTest, ResumedGenerateContinuesAfterTheGivenTokens) {
+  LoadDense();
+  const testing::GoldenReference ref = testing::LoadGoldenReference("dense");
+  wv1::WorkerGenerateRequest req = GreedyRequest("resumed", ref);
+  const int k = 3;
+  for (int i = 0; i < k; ++i) req.add_resume_output_token_ids(ref.greedy_tokens[i]);
+  const StreamResult r = RunGenerate(*stubs_[0], req);
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.tokens, std::vector<int32_t>(ref.greedy_tokens.begin() + k, ref.greedy_tokens.end()));
+  EXPECT_EQ(r.responses.back().usage().completion_tokens(),
+            static_cast<int>(ref.greedy_tokens.size()));
+  // Resumed tokens that already reach max_tokens are refused.
+  wv1::WorkerGenerateRequest done = GreedyRequest("done", ref);
+  for (int32_t t : ref.greedy_tokens) done.add_resume_output_token_ids(t);
+  EXPECT_EQ(RunGenerate(*stubs_[0], done).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Health names the load a worker holds; Unload returns every rank to IDLE and a new Load (a
+// fresh prefix) forms the replica again.
+TEST_F(WorkerServiceTest, UnloadReturnsToIdleAndTheReplicaCanBeLoadedAgain) {
+  LoadDense();
+  const std::string prefix = Health(0).store_prefix();
+  EXPECT_THAT(prefix, HasSubstr("replica0/load"));
+  EXPECT_EQ(Health(1).store_prefix(), prefix);
+  for (int r = 0; r < kWorkers; ++r) ASSERT_TRUE(Unload(*stubs_[r]).ok());
+  for (int r = 0; r < kWorkers; ++r) {
+    EXPECT_EQ(Health(r).state(), wv1::WORKER_STATE_IDLE);
+    EXPECT_EQ(Health(r).store_prefix(), "");
+  }
+  ASSERT_TRUE(Unload(*stubs_[0]).ok());  // IDLE: nothing to do
+  LoadDense();
+  EXPECT_NE(Health(0).store_prefix(), prefix);
+  const testing::GoldenReference ref = testing::LoadGoldenReference("dense");
+  const StreamResult r = RunGenerate(*stubs_[0], GreedyRequest("again", ref));
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+  EXPECT_EQ(r.tokens, ref.greedy_tokens);
+}
+
+// Drain (SIGTERM): Health says draining, new requests and loads are refused, and the drain ends
+// when the coordinator releases the worker (Unload) — or at its deadline.
+TEST_F(WorkerServiceTest, DrainRefusesNewWorkAndEndsWhenReleased) {
+  LoadDense();
+  EXPECT_FALSE(workers_[0]->Drain(absl::Milliseconds(200)));  // nobody releases it: deadline
+  EXPECT_TRUE(Health(0).draining());
+  EXPECT_EQ(Health(0).state(), wv1::WORKER_STATE_READY);  // its streams go on
+  const testing::GoldenReference ref = testing::LoadGoldenReference("dense");
+  const StreamResult refused = RunGenerate(*stubs_[0], GreedyRequest("late", ref));
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(refused.status.error_message(), HasSubstr("draining"));
+  bool released = false;
+  std::thread drain([&] { released = workers_[0]->Drain(absl::Seconds(30)); });
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(Unload(*stubs_[0]).ok());
+  drain.join();
+  EXPECT_TRUE(released);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, absl::Seconds(5));
+    wv1::LoadResponse resp;
+    EXPECT_EQ(stubs_[0]->Load(&ctx, MakeLoad(testing::GoldenDir("dense"), 0, 1), &resp)
+                  .error_code(),
+              grpc::StatusCode::UNAVAILABLE);
+  }
+  // The follower's replica ended with its leader: nothing left to drain.
+  EXPECT_TRUE(workers_[1]->Drain(absl::Seconds(30)));
+}
+
 TEST(GrpcKeyValueStoreTest, SetGetAndTimeout) {
   FakeFleet fleet;
   int port = 0;
