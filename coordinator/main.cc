@@ -71,6 +71,9 @@ absl::Status WritePortFile(const std::string& path, int port) {
 void Log(const std::string& line) { std::cerr << "g4-coordinator: " << line << std::endl; }
 
 int Main(int argc, char** argv) {
+  // A client or worker that closed its connection is an error on the next write, never a
+  // SIGPIPE that kills the coordinator.
+  signal(SIGPIPE, SIG_IGN);
   absl::StatusOr<CoordinatorFlags> flags =
       ParseCoordinatorFlags(std::vector<std::string>(argv + 1, argv + argc));
   if (!flags.ok()) return FlagError("g4-coordinator", flags.status());

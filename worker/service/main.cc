@@ -42,6 +42,9 @@ void OnSignal(int sig) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer rank that closed its connection must be an error on the next write (Gloo writes
+  // without MSG_NOSIGNAL), not a SIGPIPE that silently kills the worker.
+  signal(SIGPIPE, SIG_IGN);
   absl::StatusOr<g4::WorkerFlags> flags =
       g4::ParseWorkerFlags(std::vector<std::string>(argv + 1, argv + argc));
   if (!flags.ok()) return g4::FlagError("g4-worker", flags.status());

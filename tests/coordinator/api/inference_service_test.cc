@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "coordinator/api/text_codec.h"
 #include "coordinator/fleet/fleet_manager.h"
@@ -526,10 +527,17 @@ TEST_F(InferenceServiceTest, StreamContinuesOnAnotherReplicaWhenItsWorkerFails) 
   ExpectOneUninterruptedStream(r, "mig-1", 12);
   EXPECT_EQ(workers_[0]->generate_calls.load(), 1);
   EXPECT_EQ(workers_[1]->generate_calls.load(), 1);
+  std::string first_id;
+  {
+    absl::MutexLock l(&workers_[0]->mu);
+    first_id = workers_[0]->last_generate.request_id();
+  }
   absl::MutexLock l(&workers_[1]->mu);
   const auto& resumed = workers_[1]->last_generate.resume_output_token_ids();
   EXPECT_EQ(std::vector<int>(resumed.begin(), resumed.end()), Counting(0, 5));
-  EXPECT_EQ(workers_[1]->last_generate.request_id(), "mig-1");
+  // The worker-side id is the coordinator's own (never the caller's), the same on every attempt.
+  EXPECT_TRUE(absl::StartsWith(first_id, "g4w-")) << first_id;
+  EXPECT_EQ(workers_[1]->last_generate.request_id(), first_id);
   EXPECT_EQ(workers_[1]->last_generate.prompt_token_ids_size(), 2);
 }
 

@@ -156,6 +156,54 @@ TEST_F(EngineStructuredOutputTest, ConstraintEndsTheOutputWithoutStopTokens) {
   engine.Shutdown();
 }
 
+// A migrated request (resume_output: tokens an earlier attempt produced) continues the
+// constraint from where that attempt left it: the resumed and the new tokens together validate,
+// and resumed tokens the constraint never allowed are refused at submit.
+TEST_F(EngineStructuredOutputTest, ResumedTokensAdvanceTheConstraint) {
+  const OJson schema = OJson::parse(R"({"type": "object", "properties": {
+      "a": {"type": "integer", "minimum": 0, "maximum": 999}, "b": {"type": "boolean"}},
+      "required": ["a", "b"]})");
+  Engine engine(std::make_unique<ModelRunner>(std::move(model_)), nullptr, EngineOptions{});
+  engine.Start();
+  SamplingParams p;
+  p.temperature = 1.0;
+  p.seed = 11;
+  p.max_tokens = 200;
+  p.stop_token_ids = {1, 106};
+  Collector full;
+  EngineRequest first{"full", {2, 10, 20}, p, 0, full.Callback()};
+  first.grammar = Matcher(schema);
+  ASSERT_TRUE(engine.Submit(std::move(first)).ok());
+  ASSERT_TRUE(full.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  ASSERT_EQ(full.finish, EngineFinish::kStop) << full.error;
+  ASSERT_GE(full.tokens.size(), 4u);
+
+  const size_t k = full.tokens.size() / 2;
+  Collector rest;
+  EngineRequest resumed{"resumed", {2, 10, 20}, p, 0, rest.Callback()};
+  resumed.grammar = Matcher(schema);
+  resumed.resume_output.assign(full.tokens.begin(), full.tokens.begin() + k);
+  ASSERT_TRUE(engine.Submit(std::move(resumed)).ok());
+  ASSERT_TRUE(rest.done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  ASSERT_EQ(rest.finish, EngineFinish::kStop) << rest.error;
+  Collector joined;
+  joined.tokens.assign(full.tokens.begin(), full.tokens.begin() + k);
+  joined.tokens.insert(joined.tokens.end(), rest.tokens.begin(), rest.tokens.end());
+  joined.finish = EngineFinish::kStop;
+  ExpectValid(schema, Text(joined));
+
+  // `}` cannot start an object's output: refused, naming the field.
+  const std::vector<int32_t> close = tokenizer_->Encode("}");
+  ASSERT_FALSE(close.empty());
+  EngineRequest bad{"bad", {2, 10, 20}, p, 0, nullptr};
+  bad.grammar = Matcher(schema);
+  bad.resume_output = {close[0]};
+  const absl::Status status = engine.Submit(std::move(bad));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("resume_output_token_ids[0]"), std::string::npos) << status;
+  engine.Shutdown();
+}
+
 TEST_F(EngineStructuredOutputTest, MaxTokensCutIsLength) {
   const OJson schema = OJson::parse(R"({"type": "array", "items": {"type": "integer",
       "minimum": 100000, "maximum": 999999}, "minItems": 20, "maxItems": 20})");
