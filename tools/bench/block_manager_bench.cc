@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "common/flags/flag_set.h"
 #include "worker/kv_cache/kv_block_manager.h"
 
 namespace {
@@ -31,16 +32,6 @@ struct Args {
   int block = 16;
   int window = 1024;
 };
-
-bool ParseFlag(const char* arg, const char* name, int* out) {
-  const size_t n = std::strlen(name);
-  if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
-  if (!absl::SimpleAtoi(arg + n + 1, out) || *out < 1) {
-    std::fprintf(stderr, "bad value: %s\n", arg);
-    std::exit(2);
-  }
-  return true;
-}
 
 // Thread CPU time: on a loaded machine wall time includes time the thread was not running.
 double CpuMicros() {
@@ -192,14 +183,17 @@ Result Run(const Args& a, bool churn) {
 
 int main(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    if (ParseFlag(argv[i], "--seqs", &a.seqs) || ParseFlag(argv[i], "--steps", &a.steps) ||
-        ParseFlag(argv[i], "--block", &a.block) || ParseFlag(argv[i], "--window", &a.window)) {
-      continue;
-    }
-    std::fprintf(stderr, "usage: %s [--seqs=N] [--steps=N] [--block=N] [--window=N]\n", argv[0]);
-    return 2;
+  g4::FlagSet flags("g4-bench-block-manager", "[flags]",
+                    "Cost per step of the KV block manager: steady decode, and decode with a "
+                    "finish and a prefix-matched arrival every step. docs/kv_cache.md.");
+  flags.Add("seqs", &a.seqs, "running sequences").Min(1);
+  flags.Add("steps", &a.steps, "steps per scenario").Min(1);
+  flags.Add("block", &a.block, "tokens per page").Min(1);
+  flags.Add("window", &a.window, "sliding window in tokens").Min(1);
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
+    return g4::FlagError("g4-bench-block-manager", s);
   }
+  if (flags.help()) return g4::PrintUsage(flags.Usage());
   std::printf("block manager cost per step: %d sequences, %d steps, block %d, window %d\n", a.seqs,
               a.steps, a.block, a.window);
   std::printf("%-14s %8s %8s %8s %8s %8s %8s %14s %14s\n", "scenario", "p50_us", "p99_us", "max_us",

@@ -4,7 +4,7 @@
 //
 //   g4-load --server HOST:PORT [--backend grpc|http] [--model NAME] [--num-requests N]
 //           [--request-rate R|inf] [--prompt-len L] [--output-len O] [--vocab V] [--seed S]
-//           [--concurrency C] [--json FILE] ...   (see kLoadUsage)
+//           [--concurrency C] [--json FILE] ...   (g4-load --help)
 //
 // Exit: 0 all requests succeeded, 1 some failed (the report is still printed and written),
 // 2 bad flags or an unwritable --json file.
@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/flags/flag_set.h"
 #include "tools/load_generator/load_client.h"
 #include "tools/load_generator/load_options.h"
 #include "tools/load_generator/load_runner.h"
@@ -24,11 +25,8 @@ namespace {
 
 int Main(int argc, char** argv) {
   auto options = ParseLoadOptions(absl::MakeConstSpan(argv + 1, argc - 1));
-  if (!options.ok()) {
-    std::fprintf(stderr, "g4-load: %s\n%s\n", std::string(options.status().message()).c_str(),
-                 kLoadUsage);
-    return 2;
-  }
+  if (!options.ok()) return FlagError("g4-load", options.status());
+  if (options->help) return PrintUsage(LoadUsage());
   auto client = MakeLoadClient(*options);
   if (!client.ok()) {
     std::fprintf(stderr, "g4-load: %s\n", std::string(client.status().message()).c_str());
