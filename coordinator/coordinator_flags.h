@@ -1,5 +1,5 @@
-// Command-line flags of g4-coordinator (vLLM-style names). Parsed by hand so that names keep
-// their dashes: `--name value` or `--name=value`.
+// Command-line flags of g4-coordinator (vLLM-style names), declared on the common FlagSet
+// (common/flags/flag_set.h): `--name value` or `--name=value`, underscores accepted for dashes.
 #ifndef G4SERVE_COORDINATOR_COORDINATOR_FLAGS_H_
 #define G4SERVE_COORDINATOR_COORDINATOR_FLAGS_H_
 
@@ -51,10 +51,11 @@ struct CoordinatorFlags {
   bool help = false;
 };
 
-// InvalidArgument naming the flag on a bad flag. `args` excludes argv[0].
+// InvalidArgument naming the flag on a bad flag. `args` excludes argv[0]. With --help / -h:
+// `help` is set and nothing else is checked.
 absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::string>& args);
 
-// The --help text.
+// The --help text: every flag with its meaning and default.
 std::string CoordinatorUsage();
 
 }  // namespace g4

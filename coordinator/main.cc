@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/flags/flag_set.h"
 #include "common/generation_config.h"
 #include "common/metrics/capacity_metrics.h"
 #include "common/metrics/coordinator_metrics.h"
@@ -39,11 +40,13 @@
 #include "coordinator/metrics/capacity_tracker.h"
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/router/router.h"
+#include "coordinator/startup_checks.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "proto/grpc_listen.h"
 
 namespace g4 {
 namespace {
@@ -77,14 +80,8 @@ int Main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   absl::StatusOr<CoordinatorFlags> flags =
       ParseCoordinatorFlags(std::vector<std::string>(argv + 1, argv + argc));
-  if (!flags.ok()) {
-    Log(absl::StrCat(flags.status().message(), " (see --help)"));
-    return 2;
-  }
-  if (flags->help) {
-    std::cout << CoordinatorUsage();
-    return 0;
-  }
+  if (!flags.ok()) return FlagError("g4-coordinator", flags.status());
+  if (flags->help) return PrintUsage(CoordinatorUsage());
   const std::string model_dir = flags->model;
   absl::StatusOr<std::string> config_text = ReadFile(model_dir + "/config.json");
   if (!config_text.ok()) {
@@ -107,6 +104,12 @@ int Main(int argc, char** argv) {
       return 1;
     }
     generation_config = *g;
+  }
+  // The weights the workers will load: their absence or a mismatch with config.json stops the
+  // coordinator now, not after workers register (startup_checks.h).
+  if (absl::Status s = CheckCheckpoint(model_dir, *config); !s.ok()) {
+    Log(absl::StrCat("--model: ", s.message()));
+    return 1;
   }
   absl::StatusOr<std::unique_ptr<HfTextCodec>> codec = HfTextCodec::LoadFromModelDir(model_dir);
   if (!codec.ok()) {
@@ -150,6 +153,12 @@ int Main(int argc, char** argv) {
   fleet_options.load_timeout = flags->load_timeout;
   fleet_options.health_interval = flags->health_interval;
   fleet_options.health_timeout = flags->health_timeout;
+  // A plan that cannot work on any devices (degrees that do not divide the model, a context
+  // beyond it) stops the coordinator now; device memory is checked once workers register.
+  if (absl::Status s = CheckPlanShape(fleet_options); !s.ok()) {
+    Log(std::string(s.message()));
+    return 1;
+  }
 
   // Metrics first: the fleet's health loop and the generation path report into them.
   std::unique_ptr<MetricsServer> metrics_server;
@@ -163,7 +172,7 @@ int Main(int argc, char** argv) {
     absl::StatusOr<std::unique_ptr<MetricsServer>> ms =
         MetricsServer::Start(metrics_host, flags->metrics_port);
     if (!ms.ok()) {
-      Log(absl::StrCat("--metrics-port: ", ms.status().ToString()));
+      Log(absl::StrCat("--metrics-port: ", ms.status().message()));
       return 1;
     }
     metrics_server = *std::move(ms);
@@ -238,9 +247,6 @@ int Main(int argc, char** argv) {
   grpc::ServerBuilder builder;
   std::string host = flags->host;
   if (host.find(':') != std::string::npos && host.front() != '[') host = "[" + host + "]";
-  int port = 0;
-  builder.AddListeningPort(absl::StrCat(host, ":", flags->port),
-                           grpc::InsecureServerCredentials(), &port);
   // From what a request for the longest context can need (docs/limits.md).
   const int64_t limit_context =
       flags->max_model_len > 0 ? flags->max_model_len : config->max_position_embeddings;
@@ -255,11 +261,15 @@ int Main(int argc, char** argv) {
   builder.RegisterService(&fleet_service);
   ReflectionV1Service reflection_v1;  // v1 next to the plugin's v1alpha
   builder.RegisterService(&reflection_v1);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    Log(absl::StrCat("cannot listen on ", host, ":", flags->port));
+  // A port in use is an error (one line, exit 1), never shared (SO_REUSEPORT off).
+  absl::StatusOr<StartedGrpcServer> started =
+      StartGrpcServer(builder, absl::StrCat(host, ":", flags->port));
+  if (!started.ok()) {
+    Log(absl::StrCat("--port: ", started.status().message()));
     return 1;
   }
+  std::unique_ptr<grpc::Server> server = std::move(started->server);
+  const int port = started->port;
   reflection_v1.SetV1AlphaChannel(server->InProcessChannel(grpc::ChannelArguments()));
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
@@ -314,7 +324,7 @@ int Main(int argc, char** argv) {
       if (!flags->http_port_file.empty()) s = WritePortFile(flags->http_port_file, http_port);
     }
     if (!s.ok()) {
-      Log(s.ToString());
+      Log(absl::StrCat(bound.ok() ? "--http-port-file: " : "--http-port: ", s.message()));
       http.reset();
       server->Shutdown();
       fleet.Shutdown();

@@ -11,6 +11,9 @@ packages=(
   prometheus  # promtool + server for the metrics tests; its service is not needed (docs/metrics.md)
   python3 python3-venv
   python3-yaml yamllint  # tests/deploy/validate.sh (kubectl, when present, renders the overlays too)
+  # tools/fuzz.sh: clang with libFuzzer and the sanitizer runtimes; llvm-symbolizer (llvm-14)
+  # gives sanitizer reports file:line (tools/test.sh's ASan run too). docs/fuzzing.md.
+  clang-14 libclang-rt-14-dev llvm-14
 )
 
 missing=()

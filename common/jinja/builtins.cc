@@ -924,9 +924,10 @@ void AddGlobals(Dict& globals) {
     }
     if (step == 0) return absl::InvalidArgumentError("range() arg 3 must not be zero");
     List out;
-    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+    for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
       if (out.size() > 100000) return absl::InvalidArgumentError("range too big");
       out.push_back(Value::Int(i));
+      if (__builtin_add_overflow(i, step, &i)) break;  // past INT64_MAX: past stop too
     }
     return Value::MakeList(std::move(out));
   }));

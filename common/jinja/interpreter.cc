@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "common/jinja/nesting.h"
 #include "common/jinja/parser.h"
 #include "common/jinja/py_string.h"
+#include "common/stack_headroom.h"
 #include "common/status_macros.h"
 
 namespace g4::jinja {
@@ -23,11 +25,10 @@ namespace {
 constexpr int kMaxCallDepth = 256;
 // Evaluation (statement bodies and expressions, macro calls included) may nest this deep.
 constexpr int kMaxEvalDepth = 2048;
-// And a render may use this much native stack: one macro level takes several KiB of frames
-// (a recursive macro over a list: ~20 KiB), so depth counts alone cannot keep a render inside a
-// thread's stack. Rendering the Gemma 4 templates with requests nested kMaxJsonDepth deep takes
-// well under half of it.
-constexpr size_t kMaxStackBytes = 512 << 10;
+// Depth counts alone cannot keep a render inside a thread's stack: one macro level takes several
+// KiB of frames (a recursive macro over a list: ~20 KiB in Release, several times that in
+// sanitizer builds), and threads' stacks differ. So evaluation also stops while the thread still
+// has kMinStackHeadroom of stack left (common/stack_headroom.h).
 
 struct Scope {
   explicit Scope(Scope* p) : parent(p) {}
@@ -53,6 +54,15 @@ absl::Status UndefinedError(const Value& v) {
   return absl::InvalidArgumentError(absl::StrCat("'", v.name(), "' is undefined"));
 }
 
+absl::Status IntegerOverflow(absl::string_view op) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("integer overflow in '", op, "' (64-bit integers)"));
+}
+
+// `seq * n` makes at most this many characters or list items (a template is not a way to
+// allocate without bound).
+constexpr uint64_t kMaxRepeatItems = uint64_t{16} << 20;
+
 absl::Status OperandError(absl::string_view op, const Value& a, const Value& b) {
   return absl::InvalidArgumentError(absl::StrCat("unsupported operand type(s) for ", op, ": '",
                                                  a.TypeName(), "' and '", b.TypeName(), "'"));
@@ -76,9 +86,24 @@ absl::StatusOr<Value> Arith(const std::string& op, const Value& a, const Value& 
   if (b.is_undefined()) return UndefinedError(b);
   if (a.is_number() && b.is_number()) {
     bool fl = a.is_float() || b.is_float();
-    if (op == "+") return fl ? Value::Float(a.as_float() + b.as_float()) : Value::Int(a.as_int() + b.as_int());
-    if (op == "-") return fl ? Value::Float(a.as_float() - b.as_float()) : Value::Int(a.as_int() - b.as_int());
-    if (op == "*") return fl ? Value::Float(a.as_float() * b.as_float()) : Value::Int(a.as_int() * b.as_int());
+    // Python's ints do not overflow; ours are 64-bit, and overflowing is an error, never UB
+    // (found by tests/fuzz/jinja_fuzz.cc).
+    int64_t r = 0;
+    if (op == "+") {
+      if (fl) return Value::Float(a.as_float() + b.as_float());
+      if (__builtin_add_overflow(a.as_int(), b.as_int(), &r)) return IntegerOverflow(op);
+      return Value::Int(r);
+    }
+    if (op == "-") {
+      if (fl) return Value::Float(a.as_float() - b.as_float());
+      if (__builtin_sub_overflow(a.as_int(), b.as_int(), &r)) return IntegerOverflow(op);
+      return Value::Int(r);
+    }
+    if (op == "*") {
+      if (fl) return Value::Float(a.as_float() * b.as_float());
+      if (__builtin_mul_overflow(a.as_int(), b.as_int(), &r)) return IntegerOverflow(op);
+      return Value::Int(r);
+    }
     if (op == "/") {
       if (b.as_float() == 0) return absl::InvalidArgumentError("division by zero");
       return Value::Float(a.as_float() / b.as_float());
@@ -92,12 +117,21 @@ absl::StatusOr<Value> Arith(const std::string& op, const Value& a, const Value& 
         if (op == "%") return Value::Float(m);
         return Value::Float(std::floor(x / y));
       }
+      if (a.as_int() == std::numeric_limits<int64_t>::min() && b.as_int() == -1) {
+        if (op == "%") return Value::Int(0);
+        return IntegerOverflow(op);
+      }
       return Value::Int(op == "//" ? FloorDiv(a.as_int(), b.as_int()) : FloorMod(a.as_int(), b.as_int()));
     }
     if (op == "**") {
-      if (!fl && b.as_int() >= 0) {
-        int64_t r = 1;
-        for (int64_t i = 0; i < b.as_int(); ++i) r *= a.as_int();
+      if (!fl && b.as_int() >= 0) {  // by squaring: O(log b), overflow checked
+        int64_t base = a.as_int(), e = b.as_int();
+        r = 1;
+        while (e > 0) {
+          if ((e & 1) != 0 && __builtin_mul_overflow(r, base, &r)) return IntegerOverflow(op);
+          e >>= 1;
+          if (e > 0 && __builtin_mul_overflow(base, base, &base)) return IntegerOverflow(op);
+        }
         return Value::Int(r);
       }
       return Value::Float(std::pow(a.as_float(), b.as_float()));
@@ -116,6 +150,13 @@ absl::StatusOr<Value> Arith(const std::string& op, const Value& a, const Value& 
     const Value* count = seq == &a ? &b : &a;
     if (seq != nullptr && (count->is_int() || count->is_bool())) {
       int64_t n = std::max<int64_t>(count->as_int(), 0);
+      const size_t item = seq->is_string() ? seq->as_string().size() : seq->list().size();
+      if (item == 0) n = 0;
+      if (n > 0 && item > kMaxRepeatItems / static_cast<uint64_t>(n)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("repetition result too large (", item, " x ", n, " items; at most ",
+                         kMaxRepeatItems, ")"));
+      }
       if (seq->is_string()) {
         std::string out;
         for (int64_t i = 0; i < n; ++i) out += seq->as_string();
@@ -200,8 +241,6 @@ class Interpreter {
   }
 
   absl::StatusOr<std::string> Run(const TemplateAst& ast) {
-    char base;
-    stack_base_ = reinterpret_cast<uintptr_t>(&base);
     std::string out;
     G4_RETURN_IF_ERROR(ExecBody(ast.body, globals_, out));
     return out;
@@ -214,12 +253,10 @@ class Interpreter {
           absl::StrCat("recursion too deep: evaluation nested deeper than ", kMaxEvalDepth,
                        " levels"));
     }
-    // The stack grows down on every platform we build for.
-    char here;
-    if (stack_base_ - reinterpret_cast<uintptr_t>(&here) > kMaxStackBytes) {
+    if (g4::StackNearlyExhausted()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "recursion too deep: the render needs more than ", kMaxStackBytes >> 10,
-          " KiB of stack"));
+          "recursion too deep: the thread's stack is nearly exhausted (", eval_depth_,
+          " levels)"));
     }
     return absl::OkStatus();
   }
@@ -566,7 +603,9 @@ class Interpreter {
                            ": '", v.TypeName(), "'"));
         }
         if (e.kind == Expr::Kind::kPos) return v.is_bool() ? Value::Int(v.as_int()) : v;
-        return v.is_float() ? Value::Float(-v.as_float()) : Value::Int(-v.as_int());
+        if (v.is_float()) return Value::Float(-v.as_float());
+        if (v.as_int() == std::numeric_limits<int64_t>::min()) return IntegerOverflow("-");
+        return Value::Int(-v.as_int());
       }
       case Expr::Kind::kBinary: {
         G4_ASSIGN_OR_RETURN(Value a, Eval(*e.operand, scope));
@@ -618,7 +657,6 @@ class Interpreter {
   Flow flow_ = Flow::kNormal;
   int depth_ = 0;       // macro calls in progress
   int eval_depth_ = 0;  // ExecBody + Eval frames in progress
-  uintptr_t stack_base_ = 0;  // the stack pointer when Run started
 };
 
 }  // namespace

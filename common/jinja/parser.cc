@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/jinja/nesting.h"
+#include "common/stack_headroom.h"
 #include "common/status_macros.h"
 
 namespace g4::jinja {
@@ -168,6 +169,19 @@ class Parser {
                                                    kMaxNesting, " levels"));
   }
 
+  // Entering one more level (a Nested in scope): the nesting bound, and the thread's stack. The
+  // bound keeps the parser, the interpreter and the AST's destructor within a default thread's
+  // stack in Release; where frames are larger (sanitizer builds) or a thread's stack is small,
+  // the stack itself runs out first (common/stack_headroom.h).
+  absl::Status CheckNesting() const {
+    if (depth_ > kMaxNesting) return TooDeep();
+    if (StackNearlyExhausted()) {
+      return Error(absl::StrCat("blocks or expressions nested too deep for the thread's stack (",
+                                depth_, " levels)"));
+    }
+    return absl::OkStatus();
+  }
+
   // One more node wrapping the previous ones in a left-associative chain (`a + b + c`,
   // `x.y.z`, `v | f | g`): the tree gets deeper without the parser recursing.
   absl::Status Link(int* links) const {
@@ -177,7 +191,7 @@ class Parser {
 
   absl::StatusOr<StmtPtr> ParseStatement() {
     Nested nested(&depth_);
-    if (depth_ > kMaxNesting) return TooDeep();
+    G4_RETURN_IF_ERROR(CheckNesting());
     const std::string name = Cur().value;
     const int line = Cur().line;
     auto s = std::make_unique<Stmt>();
@@ -346,7 +360,7 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParseExpression(bool with_condexpr) {
     Nested nested(&depth_);
-    if (depth_ > kMaxNesting) return TooDeep();
+    G4_RETURN_IF_ERROR(CheckNesting());
     if (!with_condexpr) return ParseOr();
     G4_ASSIGN_OR_RETURN(ExprPtr expr, ParseOr());
     int links = 0;
@@ -402,7 +416,7 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParseNot() {
     Nested nested(&depth_);
-    if (depth_ > kMaxNesting) return TooDeep();
+    G4_RETURN_IF_ERROR(CheckNesting());
     if (IsName("not")) {
       const int line = Cur().line;
       Advance();
@@ -511,7 +525,7 @@ class Parser {
 
   absl::StatusOr<ExprPtr> ParseUnary(bool with_filter) {
     Nested nested(&depth_);
-    if (depth_ > kMaxNesting) return TooDeep();
+    G4_RETURN_IF_ERROR(CheckNesting());
     const int line = Cur().line;
     ExprPtr node;
     if (IsOp("-") || IsOp("+")) {

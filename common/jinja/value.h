@@ -31,7 +31,7 @@ class Dict {
   Value* Find(std::string_view key);
   void Set(std::string key, Value value);
   bool Erase(std::string_view key);
-  size_t size() const { return items_.size(); }
+  size_t size() const;  // defined after Value: clang needs the complete pair type here
   const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
 
  private:
@@ -130,6 +130,8 @@ class Value {
   std::shared_ptr<Dict> dict_;
   std::shared_ptr<NativeFunction> fn_;
 };
+
+inline size_t Dict::size() const { return items_.size(); }
 
 // Python repr() of a float ("1.0", "1e-05", "1e+20", "inf", "nan").
 std::string FormatPythonFloat(double d);

@@ -1,5 +1,11 @@
 #include "common/metrics/metrics_server.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <map>
 #include <sstream>
@@ -88,6 +94,34 @@ class MetricsServer::CallbackCollectable final : public prometheus::Collectable 
   int next_id_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+namespace {
+
+// civetweb only says "null context when constructing CivetServer. Possible problem binding to
+// port": ask the OS why, with a bind of our own (e.g. "Address already in use").
+std::string BindFailureReason(const std::string& host, int port) {
+  addrinfo hints = {};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* addresses = nullptr;
+  if (const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &addresses);
+      rc != 0) {
+    return gai_strerror(rc);
+  }
+  std::string reason = "the address cannot be bound";
+  for (addrinfo* a = addresses; a != nullptr; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    const int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));  // as civetweb does
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) reason = std::strerror(errno);
+    close(fd);
+  }
+  freeaddrinfo(addresses);
+  return reason;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     const std::string& host, int port, std::shared_ptr<prometheus::Registry> registry) {
   if (host.empty()) return absl::InvalidArgumentError("metrics host: empty");
@@ -112,8 +146,8 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     }
     server->port_ = ports.front();
   } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("metrics server: cannot listen on ", bind, ": ", e.what()));
+    return absl::UnavailableError(absl::StrCat("metrics server: cannot listen on ", bind, ": ",
+                                               BindFailureReason(host, port)));
   }
   return server;
 }

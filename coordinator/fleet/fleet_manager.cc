@@ -456,10 +456,26 @@ void FleetManager::AddReplicaLocked(std::vector<std::shared_ptr<Worker>> workers
   SpawnLocked([this, index] { LoadReplica(index, /*unload_first=*/false); });
 }
 
+PlanRequest FleetPlanRequest(const FleetOptions& options) {
+  PlanRequest request;
+  request.model_name = options.model_name;
+  request.num_devices = options.tensor_parallel_size;
+  request.max_context = options.engine.max_model_len();
+  request.tensor_parallel_size = options.tensor_parallel_size;
+  request.expert_parallel_size =
+      options.model_config.enable_moe_block || options.expert_parallel_size > 1
+          ? options.expert_parallel_size
+          : 0;
+  if (options.engine.max_num_batched_tokens() > 0) {
+    request.max_num_batched_tokens = options.engine.max_num_batched_tokens();
+  }
+  if (options.engine.max_num_seqs() > 0) request.max_num_seqs = options.engine.max_num_seqs();
+  return request;
+}
+
 absl::StatusOr<g4serve::v1::ParallelPlan> FleetManager::PlanFor(
     const std::vector<std::shared_ptr<Worker>>& workers) const {
-  PlanRequest request;
-  request.model_name = options_.model_name;
+  PlanRequest request = FleetPlanRequest(options_);
   bool all_cuda = true;
   int64_t memory = 0;
   for (const auto& w : workers) {
@@ -472,16 +488,6 @@ absl::StatusOr<g4serve::v1::ParallelPlan> FleetManager::PlanFor(
   request.device_kind = all_cuda ? DeviceKind::kGpu : DeviceKind::kCpu;
   request.num_devices = static_cast<int>(workers.size());
   request.device_memory_bytes = memory;
-  request.max_context = options_.engine.max_model_len();
-  request.tensor_parallel_size = options_.tensor_parallel_size;
-  request.expert_parallel_size =
-      options_.model_config.enable_moe_block || options_.expert_parallel_size > 1
-          ? options_.expert_parallel_size
-          : 0;
-  if (options_.engine.max_num_batched_tokens() > 0) {
-    request.max_num_batched_tokens = options_.engine.max_num_batched_tokens();
-  }
-  if (options_.engine.max_num_seqs() > 0) request.max_num_seqs = options_.engine.max_num_seqs();
   return MakePlan(options_.model_config, request);
 }
 

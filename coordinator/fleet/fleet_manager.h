@@ -64,6 +64,7 @@
 #include "absl/time/time.h"
 #include "common/model_config.h"
 #include "coordinator/fleet/key_value_store_server.h"
+#include "coordinator/planner/planner.h"
 #include "coordinator/router/router.h"
 #include "g4serve/v1/plan.pb.h"
 #include "g4serve/worker/v1/worker.grpc.pb.h"
@@ -112,6 +113,11 @@ struct FleetOptions {
   // while blocking it for long. Optional (the coordinator's metrics, docs/metrics.md).
   std::function<void(const std::vector<WorkerHealth>&)> health_observer;
 };
+
+// The PlanRequest a replica of `options` is planned with, without its devices (kind, count and
+// memory come from the registered workers): degrees, context, batch and sequence limits. The
+// coordinator also plans with it at start, before any worker registers (startup_checks.h).
+PlanRequest FleetPlanRequest(const FleetOptions& options);
 
 struct WorkerInfo {
   std::string id;       // "w0", "w1", ... in registration order

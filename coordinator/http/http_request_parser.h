@@ -50,7 +50,7 @@ class HttpRequestParser {
     kError,     // error(): answer it and close the connection
   };
   struct Error {
-    int status = 400;  // 400, 413, 414, 431 or 505
+    int status = 400;  // 400, 413, 414, 417 (an Expect other than 100-continue), 431 or 505
     std::string message;
   };
 

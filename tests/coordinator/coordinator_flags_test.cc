@@ -82,7 +82,7 @@ TEST(CoordinatorFlagsTest, RejectsBadFlagsNamingThem) {
                   .status()
                   .message(),
               HasSubstr("--health-interval"));
-  EXPECT_THAT(ParseCoordinatorFlags({"--model"}).status().message(), HasSubstr("missing value"));
+  EXPECT_THAT(ParseCoordinatorFlags({"--model"}).status().message(), HasSubstr("needs a value"));
   EXPECT_TRUE(ParseCoordinatorFlags({"--help"})->help);
 }
 
@@ -107,6 +107,26 @@ TEST(CoordinatorFlagsTest, DrainMigrationAndBatchInvarianceFlags) {
               HasSubstr("--migration-limit"));
   EXPECT_THAT(ParseCoordinatorFlags({"--model", "m", "--batch-invariant=maybe"}).status().message(),
               HasSubstr("--batch-invariant"));
+}
+
+// Every flag is in the usage, with its default.
+TEST(CoordinatorFlagsTest, UsageListsEveryFlagWithItsDefault) {
+  const std::string usage = CoordinatorUsage();
+  for (const char* flag :
+       {"--model DIR", "--served-model-name NAME", "--tensor-parallel-size N",
+        "--expert-parallel-size N", "--num-replicas N", "--host HOST", "--port N",
+        "--port-file PATH", "--http-port N", "--http-port-file PATH", "--max-num-seqs N",
+        "--max-num-batched-tokens N", "--max-model-len N", "--max-queue N", "--block-size N",
+        "--num-global-pages N", "--num-sliding-pages N", "--enable-prefix-caching",
+        "--no-enable-prefix-caching", "--batch-invariant", "--metrics-port N",
+        "--metrics-host HOST", "--metrics-prefix PREFIX", "--metrics-port-file PATH",
+        "--collective-timeout DURATION", "--health-interval DURATION",
+        "--health-timeout DURATION", "--load-timeout DURATION", "--drain-timeout DURATION",
+        "--migration-limit N"}) {
+    EXPECT_THAT(usage, HasSubstr(std::string("\n  ") + flag)) << flag;
+  }
+  EXPECT_THAT(usage, HasSubstr("(default 30s)"));
+  EXPECT_THAT(usage, HasSubstr("(default 3)"));
 }
 
 }  // namespace

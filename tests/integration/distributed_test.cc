@@ -162,5 +162,23 @@ TEST(DistributedTextTest, TextPromptReturnsText) {
   EXPECT_FALSE(r.text.empty());
 }
 
+// Issue 9 #6 through the public API: with --max-num-seqs 1 a 33-token prompt is served (it used
+// to wait in the queue forever), and a prompt the KV pools cannot hold even alone gets
+// INVALID_ARGUMENT at once, naming the limit.
+TEST(DistributedAdmissionTest, SmallKvPoolsServeWhatFitsAndRefuseWhatNeverCan) {
+  Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 1, 1, 1,
+                                 {"--max-num-seqs", "1", "--num-global-pages", "3"}});
+  ASSERT_TRUE(cluster.Start(/*replicas=*/1));
+  Cluster::Result r = cluster.Generate(GreedyRequest(std::vector<int32_t>(33, 7), 4));
+  ASSERT_TRUE(r.status.ok()) << r.status.error_message() << "\n" << cluster.Logs();
+  EXPECT_EQ(r.tokens.size(), 4u);
+  r = cluster.Generate(GreedyRequest(std::vector<int32_t>(48, 7), 4), absl::Seconds(20));
+  EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << r.status.error_message();
+  EXPECT_NE(r.status.error_message().find("the KV cache holds at most 48 tokens"),
+            std::string::npos)
+      << r.status.error_message();
+}
+
 }  // namespace
 }  // namespace g4

@@ -25,6 +25,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "common/flags/flag_set.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -66,39 +69,50 @@ struct Frame {
   std::vector<char> bytes;
 };
 
+// The flags (common/flags): `g4-link-emulator --help` prints them.
+struct Options {
+  std::string if_a, if_b;
+  double delay_ms = 0;
+  double loss = 0;
+  uint64_t seed = 1;
+};
+
+void DeclareFlags(g4::FlagSet& flags, Options& o) {
+  flags.AddPositional("IF_A", &o.if_a, "one interface of the link");
+  flags.AddPositional("IF_B", &o.if_b, "the other interface");
+  flags.Add("delay-ms", &o.delay_ms, "each frame leaves this many ms after it arrived")
+      .Value("N")
+      .RealRange(0, 1e7);
+  flags.Add("loss", &o.loss, "each frame is dropped with this probability")
+      .Value("P")
+      .RealRange(0, 1);
+  flags.Add("seed", &o.seed, "random seed of the drops").Value("S");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr,
-                 "usage: g4-link-emulator IF_A IF_B [--delay-ms N] [--loss P] [--seed S]\n");
-    return 2;
+  Options o;
+  g4::FlagSet flags("g4-link-emulator", "IF_A IF_B [--delay-ms N] [--loss P] [--seed S]",
+                    "A userspace stand-in for `tc qdisc ... netem delay N loss P`: forwards every "
+                    "Ethernet frame between two interfaces, both ways, delayed and dropped. Runs "
+                    "until SIGTERM / SIGINT.");
+  DeclareFlags(flags, o);
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
+    return g4::FlagError("g4-link-emulator", s);
   }
-  double delay_ms = 0, loss = 0;
-  unsigned seed = 1;
-  for (int i = 3; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--delay-ms") {
-      delay_ms = std::atof(argv[i + 1]);
-    } else if (flag == "--loss") {
-      loss = std::atof(argv[i + 1]);
-    } else if (flag == "--seed") {
-      seed = static_cast<unsigned>(std::atoi(argv[i + 1]));
-    } else {
-      std::fprintf(stderr, "g4-link-emulator: unknown flag %s\n", flag.c_str());
-      return 2;
-    }
-  }
+  if (flags.help()) return g4::PrintUsage(flags.Usage());
+  const double delay_ms = o.delay_ms, loss = o.loss;
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
-  const int fds[2] = {OpenRaw(argv[1]), OpenRaw(argv[2])};
+  const int fds[2] = {OpenRaw(o.if_a.c_str()), OpenRaw(o.if_b.c_str())};
   const auto delay = std::chrono::microseconds(static_cast<int64_t>(delay_ms * 1000));
-  std::mt19937 rng(seed);
+  std::mt19937 rng(static_cast<std::mt19937::result_type>(o.seed));
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
   std::deque<Frame> queues[2];  // queues[i]: frames read on fds[i], to write on fds[1 - i]
   std::vector<char> buffer(1 << 17);
-  std::fprintf(stderr, "g4-link-emulator: %s <-> %s, delay %.1f ms, loss %.3f\n", argv[1],
-               argv[2], delay_ms, loss);
+  std::fprintf(stderr, "g4-link-emulator: %s <-> %s, delay %.1f ms, loss %.3f\n",
+               o.if_a.c_str(), o.if_b.c_str(), delay_ms, loss);
   while (!g_stop) {
     int timeout_ms = 50;
     const Clock::time_point now = Clock::now();

@@ -1,30 +1,14 @@
 // Small helpers the step-cost benchmarks share (block_manager_bench.cc, scheduler_bench.cc):
-// `--name=N` integer flags, thread CPU time, percentiles.
+// thread CPU time, percentiles.
 #ifndef G4SERVE_TOOLS_BENCH_BENCH_UTIL_H_
 #define G4SERVE_TOOLS_BENCH_BENCH_UTIL_H_
 
 #include <time.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
-#include "absl/strings/numbers.h"
-
 namespace g4::bench {
-
-// True when `arg` is `name=N` (N >= 1, stored in *out); exits with status 2 on a bad N.
-inline bool ParseFlag(const char* arg, const char* name, int* out) {
-  const size_t n = std::strlen(name);
-  if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
-  if (!absl::SimpleAtoi(arg + n + 1, out) || *out < 1) {
-    std::fprintf(stderr, "bad value: %s\n", arg);
-    std::exit(2);
-  }
-  return true;
-}
 
 // Thread CPU time: on a loaded machine wall time includes time the thread was not running.
 inline double CpuMicros() {

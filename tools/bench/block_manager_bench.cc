@@ -17,13 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "common/flags/flag_set.h"
 #include "tools/bench/bench_util.h"
 #include "worker/kv_cache/kv_block_manager.h"
 
 namespace {
 
 using ::g4::bench::CpuMicros;
-using ::g4::bench::ParseFlag;
 using ::g4::bench::Percentile;
 
 struct Args {
@@ -170,14 +170,17 @@ Result Run(const Args& a, bool churn) {
 
 int main(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    if (ParseFlag(argv[i], "--seqs", &a.seqs) || ParseFlag(argv[i], "--steps", &a.steps) ||
-        ParseFlag(argv[i], "--block", &a.block) || ParseFlag(argv[i], "--window", &a.window)) {
-      continue;
-    }
-    std::fprintf(stderr, "usage: %s [--seqs=N] [--steps=N] [--block=N] [--window=N]\n", argv[0]);
-    return 2;
+  g4::FlagSet flags("g4-bench-block-manager", "[flags]",
+                    "Cost per step of the KV block manager: steady decode, and decode with a "
+                    "finish and a prefix-matched arrival every step. docs/kv_cache.md.");
+  flags.Add("seqs", &a.seqs, "running sequences").Min(1);
+  flags.Add("steps", &a.steps, "steps per scenario").Min(1);
+  flags.Add("block", &a.block, "tokens per page").Min(1);
+  flags.Add("window", &a.window, "sliding window in tokens").Min(1);
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
+    return g4::FlagError("g4-bench-block-manager", s);
   }
+  if (flags.help()) return g4::PrintUsage(flags.Usage());
   std::printf("block manager cost per step: %d sequences, %d steps, block %d, window %d\n", a.seqs,
               a.steps, a.block, a.window);
   std::printf("%-14s %8s %8s %8s %8s %8s %8s %14s %14s\n", "scenario", "p50_us", "p99_us", "max_us",

@@ -9,7 +9,7 @@
 //
 //   g4-bench-coordinator [--model DIR] [--replicas N] [--itl 20ms] [--max-tokens N]
 //                        [--prompt-len N] [--duration 5s] [--concurrency 1,8,32,...]
-//                        [--api grpc,http] [--coordinator PATH]
+//                        [--api grpc,http] [--coordinator PATH]   (--help lists the flags)
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,11 +22,14 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/flags/flag_set.h"
 #include "g4serve/v1/inference.grpc.pb.h"
 #include "g4serve/worker/v1/worker.grpc.pb.h"
 #include "grpcpp/create_channel.h"
@@ -56,65 +59,50 @@ struct Options {
   std::vector<std::string> apis = {"grpc", "http"};
 };
 
-[[noreturn]] void Usage(const std::string& error) {
-  std::fprintf(stderr,
-               "g4-bench-coordinator: %s\nusage: g4-bench-coordinator [--model DIR] "
-               "[--replicas N] [--itl 20ms] [--max-tokens N] [--prompt-len N] [--duration 5s] "
-               "[--concurrency 1,8,32] [--api grpc,http] [--coordinator PATH]\n",
-               error.c_str());
-  std::exit(2);
-}
-
-Options Parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string name = argv[i], value;
-    if (const auto eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      Usage(absl::StrCat(name, " needs a value"));
-    }
-    auto positive = [&](int* out) {
-      if (!absl::SimpleAtoi(value, out) || *out < 1) Usage(absl::StrCat(name, ": bad number"));
-    };
-    if (name == "--coordinator") {
-      o.coordinator = value;
-    } else if (name == "--model") {
-      o.model = value;
-    } else if (name == "--replicas") {
-      positive(&o.replicas);
-    } else if (name == "--itl") {
-      if (!absl::ParseDuration(value, &o.itl) || o.itl <= absl::ZeroDuration()) {
-        Usage("--itl: expected a duration like 20ms");
-      }
-    } else if (name == "--max-tokens") {
-      positive(&o.max_tokens);
-    } else if (name == "--prompt-len") {
-      positive(&o.prompt_len);
-    } else if (name == "--duration") {
-      if (!absl::ParseDuration(value, &o.duration) || o.duration <= absl::ZeroDuration()) {
-        Usage("--duration: expected a duration like 5s");
-      }
-    } else if (name == "--concurrency") {
-      o.concurrency.clear();
-      for (absl::string_view part : absl::StrSplit(value, ',')) {
-        int c = 0;
-        if (!absl::SimpleAtoi(part, &c) || c < 1) Usage("--concurrency: expected 1,8,32");
-        o.concurrency.push_back(c);
-      }
-    } else if (name == "--api") {
-      o.apis = absl::StrSplit(value, ',');
-      for (const std::string& a : o.apis) {
-        if (a != "grpc" && a != "http") Usage("--api: grpc and/or http");
-      }
-    } else {
-      Usage(absl::StrCat("unknown flag ", name));
-    }
-  }
-  return o;
+void DeclareFlags(FlagSet& flags, Options& o) {
+  flags.Add("model", &o.model, "model directory the coordinator reads (config, tokenizer)")
+      .Value("DIR")
+      .NonEmpty();
+  flags.Add("replicas", &o.replicas, "stand-in workers (one replica each)").Min(1);
+  flags.Add("itl", &o.itl, "the stand-in workers' inter-token latency")
+      .MinExclusive(absl::ZeroDuration());
+  flags.Add("max-tokens", &o.max_tokens, "tokens per request").Min(1);
+  flags.Add("prompt-len", &o.prompt_len, "prompt tokens per request").Min(1);
+  flags.Add("duration", &o.duration, "closed-loop time per level")
+      .MinExclusive(absl::ZeroDuration());
+  flags
+      .AddCustom("concurrency", "N,N,...", "concurrent streams, one level each",
+                 [&o](absl::string_view v) {
+                   o.concurrency.clear();
+                   for (absl::string_view part : absl::StrSplit(v, ',')) {
+                     int c = 0;
+                     if (!absl::SimpleAtoi(part, &c) || c < 1) {
+                       return absl::InvalidArgumentError(
+                           absl::StrCat("expected positive integers like 1,8,32, got \"", v,
+                                        "\""));
+                     }
+                     o.concurrency.push_back(c);
+                   }
+                   return absl::OkStatus();
+                 })
+      .Default(absl::StrJoin(o.concurrency, ","));
+  flags
+      .AddCustom("api", "grpc,http", "the APIs to measure",
+                 [&o](absl::string_view v) {
+                   o.apis = absl::StrSplit(v, ',');
+                   for (const std::string& a : o.apis) {
+                     if (a != "grpc" && a != "http") {
+                       return absl::InvalidArgumentError(
+                           absl::StrCat("expected grpc and/or http, got \"", v, "\""));
+                     }
+                   }
+                   return absl::OkStatus();
+                 })
+      .Default(absl::StrJoin(o.apis, ","));
+  flags.Add("coordinator", &o.coordinator, "the g4-coordinator binary")
+      .Value("PATH")
+      .NonEmpty()
+      .Default("the one built with this benchmark");
 }
 
 // utime + stime of `pid` (all its threads), in seconds.
@@ -202,7 +190,16 @@ std::vector<double> AllItlMs(const std::vector<RequestResult>& results, int64_t*
 }
 
 int Main(int argc, char** argv) {
-  const Options o = Parse(argc, argv);
+  Options o;
+  FlagSet flags("g4-bench-coordinator", "[flags]",
+                "The coordinator alone in front of stand-in workers: its CPU per streamed token "
+                "and the ITL clients see, against streams read straight from a stand-in worker "
+                "(docs/performance.md, \"Coordinator capacity\").");
+  DeclareFlags(flags, o);
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
+    return FlagError("g4-bench-coordinator", s);
+  }
+  if (flags.help()) return PrintUsage(flags.Usage());
   const std::string dir = absl::StrCat("/tmp/g4-bench-coordinator.", getpid());
   std::system(absl::StrCat("mkdir -p ", dir).c_str());
   testing::Process coordinator;

@@ -29,14 +29,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
+#include "common/flags/flag_set.h"
 #include "kernels/ops.h"
 #include "worker/model/gemma4_model.h"
 
 namespace {
-
-constexpr char kUsage[] =
-    "usage: g4-bench-cpu --model DIR [--prompt-len P] [--decode-steps N] [--threads T] "
-    "[--repeats R] [--json] [--profile]";
 
 struct Options {
   std::string model_dir;
@@ -48,41 +45,14 @@ struct Options {
   bool profile = false;
 };
 
-absl::StatusOr<Options> ParseOptions(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--json" || flag == "--profile") {
-      (flag == "--json" ? o.json : o.profile) = true;
-      continue;
-    }
-    if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat(flag, " needs a value"));
-    const std::string value = argv[++i];
-    int* target = nullptr;
-    if (flag == "--model") {
-      o.model_dir = value;
-      continue;
-    } else if (flag == "--prompt-len") {
-      target = &o.prompt_len;
-    } else if (flag == "--decode-steps") {
-      target = &o.decode_steps;
-    } else if (flag == "--threads") {
-      target = &o.threads;
-    } else if (flag == "--repeats") {
-      target = &o.repeats;
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag ", flag));
-    }
-    if (!absl::SimpleAtoi(value, target)) {
-      return absl::InvalidArgumentError(absl::StrCat(flag, ": not an integer: \"", value, "\""));
-    }
-  }
-  if (o.model_dir.empty()) return absl::InvalidArgumentError("--model is required");
-  if (o.prompt_len < 1) return absl::InvalidArgumentError("--prompt-len must be >= 1");
-  if (o.decode_steps < 0) return absl::InvalidArgumentError("--decode-steps must be >= 0");
-  if (o.threads < 0) return absl::InvalidArgumentError("--threads must be >= 0");
-  if (o.repeats < 1) return absl::InvalidArgumentError("--repeats must be >= 1");
-  return o;
+void DeclareFlags(g4::FlagSet& flags, Options& o) {
+  flags.Add("model", &o.model_dir, "model directory").Value("DIR").Required().NonEmpty();
+  flags.Add("prompt-len", &o.prompt_len, "prefill length in tokens").Value("P").Min(1);
+  flags.Add("decode-steps", &o.decode_steps, "decode steps after the prefill").Min(0);
+  flags.Add("threads", &o.threads, "BLAS threads; 0 = OpenBLAS's default").Value("T").Min(0);
+  flags.Add("repeats", &o.repeats, "runs; the best is reported").Value("R").Min(1);
+  flags.Add("json", &o.json, "print JSON");
+  flags.Add("profile", &o.profile, "time every op by phase");
 }
 
 using Clock = std::chrono::steady_clock;
@@ -230,12 +200,13 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<Options> opts = ParseOptions(argc, argv);
-  if (!opts.ok()) {
-    std::fprintf(stderr, "g4-bench-cpu: %s (%s)\n", std::string(opts.status().message()).c_str(),
-                 kUsage);
-    return 2;
-  }
+  Options options;
+  const Options* opts = &options;
+  g4::FlagSet flags("g4-bench-cpu", "--model DIR [flags]",
+                    "Prefill and decode speed of the CPU reference backend. docs/performance.md.");
+  DeclareFlags(flags, options);
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return g4::FlagError("g4-bench-cpu", s);
+  if (flags.help()) return g4::PrintUsage(flags.Usage());
   if (opts->threads > 0) openblas_set_num_threads(opts->threads);
 
   const Clock::time_point load0 = Clock::now();

@@ -15,7 +15,8 @@
 // cost of building it for `--context` positions is printed separately. Every derived output is
 // checked to equal the stored one bit for bit.
 //
-// Usage: g4-bench-derived-k-attention [--context=32768] [--chunk=256] [--reps=7] [--threads=1]
+// Usage: g4-bench-derived-k-attention [--context 32768] [--chunk 256] [--reps 7] [--threads 1]
+// (--help lists the flags).
 #include <cblas.h>
 #include <time.h>
 
@@ -29,7 +30,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
+#include "absl/status/status.h"
+#include "common/flags/flag_set.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/rope_table.h"
 #include "kernels/ops.h"
@@ -43,14 +45,12 @@ struct Args {
   int threads = 1;
 };
 
-bool ParseFlag(const char* arg, const char* name, int* out) {
-  const size_t n = std::strlen(name);
-  if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
-  if (!absl::SimpleAtoi(arg + n + 1, out) || *out < 1) {
-    std::fprintf(stderr, "bad value: %s\n", arg);
-    std::exit(2);
-  }
-  return true;
+void DeclareFlags(g4::FlagSet& flags, Args& a) {
+  flags.Add("context", &a.context, "keys in the cache (the position of the decode query)").Min(1);
+  flags.Add("chunk", &a.chunk, "prefill chunk queries (a quarter of them on the 1-rank shape)")
+      .Min(1);
+  flags.Add("reps", &a.reps, "timed runs of each case; median and minimum reported").Min(1);
+  flags.Add("threads", &a.threads, "OpenBLAS threads").Min(1);
 }
 
 constexpr int kHeadDim = 512;
@@ -153,16 +153,14 @@ Row Run(const std::string& name, int heads, const Cache& cache, int queries, int
 
 int main(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    if (ParseFlag(argv[i], "--context", &a.context) || ParseFlag(argv[i], "--chunk", &a.chunk) ||
-        ParseFlag(argv[i], "--reps", &a.reps) || ParseFlag(argv[i], "--threads", &a.threads)) {
-      continue;
-    }
-    std::fprintf(stderr,
-                 "usage: g4-bench-derived-k-attention [--context=32768] [--chunk=256] [--reps=7] "
-                 "[--threads=1]\n");
-    return 2;
+  g4::FlagSet flags("g4-bench-derived-k-attention", "[flags]",
+                    "Global-layer attention (31B shapes) with K derived from V against stored K, "
+                    "in the same run (docs/kv_cache.md, docs/performance.md).");
+  DeclareFlags(flags, a);
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
+    return g4::FlagError("g4-bench-derived-k-attention", s);
   }
+  if (flags.help()) return g4::PrintUsage(flags.Usage());
   if (a.chunk > a.context) a.chunk = a.context;
   openblas_set_num_threads(a.threads);
   std::mt19937 rng(7);

@@ -8,12 +8,15 @@
 // and, in the same run, the baseline: a naive mask that tries every token of the vocabulary.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "common/flags/flag_set.h"
 #include "common/grammar/json_grammar.h"
 #include "common/grammar/matcher.h"
 #include "common/grammar/token_vocab.h"
@@ -131,23 +134,22 @@ Run Generate(std::shared_ptr<const CompiledGrammar> g, std::mt19937& rng, int ma
 int main(int argc, char** argv) {
   std::string tok_path;
   int runs = 10, baseline_states = 3;
-  uint32_t seed = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string a = argv[i];
-    if (a == "--tokenizer") tok_path = argv[i + 1];
-    else if (a == "--runs") runs = std::atoi(argv[i + 1]);
-    else if (a == "--seed") seed = static_cast<uint32_t>(std::atoi(argv[i + 1]));
-    else if (a == "--baseline-states") baseline_states = std::atoi(argv[i + 1]);
-    else {
-      std::fprintf(stderr, "g4-bench-grammar: unknown flag %s\n", a.c_str());
-      return 2;
-    }
+  uint64_t seed_flag = 1;
+  g4::FlagSet flags("g4-bench-grammar", "--tokenizer FILE [flags]",
+                    "Structured-output compile and token-mask times on a real tokenizer, next to "
+                    "a naive mask over the whole vocabulary (docs/performance.md).");
+  flags.Add("tokenizer", &tok_path, "tokenizer.json").Value("FILE").Required().NonEmpty();
+  flags.Add("runs", &runs, "random generations per schema").Min(1);
+  flags.Add("seed", &seed_flag, "random seed").Value("S").Range(0, UINT32_MAX);
+  flags.Add("baseline-states", &baseline_states,
+            "grammar states the naive whole-vocabulary mask is timed at; 0 = no baseline")
+      .Value("K")
+      .Min(0);
+  if (absl::Status st = flags.Parse(argc, argv); !st.ok()) {
+    return g4::FlagError("g4-bench-grammar", st);
   }
-  if (tok_path.empty() || runs < 1) {
-    std::fprintf(stderr, "usage: g4-bench-grammar --tokenizer FILE [--runs N] [--seed S] "
-                         "[--baseline-states K]\n");
-    return 2;
-  }
+  if (flags.help()) return g4::PrintUsage(flags.Usage());
+  const uint32_t seed = static_cast<uint32_t>(seed_flag);
   double t0 = Now();
   auto tok = g4::Tokenizer::LoadFromFile(tok_path);
   if (!tok.ok()) {

@@ -5,8 +5,8 @@
 // keep-alive connection. Run it through tools/bench/http_slow_clients_bench.sh, which starts a
 // coordinator and a worker; numbers: docs/performance.md.
 //
-// Usage: g4-bench-http-slow-clients --port=N [--slow=500] [--idle=500] [--requests=200]
-//        [--model=NAME]
+// Usage: g4-bench-http-slow-clients --port N [--slow 500] [--idle 500] [--requests 200]
+//        [--model NAME] (--help lists the flags)
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -17,14 +17,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/strings/numbers.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/flags/flag_set.h"
 #include "httplib.h"
 
 namespace {
@@ -37,14 +37,12 @@ struct Args {
   std::string model;
 };
 
-bool IntFlag(const char* arg, const char* name, int* out) {
-  const size_t n = std::strlen(name);
-  if (std::strncmp(arg, name, n) != 0 || arg[n] != '=') return false;
-  if (!absl::SimpleAtoi(arg + n + 1, out) || *out < 0) {
-    std::fprintf(stderr, "bad value: %s\n", arg);
-    std::exit(2);
-  }
-  return true;
+void DeclareFlags(g4::FlagSet& flags, Args& a) {
+  flags.Add("port", &a.port, "the coordinator's HTTP port").Range(1, 65535).Required();
+  flags.Add("slow", &a.slow, "slowloris connections (one header line per second)").Min(0);
+  flags.Add("idle", &a.idle, "connections that stay open without sending anything").Min(0);
+  flags.Add("requests", &a.requests, "timed requests of each kind per phase").Min(0);
+  flags.Add("model", &a.model, "the completions' model field").Value("NAME");
 }
 
 int Connect(int port) {
@@ -105,25 +103,14 @@ void PrintRow(const char* name, const Latencies& l) {
 
 int main(int argc, char** argv) {
   Args args;
-  for (int i = 1; i < argc; ++i) {
-    const char* a = argv[i];
-    if (IntFlag(a, "--port", &args.port) || IntFlag(a, "--slow", &args.slow) ||
-        IntFlag(a, "--idle", &args.idle) || IntFlag(a, "--requests", &args.requests)) {
-      continue;
-    }
-    if (std::strncmp(a, "--model=", 8) == 0) {
-      args.model = a + 8;
-      continue;
-    }
-    std::fprintf(stderr,
-                 "usage: g4-bench-http-slow-clients --port=N [--slow=500] [--idle=500] "
-                 "[--requests=200] [--model=NAME]\n");
-    return 2;
+  g4::FlagSet flags("g4-bench-http-slow-clients", "--port N [flags]",
+                    "/health and completion latency of a running g4-coordinator, unloaded and "
+                    "under slow and idle connections (tools/bench/http_slow_clients_bench.sh).");
+  DeclareFlags(flags, args);
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
+    return g4::FlagError("g4-bench-http-slow-clients", s);
   }
-  if (args.port == 0) {
-    std::fprintf(stderr, "--port is required\n");
-    return 2;
-  }
+  if (flags.help()) return g4::PrintUsage(flags.Usage());
   rlimit limit{};
   getrlimit(RLIMIT_NOFILE, &limit);
   limit.rlim_cur = limit.rlim_max;

@@ -6,7 +6,7 @@
 // <= 100 us per step at 256 sequences (docs/performance.md). Times are thread CPU time, so a
 // loaded machine does not inflate them much; wall time is printed as well.
 //
-// Usage: g4-bench-scheduler [--seqs=256] [--steps=2000] [--prompt=100]
+// Usage: g4-bench-scheduler [--seqs 256] [--steps 2000] [--prompt 100]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/types/span.h"
+#include "common/flags/flag_set.h"
 #include "tools/bench/bench_util.h"
 #include "worker/engine/scheduler.h"
 #include "worker/kv_cache/kv_block_manager.h"
@@ -22,7 +23,6 @@
 namespace {
 
 using ::g4::bench::CpuMicros;
-using ::g4::bench::ParseFlag;
 using ::g4::bench::Percentile;
 
 struct Args {
@@ -108,14 +108,17 @@ Result Run(const Args& a, const g4::SchedulerOptions& options) {
 
 int main(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    if (ParseFlag(argv[i], "--seqs", &a.seqs) || ParseFlag(argv[i], "--steps", &a.steps) ||
-        ParseFlag(argv[i], "--prompt", &a.prompt)) {
-      continue;
-    }
-    std::fprintf(stderr, "usage: %s [--seqs=N] [--steps=N] [--prompt=N]\n", argv[0]);
-    return 2;
+  g4::FlagSet flags("g4-bench-scheduler", "[flags]",
+                    "Cost per engine step of the scheduler with paged KV: N running sequences "
+                    "decode one token per step, under the token budget (baseline) and the cost "
+                    "model. docs/performance.md.");
+  flags.Add("seqs", &a.seqs, "running sequences").Min(1);
+  flags.Add("steps", &a.steps, "measured steps per budget").Min(1);
+  flags.Add("prompt", &a.prompt, "prompt tokens of each sequence").Min(1);
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
+    return g4::FlagError("g4-bench-scheduler", s);
   }
+  if (flags.help()) return g4::PrintUsage(flags.Usage());
   g4::SchedulerOptions tokens;
   tokens.max_num_seqs = a.seqs;
   tokens.max_num_batched_tokens = 8192;

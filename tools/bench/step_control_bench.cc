@@ -21,6 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/flags/flag_set.h"
 #include "worker/comm/gloo_communicator.h"
 #include "worker/comm/key_value_store.h"
 #include "worker/engine/step_descriptor.h"
@@ -92,20 +93,22 @@ double Percentile(std::vector<double> v, double p) {
 
 int main(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (a == "--ranks" && has_value && ParseInts(argv[++i], &o.ranks)) continue;
-    if (a == "--steps" && has_value && absl::SimpleAtoi(argv[++i], &o.steps) && o.steps > 0) continue;
-    if (a == "--broadcast-only") {
-      o.barrier = false;
-      continue;
-    }
-    if (a == "--seqs" && has_value && absl::SimpleAtoi(argv[++i], &o.seqs) && o.seqs >= 0) continue;
-    std::fprintf(stderr, "g4-bench-step-control: bad flag \"%s\" (usage: [--ranks 2,4] [--steps N] [--seqs N] [--broadcast-only])\n",
-                 a.c_str());
-    return 2;
+  g4::FlagSet flags("g4-bench-step-control", "[flags]",
+                    "Per-step control overhead: the step descriptor broadcast (and a barrier) over "
+                    "Gloo TCP on loopback, ranks as processes. docs/performance.md.");
+  flags.AddCustom("ranks", "N,N,...", "replica sizes to measure", [&o](absl::string_view v) {
+         return ParseInts(std::string(v), &o.ranks)
+                    ? absl::OkStatus()
+                    : absl::InvalidArgumentError("expected positive integers like 2,4");
+       }).Default("2,4");
+  flags.Add("steps", &o.steps, "steps per size").Min(1);
+  flags.Add("seqs", &o.seqs, "decode sequences in each descriptor").Min(0);
+  flags.AddSwitch("broadcast-only", "no barrier: the broadcast alone",
+                  [&o](bool on) { o.barrier = !on; });
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
+    return g4::FlagError("g4-bench-step-control", s);
   }
+  if (flags.help()) return g4::PrintUsage(flags.Usage());
   g4::StepDescriptor probe;
   for (int i = 0; i < o.seqs; ++i) probe.chunks.push_back({static_cast<uint64_t>(i + 1), 100, {7}});
   std::printf("per-step control overhead: descriptor broadcast (%zu bytes, %d decode sequences)%s, Gloo TCP on loopback, ranks as processes\n",

@@ -11,11 +11,10 @@
 #include <string>
 
 #include "common/chat_template/chat_template.h"
+#include "common/flags/flag_set.h"
 #include "nlohmann/json.hpp"
 
 namespace {
-
-constexpr char kUsage[] = "usage: g4-chat-render --template FILE --request FILE.json";
 
 int Fail(int code, const std::string& msg) {
   std::string line = msg;
@@ -39,32 +38,22 @@ bool ReadFile(const std::string& path, std::string& out) {
 
 int main(int argc, char** argv) {
   std::string template_path, request_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string* target = nullptr;
-    std::string flag = arg, value;
-    bool has_value = false;
-    if (size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      flag = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-      has_value = true;
-    }
-    if (flag == "--template") {
-      target = &template_path;
-    } else if (flag == "--request") {
-      target = &request_path;
-    } else {
-      return Fail(2, "unknown argument '" + arg + "'; " + kUsage);
-    }
-    if (!has_value) {
-      if (i + 1 >= argc) return Fail(2, "missing value for " + flag + "; " + kUsage);
-      value = argv[++i];
-    }
-    if (!target->empty()) return Fail(2, "duplicate " + flag + "; " + kUsage);
-    if (value.empty()) return Fail(2, "empty value for " + flag + "; " + kUsage);
-    *target = value;
-  }
-  if (template_path.empty() || request_path.empty()) return Fail(2, kUsage);
+  g4::FlagSet flags("g4-chat-render", "--template FILE --request FILE.json",
+                    "Renders a chat request ({messages, tools?, enable_thinking?, "
+                    "add_generation_prompt?}) with a chat_template.jinja and prints exactly the "
+                    "prompt. Exit 2 on bad flags, unreadable files, bad JSON or a template syntax "
+                    "error; 1 on an invalid request or a template runtime error.");
+  flags.RejectDuplicates();
+  flags.Add("template", &template_path, "the chat_template.jinja")
+      .Value("FILE")
+      .Required()
+      .NonEmpty();
+  flags.Add("request", &request_path, "the request as a JSON object")
+      .Value("FILE.json")
+      .Required()
+      .NonEmpty();
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return g4::FlagError("g4-chat-render", s);
+  if (flags.help()) return g4::PrintUsage(flags.Usage());
 
   std::string template_text, request_text;
   if (!ReadFile(template_path, template_text)) {

@@ -29,12 +29,14 @@ struct GenerateOptions {
   // Sampling: greedy unless --temperature says otherwise. max_tokens, ignore_eos and stop
   // strings are set from their flags.
   SamplingRequest sampling;
+  bool help = false;  // --help / -h: nothing else was checked
 };
 
-// Parses argv[1..]. Errors name the flag and what is wrong.
+// Parses argv[1..] (common/flags/flag_set.h). Errors name the flag and what is wrong.
 absl::StatusOr<GenerateOptions> ParseGenerateOptions(absl::Span<const char* const> args);
 
-extern const char kGenerateUsage[];
+// The --help text: every flag with its meaning and default.
+std::string GenerateUsage();
 
 }  // namespace g4
 

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "common/chat_template/chat_template.h"
 #include "common/checkpoint.h"
+#include "common/flags/flag_set.h"
 #include "common/status_macros.h"
 #include "common/tokenizer/incremental_detokenizer.h"
 #include "common/tokenizer/tokenizer.h"
@@ -57,11 +58,8 @@ absl::StatusOr<std::vector<int32_t>> PromptIds(const g4::GenerateOptions& o,
 int main(int argc, char** argv) {
   absl::StatusOr<g4::GenerateOptions> options =
       g4::ParseGenerateOptions(absl::MakeConstSpan(argv + 1, argc - 1));
-  if (!options.ok()) {
-    std::fprintf(stderr, "g4-generate: %s (%s)\n", std::string(options.status().message()).c_str(),
-                 g4::kGenerateUsage);
-    return 2;
-  }
+  if (!options.ok()) return g4::FlagError("g4-generate", options.status());
+  if (options->help) return g4::PrintUsage(g4::GenerateUsage());
   if (options->threads > 0) openblas_set_num_threads(options->threads);
   if (!options->prompt_file.empty()) {  // read before loading anything: a bad path fails fast
     absl::StatusOr<std::string> text = g4::ReadPromptText(options->prompt_file);

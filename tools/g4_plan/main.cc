@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/flags/flag_set.h"
 #include "common/model_config.h"
 #include "coordinator/planner/planner.h"
 #include "tools/g4_plan/plan_options.h"
@@ -30,11 +31,8 @@ std::string ModelName(std::string dir) {
 int main(int argc, char** argv) {
   absl::StatusOr<g4::PlanOptions> options =
       g4::ParsePlanOptions(absl::MakeConstSpan(argv + 1, argc - 1));
-  if (!options.ok()) {
-    std::fprintf(stderr, "g4-plan: %s (%s)\n", std::string(options.status().message()).c_str(),
-                 g4::kPlanUsage);
-    return 2;
-  }
+  if (!options.ok()) return g4::FlagError("g4-plan", options.status());
+  if (options->help) return g4::PrintUsage(g4::PlanUsage());
   const std::string path = options->model_dir + "/config.json";
   std::ifstream in(path);
   if (!in) return Fail(absl::NotFoundError(absl::StrCat("cannot read ", path)));

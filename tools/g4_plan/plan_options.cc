@@ -8,13 +8,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/flags/flag_set.h"
+#include "common/status_macros.h"
 
 namespace g4 {
-
-const char kPlanUsage[] =
-    "usage: g4-plan --model DIR (--gpus N --gpu-memory SIZE | --cpu-ranks N [--cpu-memory SIZE]) "
-    "[--max-context TOKENS] [--json] [--tensor-parallel-size N] [--expert-parallel-size N] "
-    "[--max-num-batched-tokens N] [--max-num-seqs N] [--gpu-memory-utilization F]";
 
 absl::StatusOr<int64_t> ParseByteSize(absl::string_view text) {
   size_t i = 0;
@@ -55,86 +52,71 @@ absl::StatusOr<int64_t> ParseByteSize(absl::string_view text) {
   return static_cast<int64_t>(bytes);
 }
 
+namespace {
+
+constexpr char kProgram[] = "g4-plan";
+constexpr char kSynopsis[] =
+    "--model DIR (--gpus N --gpu-memory SIZE | --cpu-ranks N [--cpu-memory SIZE]) [flags]";
+constexpr char kDescription[] =
+    "Prints the parallel plan for a model directory (only config.json is read) on a set of "
+    "devices: degrees, each rank's slices and memory, the context x concurrency that fits. "
+    "SIZE: 80GiB, 80G (binary), 80GB (decimal), 81920MiB, or bytes. docs/parallel_plan.md.";
+constexpr int64_t kIntMax = 1 << 30;
+
+void DeclareFlags(FlagSet& flags, PlanOptions& o) {
+  flags.Add("model", &o.model_dir, "model directory (config.json)")
+      .Value("DIR")
+      .Required()
+      .NonEmpty();
+  flags.Add("gpus", &o.gpus, "plan for N GPUs").Range(1, kIntMax).Default("none");
+  flags.AddCustom("gpu-memory", "SIZE", "memory of each GPU; required with --gpus",
+                  [&o](absl::string_view v) -> absl::Status {
+                    G4_ASSIGN_OR_RETURN(o.gpu_memory_bytes, ParseByteSize(v));
+                    return absl::OkStatus();
+                  });
+  flags.Add("cpu-ranks", &o.cpu_ranks, "plan for N CPU ranks on this host")
+      .Range(1, kIntMax)
+      .Default("none");
+  flags.AddCustom("cpu-memory", "SIZE", "memory per CPU rank",
+                  [&o](absl::string_view v) -> absl::Status {
+                    G4_ASSIGN_OR_RETURN(o.cpu_memory_bytes, ParseByteSize(v));
+                    return absl::OkStatus();
+                  })
+      .Default("MemTotal of /proc/meminfo / --cpu-ranks");
+  flags.Add("max-context", &o.max_context, "context to plan for, in tokens")
+      .Value("TOKENS")
+      .Range(1, int64_t{1} << 40)
+      .Default("max_position_embeddings");
+  flags.Add("json", &o.json, "print the ParallelPlan message as protobuf JSON instead of a table");
+  flags.Add("tensor-parallel-size", &o.tensor_parallel_size, "force the tensor-parallel degree")
+      .Range(1, kIntMax)
+      .Default("the smallest valid degree that fits");
+  flags.Add("expert-parallel-size", &o.expert_parallel_size, "force the expert-parallel degree")
+      .Range(1, kIntMax)
+      .Default("MoE: = tensor-parallel-size");
+  flags.Add("max-num-batched-tokens", &o.max_num_batched_tokens,
+            "tokens per step (sizes the activations)")
+      .Range(1, int64_t{1} << 40);
+  flags.Add("max-num-seqs", &o.max_num_seqs, "running sequences per replica").Range(1, kIntMax);
+  flags.Add("gpu-memory-utilization", &o.memory_utilization,
+            "fraction of each device the plan may use")
+      .Value("F")
+      .RealRange(0.0, 1.0, /*exclusive_min=*/true);
+}
+
+constexpr FlagSpec<PlanOptions> kSpec = {kProgram, kSynopsis, kDescription, DeclareFlags};
+
+}  // namespace
+
+std::string PlanUsage() { return kSpec.Usage(); }
+
 absl::StatusOr<PlanOptions> ParsePlanOptions(absl::Span<const char* const> args) {
   PlanOptions o;
-  bool have_gpu_memory = false, have_cpu_memory = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    absl::string_view arg = args[i];
-    absl::string_view value;
-    bool inline_value = false;
-    if (const size_t eq = arg.find('='); arg.substr(0, 2) == "--" && eq != absl::string_view::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      inline_value = true;
-    }
-    if (arg == "--json") {
-      if (inline_value) return absl::InvalidArgumentError("--json takes no value");
-      o.json = true;
-      continue;
-    }
-    auto take = [&]() -> absl::StatusOr<absl::string_view> {
-      if (inline_value) return value;
-      if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat(arg, " needs a value"));
-      return absl::string_view(args[++i]);
-    };
-    auto positive = [&](absl::string_view v, int64_t max) -> absl::StatusOr<int64_t> {
-      int64_t n;
-      if (!absl::SimpleAtoi(v, &n) || n < 1 || n > max) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(arg, ": \"", v, "\" is not a positive integer"));
-      }
-      return n;
-    };
-    auto size = [&](absl::string_view v) -> absl::StatusOr<int64_t> {
-      absl::StatusOr<int64_t> s = ParseByteSize(v);
-      if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(arg, ": ", s.status().message()));
-      return s;
-    };
-    constexpr int64_t kIntMax = 1 << 30;
-    absl::StatusOr<absl::string_view> v;
-    if (arg == "--model" || arg == "--gpus" || arg == "--gpu-memory" || arg == "--cpu-ranks" ||
-        arg == "--cpu-memory" || arg == "--max-context" || arg == "--tensor-parallel-size" ||
-        arg == "--expert-parallel-size" || arg == "--max-num-batched-tokens" ||
-        arg == "--max-num-seqs" || arg == "--gpu-memory-utilization") {
-      v = take();
-      if (!v.ok()) return v.status();
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag \"", args[i], "\""));
-    }
-    absl::StatusOr<int64_t> n;
-    if (arg == "--model") {
-      o.model_dir = std::string(*v);
-      if (o.model_dir.empty()) return absl::InvalidArgumentError("--model: empty path");
-      continue;
-    }
-    if (arg == "--gpu-memory" || arg == "--cpu-memory") {
-      n = size(*v);
-      if (!n.ok()) return n.status();
-      (arg == "--gpu-memory" ? o.gpu_memory_bytes : o.cpu_memory_bytes) = *n;
-      (arg == "--gpu-memory" ? have_gpu_memory : have_cpu_memory) = true;
-      continue;
-    }
-    if (arg == "--gpu-memory-utilization") {
-      double f;
-      if (!absl::SimpleAtod(*v, &f) || !(f > 0.0 && f <= 1.0)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(arg, ": \"", *v, "\" is not a fraction in (0, 1]"));
-      }
-      o.memory_utilization = f;
-      continue;
-    }
-    n = positive(*v, arg == "--max-context" || arg == "--max-num-batched-tokens" ? (int64_t{1} << 40)
-                                                                                : kIntMax);
-    if (!n.ok()) return n.status();
-    if (arg == "--gpus") o.gpus = static_cast<int>(*n);
-    if (arg == "--cpu-ranks") o.cpu_ranks = static_cast<int>(*n);
-    if (arg == "--max-context") o.max_context = *n;
-    if (arg == "--tensor-parallel-size") o.tensor_parallel_size = static_cast<int>(*n);
-    if (arg == "--expert-parallel-size") o.expert_parallel_size = static_cast<int>(*n);
-    if (arg == "--max-num-batched-tokens") o.max_num_batched_tokens = *n;
-    if (arg == "--max-num-seqs") o.max_num_seqs = static_cast<int>(*n);
-  }
-  if (o.model_dir.empty()) return absl::InvalidArgumentError("--model is required");
+  G4_RETURN_IF_ERROR(kSpec.Parse(args, &o));
+  if (o.help) return o;
+  // Sizes parse to at least one byte, so a given one is never 0.
+  const bool have_gpu_memory = o.gpu_memory_bytes > 0;
+  const bool have_cpu_memory = o.cpu_memory_bytes > 0;
   if ((o.gpus > 0) == (o.cpu_ranks > 0)) {
     return absl::InvalidArgumentError("exactly one of --gpus and --cpu-ranks is required");
   }

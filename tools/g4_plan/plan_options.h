@@ -12,8 +12,6 @@
 
 namespace g4 {
 
-extern const char kPlanUsage[];
-
 struct PlanOptions {
   std::string model_dir;
   int gpus = 0;
@@ -27,9 +25,13 @@ struct PlanOptions {
   int64_t max_num_batched_tokens = 8192;
   int max_num_seqs = 256;
   double memory_utilization = 0.9;
+  bool help = false;  // --help / -h: nothing else was checked
 };
 
-// Parses argv[1..]. Errors name the flag.
+// The --help text: every flag with its meaning and default.
+std::string PlanUsage();
+
+// Parses argv[1..] (common/flags/flag_set.h). Errors name the flag.
 absl::StatusOr<PlanOptions> ParsePlanOptions(absl::Span<const char* const> args);
 
 // "80GiB", "80G" (binary), "80GB" (decimal), "81920MiB", "1.5TiB", "1024" (bytes).

@@ -3,8 +3,8 @@
 // Prints the token ids of TEXT as a JSON list (no special tokens unless --add-bos). With --jsonl,
 // reads lines {"text": ...} and writes one line {"ids": [...]} per input line, in order (lines
 // that are empty or only whitespace are skipped). Flags may be written "--flag VALUE" or
-// "--flag=VALUE". Bad flags: one line on stderr, exit 2. Other errors (unreadable tokenizer or
-// input, a malformed JSONL line): one line on stderr, exit 1.
+// "--flag=VALUE" (common/flags/flag_set.h). Bad flags: one line on stderr, exit 2. Other errors
+// (unreadable tokenizer or input, a malformed JSONL line): one line on stderr, exit 1.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -16,18 +16,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/flags/flag_set.h"
 #include "common/tokenizer/tokenizer.h"
 #include "nlohmann/json.hpp"
 
 namespace {
-
-constexpr char kUsage[] =
-    "usage: g4-tokenize --tokenizer FILE (--text TEXT | --jsonl FILE) [--add-bos]";
-
-int UsageError(const std::string& msg) {
-  std::fprintf(stderr, "g4-tokenize: %s (%s)\n", msg.c_str(), kUsage);
-  return 2;
-}
 
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "g4-tokenize: %s\n", msg.c_str());
@@ -41,47 +34,29 @@ std::string IdsJson(const std::vector<int32_t>& ids) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::optional<std::string> tokenizer_path, text, jsonl;
+  std::string tokenizer_path;
+  std::optional<std::string> text, jsonl;
   bool add_bos = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--add-bos") {
-      add_bos = true;
-      continue;
-    }
-    std::optional<std::string>* target = nullptr;
-    std::string name = arg, value;
-    bool has_inline = false;
-    if (const size_t eq = arg.find('='); absl::StartsWith(arg, "--") && eq != std::string::npos) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-      has_inline = true;
-    }
-    if (name == "--tokenizer") {
-      target = &tokenizer_path;
-    } else if (name == "--text") {
-      target = &text;
-    } else if (name == "--jsonl") {
-      target = &jsonl;
-    } else if (name == "--help" || name == "-h") {
-      std::printf("%s\n", kUsage);
-      return 0;
-    } else {
-      return UsageError(absl::StrCat("unknown flag '", arg, "'"));
-    }
-    if (!has_inline) {
-      if (i + 1 >= argc) return UsageError(absl::StrCat(name, " needs a value"));
-      value = argv[++i];
-    }
-    if (target->has_value()) return UsageError(absl::StrCat(name, " given twice"));
-    *target = std::move(value);
-  }
-  if (!tokenizer_path) return UsageError("--tokenizer is required");
+  g4::FlagSet flags("g4-tokenize", "--tokenizer FILE (--text TEXT | --jsonl FILE) [--add-bos]",
+                    "Prints the token ids of TEXT as a JSON list, or one line {\"ids\": [...]} per "
+                    "JSONL input line {\"text\": ...}. Exit 2 on bad flags, 1 on other errors.");
+  flags.RejectDuplicates();
+  flags.Add("tokenizer", &tokenizer_path, "a Hugging Face tokenizer.json (or .json.xz)")
+      .Value("FILE")
+      .Required()
+      .NonEmpty();
+  flags.Add("text", &text, "the text to tokenize").Value("TEXT");
+  flags.Add("jsonl", &jsonl, "a file of lines {\"text\": ...}; blank lines are skipped")
+      .Value("FILE");
+  flags.Add("add-bos", &add_bos, "add the special tokens (<bos>)");
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return g4::FlagError("g4-tokenize", s);
+  if (flags.help()) return g4::PrintUsage(flags.Usage());
   if (text.has_value() == jsonl.has_value()) {
-    return UsageError("exactly one of --text and --jsonl is required");
+    return g4::FlagError("g4-tokenize", absl::InvalidArgumentError(
+                                            "exactly one of --text and --jsonl is required"));
   }
 
-  auto tok = g4::Tokenizer::LoadFromFile(*tokenizer_path);
+  auto tok = g4::Tokenizer::LoadFromFile(tokenizer_path);
   if (!tok.ok()) return Fail(std::string(tok.status().message()));
 
   if (text) {

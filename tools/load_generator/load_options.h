@@ -4,6 +4,7 @@
 #define G4SERVE_TOOLS_LOAD_GENERATOR_LOAD_OPTIONS_H_
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,7 +23,7 @@ struct LoadOptions {
   std::string server;            // HOST:PORT
   std::string model;             // required for http; optional for grpc
   int num_requests = 100;
-  double request_rate = 0.0;     // requests/s; +inf: all requests at time 0
+  double request_rate = std::numeric_limits<double>::infinity();  // requests/s; inf: all at 0
   int prompt_len = 128;          // random token-id prompts of this length
   int output_len = 128;          // max_tokens, with ignore_eos
   int vocab = 262144;            // random ids are uniform in [min_token_id, vocab)
@@ -45,12 +46,14 @@ struct LoadOptions {
   // latency against achieved throughput, and with --svg FILE that curve as an SVG image.
   std::vector<double> sweep_rates;
   std::string svg_path;
+  bool help = false;             // --help / -h: nothing else was checked
 };
 
-// Parses argv[1..]. Accepts "--flag value" and "--flag=value". Errors name the flag.
+// Parses argv[1..] (common/flags/flag_set.h). Errors name the flag.
 absl::StatusOr<LoadOptions> ParseLoadOptions(absl::Span<const char* const> args);
 
-extern const char kLoadUsage[];
+// The --help text: every flag with its meaning and default.
+std::string LoadUsage();
 
 }  // namespace g4::load
 

@@ -4,7 +4,7 @@
 //
 //   g4-load --server HOST:PORT [--backend grpc|http] [--model NAME] [--num-requests N]
 //           [--request-rate R|inf] [--prompt-len L] [--output-len O] [--vocab V] [--seed S]
-//           [--concurrency C] [--json FILE] ...   (see kLoadUsage)
+//           [--concurrency C] [--json FILE] ...   (g4-load --help)
 //
 // Exit: 0 all requests succeeded, 1 some failed (the report is still printed and written),
 // 2 bad flags or an unwritable --json file.
@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/flags/flag_set.h"
 #include "tools/load_generator/latency_curve_svg.h"
 #include "tools/load_generator/load_client.h"
 #include "tools/load_generator/load_options.h"
@@ -84,17 +85,13 @@ int Sweep(const LoadOptions& base, LoadClient& client) {
 
 int Main(int argc, char** argv) {
   auto options = ParseLoadOptions(absl::MakeConstSpan(argv + 1, argc - 1));
-  if (!options.ok()) {
-    std::fprintf(stderr, "g4-load: %s\n%s\n", std::string(options.status().message()).c_str(),
-                 kLoadUsage);
-    return 2;
-  }
+  if (!options.ok()) return FlagError("g4-load", options.status());
+  if (options->help) return PrintUsage(LoadUsage());
   if (!options->prompt_file.empty()) {
     absl::StatusOr<std::vector<Prompt>> prompts = ReadPromptsFile(options->prompt_file);
     if (!prompts.ok()) {
-      std::fprintf(stderr, "g4-load: --prompt-file: %s\n",
-                   std::string(prompts.status().message()).c_str());
-      return 2;
+      return FlagError("g4-load", absl::InvalidArgumentError(absl::StrCat(
+                                      "--prompt-file: ", prompts.status().message())));
     }
     options->prompts = *std::move(prompts);
   }

@@ -18,6 +18,9 @@ namespace {
 struct PagedKvSetup {
   std::unique_ptr<KvBlockManager> manager;
   int64_t max_model_len = 0;
+  // Set when the pools, not the context, bound max_model_len: what they are, for the error a
+  // prompt that can never fit gets.
+  std::string pool_limit;
 };
 
 absl::StatusOr<PagedKvSetup> SetUpPagedKv(const ModelConfig& c, const EngineOptions& options,
@@ -57,6 +60,16 @@ absl::StatusOr<PagedKvSetup> SetUpPagedKv(const ModelConfig& c, const EngineOpti
     hi = lo;
   }
   setup.max_model_len = hi;
+  if (hi < max_model_len) {
+    const bool global_sized = options.num_global_pages == 0;
+    setup.pool_limit = absl::StrCat(
+        "the KV cache holds at most ", hi, " tokens per sequence: global pool of ",
+        o.num_global_pages, " pages of ", o.block_size, " tokens",
+        global_sized ? absl::StrCat(", sized for --max-num-seqs ", seqs, " sequences of ", ctx,
+                                    " tokens; set --num-global-pages for more")
+                     : " (--num-global-pages)",
+        "; docs/kv_cache.md");
+  }
   return setup;
 }
 
@@ -118,6 +131,7 @@ Engine::Engine(std::unique_ptr<ModelRunner> runner, Communicator* control, Engin
     return;
   }
   max_model_len_ = setup->max_model_len;
+  kv_pool_limit_ = setup->pool_limit;
   const KvBlockManagerOptions& o = setup->manager->options();
   kv_layout_ = StepKvLayout{o.block_size, o.num_global_pages, o.num_sliding_pages};
   kv_ = std::move(setup->manager);
@@ -138,7 +152,15 @@ void Engine::Shutdown() {
 absl::Status Engine::Submit(EngineRequest request) {
   const ModelConfig& c = config();
   if (request.prompt.empty()) return absl::InvalidArgumentError("prompt: no tokens");
+  // A prompt that cannot be scheduled even alone on an empty replica is refused now, never left
+  // waiting: it needs its tokens plus one generated token in the KV cache (docs/kv_cache.md,
+  // "Admission"). Any first chunk fits once the replica is otherwise empty (scheduler.h).
   if (static_cast<int64_t>(request.prompt.size()) >= max_model_len_) {
+    if (!kv_pool_limit_.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "prompt: ", request.prompt.size(), " tokens and one generated token do not fit: ",
+          kv_pool_limit_));
+    }
     return absl::InvalidArgumentError(absl::StrCat("prompt: ", request.prompt.size(),
                                                    " tokens leave no room in the context of ",
                                                    max_model_len_, " tokens"));
@@ -155,7 +177,8 @@ absl::Status Engine::Submit(EngineRequest request) {
     if (static_cast<int64_t>(total) >= max_model_len_) {
       return absl::InvalidArgumentError(absl::StrCat(
           "resume_output_token_ids: prompt + ", request.resume_output.size(),
-          " generated tokens leave no room in the context of ", max_model_len_, " tokens"));
+          " generated tokens leave no room in the context of ", max_model_len_, " tokens",
+          kv_pool_limit_.empty() ? "" : absl::StrCat(" (", kv_pool_limit_, ")")));
     }
     for (size_t i = 0; i < request.resume_output.size(); ++i) {
       const int32_t id = request.resume_output[i];

@@ -98,13 +98,15 @@ class Engine {
   // Stops the loop, tells the followers to stop, fails what is left with ABORTED-like errors.
   void Shutdown();
 
-  // Queues a request. InvalidArgument for an empty or too long prompt, ids outside the
-  // vocabulary, or a duplicate id; ResourceExhausted when the queue is full; Unavailable after a
-  // failure or shutdown. A request with resume_output (a migrated request) starts as a
-  // preempted sequence would: prompt + those tokens are computed, then sampling continues with
-  // the sampler's state advanced over them (step index, penalties, min/max_tokens), so greedy
-  // and seeded output equal an uninterrupted run. InvalidArgument when they already end the
-  // request (a stop token, max_tokens) or fill the context.
+  // Queues a request. InvalidArgument for an empty prompt, a prompt that cannot be scheduled
+  // even alone (its tokens plus one generated token exceed the context or what the KV pools
+  // hold; the message names the limit), ids outside the vocabulary, or a duplicate id;
+  // ResourceExhausted when the queue is full; Unavailable after a failure or shutdown. A request
+  // with resume_output (a migrated request) starts as a preempted sequence would: prompt + those
+  // tokens are computed, then sampling continues with the sampler's state advanced over them
+  // (step index, penalties, min/max_tokens), so greedy and seeded output equal an uninterrupted
+  // run. InvalidArgument when they already end the request (a stop token, max_tokens) or fill
+  // the context.
   absl::Status Submit(EngineRequest request);
   // Aborts a queued or running request; its callback gets EngineFinish::kAborted. False if the
   // id is unknown (or already finished).
@@ -126,6 +128,7 @@ class Engine {
   Communicator* control_;
   const EngineOptions options_;
   int64_t max_model_len_;  // capped so that one sequence fits the KV pools
+  std::string kv_pool_limit_;  // non-empty when the pools set that cap: what they hold
   StepKvLayout kv_layout_;  // what the step descriptors announce (block_size 0: contiguous)
   std::thread thread_;
 

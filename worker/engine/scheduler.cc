@@ -199,10 +199,23 @@ std::vector<ScheduledChunk> ScheduleStep(const SchedulerOptions& options,
       s->num_computed = *cached;
       len = options.cost.MaxLenWithin(s->num_computed, std::min(budget.tokens, Pending(s)),
                                       cost_budget);
-      if (len == 0 || !kv->CanAllocate(s->seq_id, len)) {  // FCFS: wait for budget / memory
+      if (len == 0) {  // FCFS: wait for budget
         (void)kv->Free(s->seq_id);
         s->num_computed = 0;
         break;
+      }
+      if (!kv->CanAllocate(s->seq_id, len)) {
+        // Alone (nothing running, so no page will be freed by waiting): start with the chunk
+        // that fits, as a running prefill would. A whole first chunk can need more sliding
+        // pages than a pool sized for decoding holds (a 33-token prompt with block 16 and
+        // --max-num-seqs 1); waiting for them would wait forever.
+        const int64_t fits = running.empty() ? Fit(*kv, s->seq_id, len) : 0;
+        if (fits == 0) {  // FCFS: wait for memory
+          (void)kv->Free(s->seq_id);
+          s->num_computed = 0;
+          break;
+        }
+        len = fits;
       }
       G4_CHECK(kv->Allocate(s->seq_id, len).ok());
       events->prefix_queried_tokens += static_cast<int64_t>(s->tokens.size());

@@ -19,8 +19,9 @@
 // admitted running sequence is preempted by recompute — Free()d, its num_computed reset, moved to
 // the front of `waiting` keeping its generated tokens, so it later recomputes prompt + outputs —
 // until the chunk fits or the sequence preempts itself. Admission adopts the cached prefix
-// (AddSequence: num_computed starts at P) and admits only when the whole first chunk fits; no
-// admission in a step that preempted.
+// (AddSequence: num_computed starts at P) and admits only when the whole first chunk fits — or,
+// when nothing is running (no page will come free by waiting), with the largest first chunk that
+// fits; no admission in a step that preempted.
 #ifndef G4SERVE_WORKER_ENGINE_SCHEDULER_H_
 #define G4SERVE_WORKER_ENGINE_SCHEDULER_H_
 

@@ -16,6 +16,8 @@ namespace {
 
 constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr float kMaxFinite = std::numeric_limits<float>::max();
+constexpr float kMinFinite = std::numeric_limits<float>::lowest();
 
 uint64_t Mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -171,7 +173,11 @@ absl::StatusOr<SampleResult> SamplerInternal::Compute(absl::Span<const float> ro
     };
     if (repetition) {
       const float r = static_cast<float>(p.repetition_penalty);
-      auto penalize = [&](int32_t id) { work[id] = work[id] > 0 ? work[id] / r : work[id] * r; };
+      // Clamped: an extreme penalty (a denormal one divides to inf) must not make a logit
+      // infinite, which would turn the weights into NaN (found by tests/fuzz).
+      auto penalize = [&](int32_t id) {
+        work[id] = std::clamp(work[id] > 0 ? work[id] / r : work[id] * r, kMinFinite, kMaxFinite);
+      };
       for (int32_t id : state.prompt_tokens_) {
         G4_RETURN_IF_ERROR(check(id, "prompt"));
         penalize(id);
@@ -184,7 +190,9 @@ absl::StatusOr<SampleResult> SamplerInternal::Compute(absl::Span<const float> ro
     if (additive) {
       for (const auto& [id, count] : state.output_counts_) {
         G4_RETURN_IF_ERROR(check(id, "output"));
-        work[id] -= static_cast<float>(p.frequency_penalty * count + p.presence_penalty);
+        work[id] = std::clamp(
+            work[id] - static_cast<float>(p.frequency_penalty * count + p.presence_penalty),
+            kMinFinite, kMaxFinite);
       }
     }
     if (mask_stops) {
@@ -210,7 +218,9 @@ absl::StatusOr<SampleResult> SamplerInternal::Compute(absl::Span<const float> ro
     const double inv_t = 1.0 / t;
     const double max = stats.max;
     auto weight = [&](int32_t id) {
-      return std::exp(static_cast<float>((static_cast<double>(logits[id]) - max) * inv_t));
+      const double d = static_cast<double>(logits[id]) - max;
+      if (d == 0) return 1.0f;  // the best token, also when inv_t is inf (a denormal t)
+      return std::exp(static_cast<float>(d * inv_t));
     };
     // Candidates in rank order (or, with no top-k/top-p, all tokens in id order).
     std::vector<int32_t> cand;
@@ -261,6 +271,7 @@ absl::StatusOr<SampleResult> SamplerInternal::Compute(absl::Span<const float> ro
         for (int64_t i = 0; i < vocab; ++i) {
           if (weight(static_cast<int32_t>(i)) >= p.min_p) cand.push_back(static_cast<int32_t>(i));
         }
+        if (cand.empty()) cand.push_back(stats.argmax);  // as above: min-p keeps the best token
         accumulate(0);
         have_cand = true;
       }

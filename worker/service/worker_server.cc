@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "proto/grpc_listen.h"
 #include "proto/grpc_status.h"
 
 namespace g4 {
@@ -105,8 +106,6 @@ absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(WorkerServerOp
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(JoinHostPort(o.host, o.port), grpc::InsecureServerCredentials(),
-                           &s->port_);
   builder.RegisterService(s->service_.get());
   builder.SetMaxReceiveMessageSize(o.max_receive_message_bytes);
   // Long prefills are silent: keep connections alive and accept the coordinator's pings.
@@ -115,11 +114,12 @@ absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(WorkerServerOp
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  s->server_ = builder.BuildAndStart();
-  if (s->server_ == nullptr || s->port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", JoinHostPort(o.host, o.port)));
-  }
+  // A port in use is an error, never shared (SO_REUSEPORT off); one line (grpc_listen.h).
+  absl::StatusOr<StartedGrpcServer> started =
+      StartGrpcServer(builder, JoinHostPort(o.host, o.port));
+  if (!started.ok()) return started.status();
+  s->server_ = std::move(started->server);
+  s->port_ = started->port;
   s->server_->GetHealthCheckService()->SetServingStatus(true);
   return s;
 }
@@ -259,8 +259,9 @@ void WorkerServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   if (server_ != nullptr) server_->GetHealthCheckService()->SetServingStatus(false);
-  // The engine first: its streams end (aborted), then the server stops taking calls.
-  service_->Shutdown();
+  // The engine first: its streams end (aborted), then the server stops taking calls. (Start may
+  // fail, e.g. on a metrics port in use, before the service exists.)
+  if (service_ != nullptr) service_->Shutdown();
   if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
 }
 

@@ -224,6 +224,14 @@ TEST(RecursionBoundTest, EndlessRecursionIsAnErrorNotACrash) {
     r = RenderStr("{% macro m(n) %}{{ m(n + 1) if n >= 0 else '' }}{% endmacro %}{{ m(0) }}");
     ASSERT_FALSE(r.ok());
     EXPECT_THAT(r.status().message(), HasSubstr("recursion"));
+    // Found by tests/fuzz/jinja_fuzz.cc: in a sanitizer build (larger frames) this overflowed
+    // the stack before the macro depth bound.
+    r = RenderStr(
+        "{% macro fact(n) %}{% if n <= 0 %}1{% else %}{{ n * fact(n - 0) | int }}{% endif %}"
+        "{% endmacro %}{{ fact(6) }}");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(r.status().message(), HasSubstr("recursion"));
   });
 }
 
@@ -249,6 +257,28 @@ TEST(RecursionBoundTest, DeeplyNestedTemplateIsASyntaxError) {
       EXPECT_THAT(t.status().message(), HasSubstr("nested deeper than 256 levels"));
     }
   });
+}
+
+// Found by tests/fuzz/jinja_fuzz.cc: 64-bit integer overflow was undefined behaviour (and
+// `2 ** 10**12` looped 10**12 times); repetition could allocate without bound.
+TEST(InterpreterTest, IntegerOverflowAndHugeRepetitionAreErrors) {
+  for (const char* tmpl : {"{{ 2 ** 102 }}", "{{ 9223372036854775807 + 1 }}",
+                           "{{ -9223372036854775807 - 2 }}", "{{ 4611686018427387904 * 2 }}",
+                           "{{ 3 ** 1000000000000 }}", "{{ (-9223372036854775807 - 1) // -1 }}",
+                           "{{ -(-9223372036854775807 - 1) }}"}) {
+    absl::StatusOr<std::string> r = RenderStr(tmpl);
+    ASSERT_FALSE(r.ok()) << tmpl;
+    EXPECT_THAT(r.status().message(), HasSubstr("integer overflow")) << tmpl;
+  }
+  EXPECT_EQ(*RenderStr("{{ 2 ** 62 }} {{ (-2) ** 63 }} {{ 1 ** 1000000000000 }}"),
+            "4611686018427387904 -9223372036854775808 1");
+  EXPECT_EQ(*RenderStr("{{ (-9223372036854775807 - 1) % -1 }}"), "0");
+  EXPECT_EQ(*RenderStr("{{ '' * 1000000000000 }}|{{ 'ab' * 3 }}"), "|ababab");
+  absl::StatusOr<std::string> r = RenderStr("{{ 'ab' * 1000000000000 }}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("repetition result too large"));
+  EXPECT_EQ(RenderStr("{{ range(9223372036854775806, 9223372036854775807, 1000)|list }}")->size(),
+            std::string("[9223372036854775806]").size());
 }
 
 TEST(ValueTest, JsonRoundTripKeepsOrder) {

@@ -432,6 +432,10 @@ TEST_F(InferenceServiceTest, ListModelsAndTokenize) {
     EXPECT_EQ(response.models(0).max_context(), 512);
     EXPECT_EQ(response.models(0).replicas_ready(), 2);
     EXPECT_EQ(response.models(0).replicas_total(), 2);
+    ASSERT_EQ(response.models(0).replicas_size(), 2);
+    EXPECT_EQ(response.models(0).replicas(1).index(), 1);
+    EXPECT_EQ(response.models(0).replicas(1).state(), "READY");
+    EXPECT_EQ(response.models(0).replicas(1).error(), "");
   }
   {
     grpc::ClientContext ctx;
@@ -451,6 +455,25 @@ TEST_F(InferenceServiceTest, ListModelsAndTokenize) {
     EXPECT_EQ(stub_->Tokenize(&ctx, request, &response).error_code(),
               grpc::StatusCode::NOT_FOUND);
   }
+}
+
+// What the coordinator learns only when workers register (device memory) is reported in
+// ListModels: a replica whose plan does not fit its workers is FAILED with the planner's reason.
+TEST_F(InferenceServiceTest, ListModelsSaysWhyAReplicaFailed) {
+  Start(0);
+  workers_.push_back(std::make_unique<FakeWorker>());
+  g4serve::worker::v1::RegisterRequest registration = workers_.back()->Registration();
+  registration.mutable_device()->set_memory_bytes(4096);  // far too small for any plan
+  ASSERT_TRUE(fleet_->Register(registration).ok());
+  ASSERT_TRUE(fleet_->WaitForState(0, ReplicaState::kFailed, absl::Seconds(20)));
+  grpc::ClientContext ctx;
+  pb::ListModelsResponse response;
+  ASSERT_TRUE(stub_->ListModels(&ctx, pb::ListModelsRequest(), &response).ok());
+  ASSERT_EQ(response.models_size(), 1);
+  EXPECT_EQ(response.models(0).replicas_ready(), 0);
+  ASSERT_EQ(response.models(0).replicas_size(), 1);
+  EXPECT_EQ(response.models(0).replicas(0).state(), "FAILED");
+  EXPECT_THAT(response.models(0).replicas(0).error(), HasSubstr("does not fit"));
 }
 
 pb::GenerateRequest CountingRequest(const std::string& id) {

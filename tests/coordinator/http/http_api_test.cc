@@ -69,6 +69,23 @@ TEST_F(HttpApiTest, HealthIs503WithoutReplicasThen200) {
   EXPECT_EQ(Json::parse(r->body)["replicas_ready"], 1);
 }
 
+// Device memory is known only once workers register: a replica whose plan does not fit them is
+// FAILED, and /health says why.
+TEST_F(HttpApiTest, HealthSaysWhyAReplicaFailed) {
+  workers_.push_back(std::make_unique<FakeWorker>());
+  g4serve::worker::v1::RegisterRequest registration = workers_.back()->Registration();
+  registration.mutable_device()->set_memory_bytes(4096);  // far too small for any plan
+  ASSERT_TRUE(fleet_->Register(registration).ok());
+  ASSERT_TRUE(fleet_->WaitForState(0, ReplicaState::kFailed, absl::Seconds(20)));
+  auto r = client_->Get("/health");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  const Json health = Json::parse(r->body);
+  ASSERT_EQ(health["replicas"].size(), 1u) << r->body;
+  EXPECT_EQ(health["replicas"][0]["state"], "FAILED");
+  EXPECT_THAT(health["replicas"][0]["error"].get<std::string>(), HasSubstr("does not fit"));
+}
+
 TEST_F(HttpApiTest, ModelsAndUnknownRoute) {
   StartWorkers(1);
   auto r = client_->Get("/v1/models");

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/ops.h"
 #include "tests/worker/model/golden_reference.h"
@@ -92,6 +93,39 @@ TEST(EngineTest, RejectsBadRequests) {
   ASSERT_TRUE(engine.Submit(EngineRequest{"d", {2, 3}, Greedy(1), 0, nullptr}).ok());
   EXPECT_EQ(engine.Submit(EngineRequest{"d", {2, 3}, Greedy(1), 0, nullptr}).code(),
             absl::StatusCode::kInvalidArgument);  // duplicate id
+}
+
+// Issue 9 #6: with --max-num-seqs 1 a 33-token prompt waited forever (its first chunk needs 3
+// sliding pages of 16, the pool sized for one decoding sequence holds 2). It now runs.
+TEST(EngineTest, APromptLargerThanTheSlidingPoolRunsAlone) {
+  EngineOptions options;
+  options.scheduler.max_num_seqs = 1;
+  Engine engine(Runner("dense"), nullptr, options);
+  engine.Start();
+  Collector c;
+  ASSERT_TRUE(
+      engine.Submit(EngineRequest{"r", std::vector<int32_t>(33, 7), Greedy(4), 0, c.Callback()})
+          .ok());
+  ASSERT_TRUE(c.done.WaitForNotificationWithTimeout(absl::Seconds(30)))
+      << "still waiting: " << engine.Stats().waiting;
+  EXPECT_EQ(c.finish, EngineFinish::kLength);
+  EXPECT_EQ(c.tokens.size(), 4u);
+}
+
+// A prompt that cannot fit the KV pools even alone is refused at once, naming the limit.
+TEST(EngineTest, APromptTheKvCacheCannotHoldIsRefusedNamingTheLimit) {
+  EngineOptions options;
+  options.num_global_pages = 2;  // 32 tokens of 16
+  Engine engine(Runner("dense"), nullptr, options);
+  EXPECT_EQ(engine.max_model_len(), 32);
+  absl::Status s =
+      engine.Submit(EngineRequest{"a", std::vector<int32_t>(32, 7), Greedy(1), 0, nullptr});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr("the KV cache holds at most 32 tokens per sequence"));
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("--num-global-pages"));
+  EXPECT_TRUE(
+      engine.Submit(EngineRequest{"b", std::vector<int32_t>(31, 7), Greedy(1), 0, nullptr}).ok());
 }
 
 TEST(EngineTest, FullQueueIsResourceExhausted) {

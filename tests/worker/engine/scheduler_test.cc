@@ -220,6 +220,38 @@ TEST(SchedulerTest, AdmitsOnlyWhenPagesFitAndPreemptsTheNewestByRecompute) {
   EXPECT_TRUE(kv->Validate().ok());
 }
 
+// Issue 9 #6: a prompt whose whole first chunk needs more sliding pages than a pool sized for
+// decoding holds (here 9 tokens = 3 pages of 4, pool of 2) used to wait in `waiting` forever
+// with --max-num-seqs 1. Alone, it now starts with the chunk that fits and runs to the end.
+TEST(SchedulerTest, ALoneRequestStartsWithTheChunkThatFits) {
+  auto kv = Pages(/*global=*/32, /*sliding=*/2);
+  auto a = Seq(1, 9), b = Seq(2, 9);
+  std::vector<Sequence*> running, waiting = {a.get(), b.get()};
+  SchedulerOptions o;
+  o.max_num_seqs = 1;
+  o.max_num_batched_tokens = 64;
+  int steps = 0;
+  while ((!running.empty() || !waiting.empty()) && steps < 100) {
+    KvScheduleEvents ev;
+    auto step = ScheduleStep(o, running, waiting, kv.get(), &ev);
+    ASSERT_FALSE(step.empty()) << "stalled at step " << steps;
+    EXPECT_TRUE(ev.failed.empty());
+    Ran(step);
+    for (size_t i = 0; i < running.size();) {  // a sequence finishes after 3 new tokens
+      Sequence* s = running[i];
+      if (s->tokens.size() == 12 && s->num_computed == 11) {
+        ASSERT_TRUE(kv->Free(s->seq_id).ok());
+        running.erase(running.begin() + static_cast<std::ptrdiff_t>(i));
+      } else {
+        ++i;
+      }
+    }
+    ++steps;
+  }
+  EXPECT_TRUE(running.empty() && waiting.empty()) << "not done after " << steps << " steps";
+  EXPECT_TRUE(kv->Validate().ok());
+}
+
 // 256 running sequences decode for 200 steps: every step schedules each of them for one token
 // (no preemption, nothing left waiting), the global pool grows by whole pages as the contexts
 // do, and the sliding pool stays within its per-sequence bound. (What such a step costs is

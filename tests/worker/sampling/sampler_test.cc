@@ -376,6 +376,33 @@ TEST(SamplerTest, NeverPicksMaskedToken) {
   }
 }
 
+// Found by tests/fuzz/sampling_proto_fuzz.cc: a denormal repetition penalty made penalized
+// logits infinite, the weights NaN, and min-p then left no candidate (an out-of-bounds read);
+// a denormal temperature did the same through 0 * inf. Every draw now yields a valid token.
+TEST(SamplerTest, ExtremeParametersStillPickAToken) {
+  std::vector<float> row(64);
+  for (int i = 0; i < 64; ++i) row[i] = std::sin(static_cast<float>(i)) * 4.0f;
+  SamplingParams p;
+  p.seed = 42;
+  p.temperature = 2.35534e+38;
+  p.min_p = 0.05;
+  p.repetition_penalty = 5.76726944e-39;
+  p.presence_penalty = 0.5;
+  p.frequency_penalty = 0.25;
+  SequenceSamplingState s(p, {1, 2, 3, 2});
+  for (int i = 0; i < 4; ++i) {
+    const int32_t t = SampleToken(row, s);
+    EXPECT_GE(t, 0);
+    EXPECT_LT(t, 64);
+  }
+  SamplingParams tiny_t;
+  tiny_t.seed = 1;
+  tiny_t.temperature = 1e-45;
+  tiny_t.min_p = 0.5;
+  SequenceSamplingState s2(tiny_t, {});
+  EXPECT_EQ(SampleToken(row, s2), std::max_element(row.begin(), row.end()) - row.begin());
+}
+
 TEST(SamplerTest, LargeVocabTopKTopP) {
   const std::vector<float> row = RandomLogits(262144, 9, 2.0f);
   std::vector<int32_t> order(row.size());
