@@ -87,6 +87,10 @@ void DeclareFlags(FlagSet& flags, CoordinatorFlags& f) {
   flags.Add("metrics-port-file", &f.metrics_port_file,
             "write the bound metrics port here once serving")
       .Value("PATH");
+  flags.Add("capacity-typical-tokens", &f.capacity_typical_tokens,
+            "capacity metrics: also count the sequences of this many tokens that fit; 0 = only "
+            "the maximum context")
+      .Range(0, int64_t{1} << 31);
   flags.Add("collective-timeout", &f.collective_timeout,
             "collective timeout on the workers")
       .MinExclusive(absl::ZeroDuration());

@@ -39,6 +39,8 @@ struct CoordinatorFlags {
   std::string metrics_host;  // empty: --host
   std::string metrics_prefix = "g4serve_";
   std::string metrics_port_file;
+  // capacity_sequences{context="typical"} counts sequences of this many tokens (0: not exported).
+  int64_t capacity_typical_tokens = 4096;
   absl::Duration collective_timeout = absl::Seconds(30);
   absl::Duration health_interval = absl::Seconds(1);
   absl::Duration health_timeout = absl::Seconds(2);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -21,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "common/flags/flag_set.h"
 #include "common/generation_config.h"
+#include "common/metrics/capacity_metrics.h"
 #include "common/metrics/coordinator_metrics.h"
 #include "common/metrics/metrics_server.h"
 #include "common/model_config.h"
@@ -34,6 +37,7 @@
 #include "coordinator/fleet/fleet_service.h"
 #include "coordinator/fleet/key_value_store_server.h"
 #include "coordinator/http/http_server.h"
+#include "coordinator/metrics/capacity_tracker.h"
 #include "coordinator/metrics/fleet_metrics.h"
 #include "coordinator/router/router.h"
 #include "coordinator/startup_checks.h"
@@ -160,6 +164,8 @@ int Main(int argc, char** argv) {
   std::unique_ptr<MetricsServer> metrics_server;
   std::unique_ptr<CoordinatorMetrics> metrics;
   std::unique_ptr<FleetMetrics> fleet_metrics;
+  std::unique_ptr<CapacityMetrics> capacity_metrics;
+  std::unique_ptr<CapacityTracker> capacity;
   if (flags->metrics_port >= 0) {
     const std::string metrics_host =
         flags->metrics_host.empty() ? flags->host : flags->metrics_host;
@@ -191,9 +197,20 @@ int Main(int argc, char** argv) {
     };
     metrics->SetCacheConfigInfo(cache_info);
     fleet_metrics = std::make_unique<FleetMetrics>(metrics.get());
-    fleet_options.health_observer = [fm = fleet_metrics.get()](
+    absl::StatusOr<std::unique_ptr<CapacityMetrics>> cm =
+        CapacityMetrics::Create(*metrics_server->registry(), {mo.prefix, model_id});
+    if (!cm.ok()) {
+      Log(absl::StrCat("--metrics-prefix: ", cm.status().ToString()));
+      return 1;
+    }
+    capacity_metrics = *std::move(cm);
+    capacity = std::make_unique<CapacityTracker>(
+        capacity_metrics.get(),
+        CapacityTrackerOptions{config->sliding_window, flags->capacity_typical_tokens});
+    fleet_options.health_observer = [fm = fleet_metrics.get(), ct = capacity.get()](
                                         const std::vector<WorkerHealth>& round) {
       fm->Observe(round);
+      ct->ObserveHealth(round);
     };
     if (!flags->metrics_port_file.empty()) {
       absl::Status s = WritePortFile(flags->metrics_port_file, metrics_server->port());
@@ -208,11 +225,17 @@ int Main(int argc, char** argv) {
   KeyValueStoreServer store;
   FleetManager fleet(fleet_options, &store);
   Router router(&fleet);
+  // Prompts tokenize off the serving threads, one at a time per two cores, at a lower priority
+  // than relaying tokens (coordinator/api/tokenization_pool.h).
+  TokenizationPoolOptions tokenization;
+  tokenization.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
+  TokenizationPool tokenization_pool(tokenization);
   InferenceOptions inference_options;
   inference_options.model_id = model_id;
   inference_options.vocab_size = config->vocab_size;
   inference_options.generation_config = generation_config;
   inference_options.metrics = metrics.get();
+  inference_options.tokenization_pool = &tokenization_pool;
   inference_options.migration_limit = flags->migration_limit;
   inference_options.stall_limit = flags->collective_timeout;
   inference_options.progress_grace = flags->health_timeout;
@@ -251,20 +274,31 @@ int Main(int argc, char** argv) {
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
   // Replica formation and state changes: readiness and the replicas_ready/_total gauges.
-  GenerationService* generation = inference.generation();
-  fleet.SetStateListener([&fleet, health, generation, m = metrics.get()] {
-    const int ready = fleet.ReadyReplicas();
-    health->SetServingStatus(ready > 0 && !generation->draining());
+  // The plan as an info metric, each replica's state (replica_state) and capacity
+  // (docs/metrics.md).
+  auto publish_fleet = [&fleet, &flags, m = metrics.get(), cm = capacity_metrics.get(),
+                        ct = capacity.get()] {
     if (m != nullptr) {
-      m->SetReplicas(ready, fleet.TotalReplicas());
+      m->SetReplicas(fleet.ReadyReplicas(), fleet.TotalReplicas());
       m->SetReplicaStates(ReplicaStateLabelsOf(fleet.Replicas()));
     }
+    if (cm == nullptr) return;
+    cm->SetPlanInfo({{"tensor_parallel_size", absl::StrCat(flags->tensor_parallel_size)},
+                     {"expert_parallel_size", absl::StrCat(flags->expert_parallel_size)},
+                     {"replicas", absl::StrCat(fleet.TotalReplicas())},
+                     {"max_context", absl::StrCat(fleet.MaxContext())}});
+    ct->ObserveReplicas(fleet.Replicas());
+  };
+  GenerationService* generation = inference.generation();
+  fleet.SetStateListener([&fleet, health, generation, publish_fleet] {
+    health->SetServingStatus(fleet.ReadyReplicas() > 0 && !generation->draining());
+    publish_fleet();
   });
   if (metrics != nullptr) {
     fleet.SetRecoveryListener(
         [m = metrics.get()](int, bool reformed) { m->ReplicaRecovered(reformed); });
   }
-  if (metrics != nullptr) metrics->SetReplicas(fleet.ReadyReplicas(), fleet.TotalReplicas());
+  publish_fleet();
   fleet.Start();
 
   if (!flags->port_file.empty()) {

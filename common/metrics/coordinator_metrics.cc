@@ -56,18 +56,6 @@ const char* FinishedReasonName(FinishedReason reason) {
 
 namespace {
 
-bool IsLabelName(const std::string& name) {
-  if (name.empty() || absl::StartsWith(name, "__")) return false;
-  for (size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-          (i > 0 && c >= '0' && c <= '9'))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 double NonNegative(double v) { return v > 0 ? v : 0; }
 
 }  // namespace
@@ -321,7 +309,7 @@ void CoordinatorMetrics::SetReplicaStates(const std::vector<ReplicaStateLabels>&
 void CoordinatorMetrics::SetCacheConfigInfo(const std::map<std::string, std::string>& labels) {
   prometheus::Labels l = L();
   for (const auto& [name, value] : labels) {
-    if (IsLabelName(name) && name != "model_name") l[name] = value;
+    if (IsMetricsLabelName(name) && name != "model_name") l[name] = value;
   }
   absl::MutexLock lock(&mu_);
   if (cache_config_ != nullptr) cache_config_family_->Remove(cache_config_);

@@ -18,6 +18,18 @@
 
 namespace g4 {
 
+bool IsMetricsLabelName(absl::string_view name) {
+  if (name.empty() || absl::StartsWith(name, "__")) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+          (i > 0 && c >= '0' && c <= '9'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 absl::Status ValidateMetricsPrefix(absl::string_view prefix) {
   auto bad = [&](absl::string_view why) {
     return absl::InvalidArgumentError(

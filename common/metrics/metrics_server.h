@@ -30,6 +30,9 @@ inline constexpr char kDefaultMetricsPrefix[] = "g4serve_";
 // (Prometheus' metric name syntax); INVALID_ARGUMENT naming the prefix otherwise.
 absl::Status ValidateMetricsPrefix(absl::string_view prefix);
 
+// True when `name` is a valid label name ([a-zA-Z_][a-zA-Z0-9_]*, not starting with "__").
+bool IsMetricsLabelName(absl::string_view name);
+
 // The Prometheus text exposition (format 0.0.4) of everything `collectable` holds.
 std::string SerializeMetricsText(const prometheus::Collectable& collectable);
 

@@ -152,9 +152,17 @@ absl::Status GenerationService::CheckModel(const std::string& model) const {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<int32_t>> GenerationService::Tokenize(
+    const TokenizationPool::Work& work) const {
+  if (options_.tokenization_pool == nullptr) return work();
+  return options_.tokenization_pool->Run(work);
+}
+
 absl::StatusOr<std::vector<int32_t>> GenerationService::EncodePrompt(absl::string_view text,
                                                                    int64_t max_context) const {
-  if (max_context <= 0) return codec_->Encode(text, /*add_special_tokens=*/false);
+  if (max_context <= 0) {
+    return Tokenize([&] { return codec_->Encode(text, /*add_special_tokens=*/false); });
+  }
   const int64_t max_tokens = max_context - 1;  // a prompt leaves room for one token
   const int bytes_per_token = codec_->MaxInputBytesPerToken();
   const int64_t max_bytes = MaxPromptTextBytes(max_tokens, bytes_per_token);
@@ -164,8 +172,10 @@ absl::StatusOr<std::vector<int32_t>> GenerationService::EncodePrompt(absl::strin
         max_context, " tokens (at most ", max_bytes, " bytes: one token covers at most ",
         bytes_per_token, ")"));
   }
-  absl::StatusOr<std::vector<int32_t>> ids =
-      codec_->EncodeAtMost(text, /*add_special_tokens=*/false, static_cast<size_t>(max_tokens));
+  absl::StatusOr<std::vector<int32_t>> ids = Tokenize([&] {
+    return codec_->EncodeAtMost(text, /*add_special_tokens=*/false,
+                                static_cast<size_t>(max_tokens));
+  });
   if (ids.status().code() == absl::StatusCode::kOutOfRange) {
     return PromptTooLong(absl::StrCat("more than ", max_tokens), max_context);
   }

@@ -39,6 +39,7 @@
 #include "coordinator/api/request_limits.h"
 #include "coordinator/api/migration.h"
 #include "coordinator/api/text_codec.h"
+#include "coordinator/api/tokenization_pool.h"
 #include "coordinator/fleet/fleet_manager.h"
 #include "coordinator/router/router.h"
 #include "g4serve/v1/inference.pb.h"
@@ -54,6 +55,9 @@ struct InferenceOptions {
   // Serving metrics (docs/metrics.md), recorded for every request that reaches Generate with a
   // prepared prompt (both APIs). Not owned; must outlive the service. Null: none.
   CoordinatorMetrics* metrics = nullptr;
+  // Text and chat prompts are tokenized on this pool (tokenization_pool.h), off the serving
+  // threads. Not owned; must outlive the service. Null: on the calling thread.
+  TokenizationPool* tokenization_pool = nullptr;
   // How many times one request may move to another replica (migration.h).
   int migration_limit = kDefaultMigrationLimit;
   // How long a stream waits for its replica to return when no other replica is READY
@@ -155,9 +159,12 @@ class GenerationService {
     g4serve::v1::FinishReason finish = g4serve::v1::FINISH_REASON_UNSPECIFIED;
   };
 
-  // Tokenizes a text prompt within the maximum context (the byte bound first).
+  // Tokenizes a text prompt within the maximum context (the byte bound first, here; the
+  // encoding itself on the tokenization pool).
   absl::StatusOr<std::vector<int32_t>> EncodePrompt(absl::string_view text,
                                                     int64_t max_context) const;
+  // Runs `work` on the tokenization pool, or here without one.
+  absl::StatusOr<std::vector<int32_t>> Tokenize(const TokenizationPool::Work& work) const;
   // `key` is the in-flight key (caller + id); `request_id` what the client sees.
   absl::Status Run(const std::string& key, const std::string& request_id,
                    const g4serve::v1::GenerateRequest& request, const Prepared& prepared,

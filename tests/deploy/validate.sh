@@ -57,6 +57,13 @@ if [[ -s $tmp/rules.yaml ]]; then
     else
       bad "promtool check rules: $out"
     fi
+    # Unit tests: when each alert fires and when not (rule_files: rules.yaml, beside it).
+    cp tests/deploy/alerts_test.yaml "$tmp/alerts_test.yaml"
+    if out="$(promtool test rules "$tmp/alerts_test.yaml" 2>&1)"; then
+      note "promtool test rules: $(grep -c '^  name:\|^  - name:' tests/deploy/alerts_test.yaml) alert tests pass"
+    else
+      bad "promtool test rules: $out"
+    fi
   else
     note "promtool not installed: alert rules not checked (tools/setup.sh installs prometheus)"
   fi

@@ -81,6 +81,9 @@ class Cluster {
     StartWorkerProcess(i, port);
   }
 
+  // SIGKILLs worker i (and waits for it); its replica goes out of service.
+  void KillWorker(int i) { workers_[i]->Kill(SIGKILL); }
+
   // The gRPC port worker i logged ("listening on 127.0.0.1:PORT", the last one); -1 if none.
   int WorkerPort(int i) const {
     const std::string log = workers_[i]->Log();

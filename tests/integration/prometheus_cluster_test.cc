@@ -16,6 +16,7 @@
 #include "tests/common/metrics/test_util.h"
 #include "tests/integration/cluster.h"
 #include "tests/integration/process.h"
+#include "tests/integration/prometheus_process.h"
 
 namespace g4 {
 namespace {
@@ -30,7 +31,7 @@ double ToDouble(const std::string& s) { return s.empty() ? -1 : std::atof(s.c_st
 
 TEST(PrometheusClusterTest, PrometheusScrapesCoordinatorAndWorkers) {
   const std::string prometheus =
-      testing::FindExecutable({"/usr/bin/prometheus", "/usr/local/bin/prometheus"});
+      testing::PrometheusBinary();
   if (prometheus.empty()) GTEST_SKIP() << "prometheus not installed (tools/setup.sh installs it)";
 
   ClusterOptions o;
@@ -56,23 +57,11 @@ TEST(PrometheusClusterTest, PrometheusScrapesCoordinatorAndWorkers) {
   ASSERT_TRUE(result.status.ok()) << result.status.error_message() << cluster.Logs();
   ASSERT_EQ(result.tokens.size(), 4u);
 
-  const std::filesystem::path dir = cluster.dir() + "/prometheus";
-  std::filesystem::create_directories(dir / "data");
-  std::ofstream(dir / "prometheus.yml")
-      << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-      << "scrape_configs:\n"
-      << "  - job_name: coordinator\n    static_configs:\n      - targets: ['"
-      << coordinator_target << "']\n"
-      << "  - job_name: worker\n    static_configs:\n      - targets: ['" << worker_targets[0]
-      << "', '" << worker_targets[1] << "']\n";
-  const int port = testing::FreeLoopbackPort();
-  ASSERT_GT(port, 0);
   testing::Process prom;
-  ASSERT_TRUE(
-      prom.Start({prometheus, absl::StrCat("--config.file=", (dir / "prometheus.yml").string()),
-                  absl::StrCat("--storage.tsdb.path=", (dir / "data").string()),
-                  absl::StrCat("--web.listen-address=127.0.0.1:", port)},
-                 (dir / "prometheus.log").string()));
+  const int port = testing::StartPrometheus(
+      prometheus, cluster.dir() + "/prometheus",
+      {{"coordinator", {coordinator_target}, {}}, {"worker", worker_targets, {}}}, &prom);
+  ASSERT_GT(port, 0);
 
   std::string tokens, steps, workers_up, coordinator_up;
   const absl::Time deadline = absl::Now() + absl::Seconds(40);

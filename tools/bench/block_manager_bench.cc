@@ -9,22 +9,22 @@
 //                 1024-token system prompt, then a 512-token prefill chunk)
 //
 // Usage: g4-bench-block-manager [--seqs=256] [--steps=4000] [--block=16] [--window=1024]
-#include <time.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "common/flags/flag_set.h"
+#include "tools/bench/bench_util.h"
 #include "worker/kv_cache/kv_block_manager.h"
 
 namespace {
+
+using ::g4::bench::CpuMicros;
+using ::g4::bench::Percentile;
 
 struct Args {
   int seqs = 256;
@@ -33,25 +33,12 @@ struct Args {
   int window = 1024;
 };
 
-// Thread CPU time: on a loaded machine wall time includes time the thread was not running.
-double CpuMicros() {
-  timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
-}
-
 struct Result {
   std::string name;
   double p50, p99, max, mean;
   double cpu_p50, cpu_p99;
   g4::PoolUsage global, sliding;
 };
-
-double Percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5));
-  return v[i];
-}
 
 void Die(const absl::Status& s) {
   std::fprintf(stderr, "error: %s\n", s.ToString().c_str());

@@ -14,8 +14,8 @@ namespace {
 
 constexpr char kProgram[] = "g4-generate";
 constexpr char kSynopsis[] =
-    "--model DIR (--prompt-tokens ID,ID,... | --prompt TEXT | --chat TEXT) --max-new-tokens N "
-    "[flags]";
+    "--model DIR (--prompt-tokens ID,ID,... | --prompt TEXT | --chat TEXT | --prompt-file PATH | "
+    "--prompt-tokens-file PATH) --max-new-tokens N [flags]";
 constexpr char kDescription[] =
     "Generation on the CPU reference backend: prints the generated text (when the model has a "
     "tokenizer.json), then the generated ids as one JSON list on the last line. Greedy unless "
@@ -45,6 +45,13 @@ void DeclareFlags(FlagSet& flags, GenerateOptions& o) {
             "one user message rendered by the model's chat_template.jinja (generation prompt "
             "added)")
       .Value("TEXT");
+  flags.Add("prompt-file", &o.prompt_file,
+            "text read from this file (- for stdin), tokenized with <bos> added")
+      .Value("PATH");
+  flags.Add("prompt-tokens-file", &o.prompt_tokens_file,
+            "token ids read from this file (- for stdin): a JSON list or ids separated by "
+            "commas or whitespace, used as given (no BOS)")
+      .Value("PATH");
   flags.Add("max-new-tokens", &o.max_new_tokens, "generate at most N tokens (0 prints [])")
       .Min(0)
       .Required();
@@ -89,10 +96,16 @@ absl::StatusOr<GenerateOptions> ParseGenerateOptions(absl::Span<const char* cons
   if (o.help) return o;
   // A given --prompt-tokens always holds ids: an empty list does not parse.
   const bool have_tokens = !o.prompt_tokens.empty();
-  const int prompts = have_tokens + o.prompt_text.has_value() + o.chat_text.has_value();
-  if (prompts == 0) return absl::InvalidArgumentError("--prompt-tokens, --prompt or --chat is required");
+  const int prompts = have_tokens + o.prompt_text.has_value() + o.chat_text.has_value() +
+                      !o.prompt_file.empty() + !o.prompt_tokens_file.empty();
+  if (prompts == 0) {
+    return absl::InvalidArgumentError(
+        "--prompt-tokens, --prompt, --chat, --prompt-file or --prompt-tokens-file is required");
+  }
   if (prompts > 1) {
-    return absl::InvalidArgumentError("give only one of --prompt-tokens, --prompt and --chat");
+    return absl::InvalidArgumentError(
+        "give only one of --prompt-tokens, --prompt, --chat, --prompt-file and "
+        "--prompt-tokens-file");
   }
   return o;
 }

@@ -19,6 +19,10 @@ struct GenerateOptions {
   std::vector<int32_t> prompt_tokens;
   std::optional<std::string> prompt_text;  // --prompt: tokenized with <bos> added
   std::optional<std::string> chat_text;    // --chat: one user message through the chat template
+  // --prompt-file PATH (text, as --prompt) / --prompt-tokens-file PATH (ids, as --prompt-tokens);
+  // `-` is standard input. Read by main (tools/prompt_input).
+  std::string prompt_file;
+  std::string prompt_tokens_file;
   int max_new_tokens = 0;
   std::string logits_out;  // empty: none
   int threads = 0;         // 0: the BLAS default

@@ -14,12 +14,14 @@
 #include "common/chat_template/chat_template.h"
 #include "common/checkpoint.h"
 #include "common/flags/flag_set.h"
+#include "common/status_macros.h"
 #include "common/tokenizer/incremental_detokenizer.h"
 #include "common/tokenizer/tokenizer.h"
 #include "kernels/ops.h"
 #include "nlohmann/json.hpp"
 #include "tools/g4_generate/generate_options.h"
 #include "tools/g4_generate/greedy_generator.h"
+#include "tools/prompt_input/prompt_input.h"
 #include "worker/model/gemma4_model.h"
 #include "worker/sampling/stop_string_matcher.h"
 
@@ -59,6 +61,16 @@ int main(int argc, char** argv) {
   if (!options.ok()) return g4::FlagError("g4-generate", options.status());
   if (options->help) return g4::PrintUsage(g4::GenerateUsage());
   if (options->threads > 0) openblas_set_num_threads(options->threads);
+  if (!options->prompt_file.empty()) {  // read before loading anything: a bad path fails fast
+    absl::StatusOr<std::string> text = g4::ReadPromptText(options->prompt_file);
+    if (!text.ok()) return Fail(g4::Annotate(text.status(), "--prompt-file"));
+    options->prompt_text = *std::move(text);
+  }
+  if (!options->prompt_tokens_file.empty()) {
+    absl::StatusOr<std::vector<int32_t>> ids = g4::ReadPromptTokens(options->prompt_tokens_file);
+    if (!ids.ok()) return Fail(g4::Annotate(ids.status(), "--prompt-tokens-file"));
+    options->prompt_tokens = *std::move(ids);
+  }
 
   absl::StatusOr<std::unique_ptr<g4::Checkpoint>> ckpt = g4::Checkpoint::Open(options->model_dir);
   if (!ckpt.ok()) return Fail(ckpt.status());

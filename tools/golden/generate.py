@@ -69,6 +69,9 @@ VARIANTS = [
     ("efeat", "efeat.json", 1003, torch.float32, False),
     ("dense-bf16", "dense.json", 1004, torch.bfloat16, False),
     ("dense-wrapper", "dense.json", 1005, torch.float32, True),
+    # 262144-token context, one global layer: long-context serving tests and benchmarks
+    # (docs/long_context.md). Its references cover short prompts only, like the others.
+    ("long", "long.json", 1006, torch.float32, False),
 ]
 
 # Smallest vision tower transformers accepts for the wrapper variant (never run; only its tensors are stored).
@@ -667,7 +670,7 @@ def main():
     ap.add_argument("--only", nargs="*", help="generate only these variants")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-data-tries", type=int, default=20)
-    ap.add_argument("--size-limit-mb", type=float, default=8.0)
+    ap.add_argument("--size-limit-mb", type=float, default=9.0)
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)

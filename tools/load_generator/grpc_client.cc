@@ -18,7 +18,7 @@ GrpcLoadClient::GrpcLoadClient(const LoadOptions& options) : options_(options) {
 
 RequestResult GrpcLoadClient::Send(const RequestSpec& spec) {
   g4serve::v1::GenerateRequest request;
-  request.set_request_id(absl::StrCat("g4-load-", spec.index));
+  request.set_request_id(absl::StrCat(options_.request_id_prefix, spec.index));
   if (!options_.model.empty()) request.set_model(options_.model);
   if (!spec.prompt_text.empty()) {
     request.set_text(spec.prompt_text);

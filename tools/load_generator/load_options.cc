@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "common/flags/flag_set.h"
 #include "common/status_macros.h"
@@ -64,6 +65,34 @@ void DeclareFlags(FlagSet& flags, LoadOptions& o) {
   flags.Add("vocab", &o.vocab, "random ids are uniform in [--min-token-id, V)").Value("V").Min(1);
   flags.Add("min-token-id", &o.min_token_id, "the smallest random id").Value("I").Min(0);
   flags.Add("prompt", &o.prompt_text, "a fixed text prompt instead of random ids").Value("TEXT");
+  flags.Add("prompt-file", &o.prompt_file,
+            "prompts from a JSON Lines file (- for stdin), used in turn: each line a JSON string "
+            "(text) or a list of token ids")
+      .Value("FILE");
+  flags.Add("request-id-prefix", &o.request_id_prefix,
+            "request ids are this prefix followed by the request's index")
+      .Value("P");
+  flags.AddCustom("sweep-rates", "R,R,...",
+                  "one run per request rate (each otherwise as configured): a table of latency "
+                  "against achieved throughput",
+                  [&o](absl::string_view v) -> absl::Status {
+                    o.sweep_rates.clear();
+                    for (absl::string_view piece : absl::StrSplit(v, ',')) {
+                      const std::string lower = absl::AsciiStrToLower(piece);
+                      double r = 0;
+                      if (lower == "inf" || lower == "infinity") {
+                        r = std::numeric_limits<double>::infinity();
+                      } else if (!absl::SimpleAtod(piece, &r) || !(r > 0) || std::isnan(r)) {
+                        return absl::InvalidArgumentError(absl::StrCat(
+                            "expected positive rates (or inf), got \"", piece, "\""));
+                      }
+                      o.sweep_rates.push_back(r);
+                    }
+                    return absl::OkStatus();
+                  })
+      .Default("none");
+  flags.Add("svg", &o.svg_path, "with --sweep-rates: draw the latency curve as an SVG image")
+      .Value("FILE");
   flags.Add("seed", &o.seed, "seed of the arrivals and the prompts").Value("S");
   flags.Add("concurrency", &o.concurrency, "requests in flight at most; 0 = unlimited")
       .Value("C")
@@ -91,7 +120,13 @@ absl::StatusOr<LoadOptions> ParseLoadOptions(absl::Span<const char* const> args)
   if (o.backend == Backend::kHttp && o.model.empty()) {
     return absl::InvalidArgumentError("--model is required with --backend http");
   }
-  if (!o.prompt_text && o.min_token_id >= o.vocab) {
+  if (!o.svg_path.empty() && o.sweep_rates.empty()) {
+    return absl::InvalidArgumentError("--svg: needs --sweep-rates");
+  }
+  if (o.prompt_text && !o.prompt_file.empty()) {
+    return absl::InvalidArgumentError("give only one of --prompt and --prompt-file");
+  }
+  if (!o.prompt_text && o.prompt_file.empty() && o.min_token_id >= o.vocab) {
     return absl::InvalidArgumentError(
         absl::StrCat("--vocab (", o.vocab, ") must exceed --min-token-id (", o.min_token_id, ")"));
   }

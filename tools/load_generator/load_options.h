@@ -7,10 +7,12 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "tools/prompt_input/prompt_input.h"
 
 namespace g4::load {
 
@@ -27,13 +29,23 @@ struct LoadOptions {
   int vocab = 262144;            // random ids are uniform in [min_token_id, vocab)
   int min_token_id = 3;
   std::optional<std::string> prompt_text;  // --prompt: a fixed text prompt instead of ids
+  // --prompt-file: JSON Lines of prompts (text or id arrays; tools/prompt_input); request i sends
+  // prompts[i % size]. Read by main (ReadPromptsFile) into `prompts`.
+  std::string prompt_file;
+  std::vector<Prompt> prompts;
   uint64_t seed = 0;
   int concurrency = 0;           // max requests in flight; 0: unlimited
   double temperature = 0.0;      // greedy by default
   bool ignore_eos = true;
   absl::Duration timeout = absl::Seconds(600);  // per request
   std::string json_path;         // empty: no JSON
+  // gRPC request ids are <prefix><index>; runs against one server at once need distinct ones.
+  std::string request_id_prefix = "g4-load-";
   bool quiet = false;            // no table on stdout
+  // --sweep-rates R1,R2,...: one run per rate (each otherwise as configured); a table of
+  // latency against achieved throughput, and with --svg FILE that curve as an SVG image.
+  std::vector<double> sweep_rates;
+  std::string svg_path;
   bool help = false;             // --help / -h: nothing else was checked
 };
 

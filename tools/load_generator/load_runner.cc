@@ -7,6 +7,7 @@
 #include <mutex>
 #include <random>
 #include <thread>
+#include <variant>
 
 #include "tools/load_generator/arrival_schedule.h"
 
@@ -102,6 +103,16 @@ std::vector<RequestSpec> MakeRequests(const LoadOptions& options) {
     spec.max_tokens = options.output_len;
     if (options.prompt_text) {
       spec.prompt_text = *options.prompt_text;
+      continue;
+    }
+    if (!options.prompts.empty()) {
+      const Prompt& p = options.prompts[i % options.prompts.size()];
+      if (const auto* text = std::get_if<std::string>(&p)) {
+        spec.prompt_text = *text;
+      } else {
+        spec.prompt_ids = std::get<std::vector<int32_t>>(p);
+        spec.prompt_len = static_cast<int>(spec.prompt_ids.size());
+      }
       continue;
     }
     spec.prompt_len = options.prompt_len;

@@ -12,7 +12,8 @@
 namespace g4::load {
 
 // The requests of a run: random token-id prompts of prompt_len ids uniform in
-// [min_token_id, vocab) (seeded), or options.prompt_text for every request.
+// [min_token_id, vocab) (seeded), or options.prompt_text for every request, or request i gets
+// options.prompts[i % size] (--prompt-file).
 std::vector<RequestSpec> MakeRequests(const LoadOptions& options);
 
 struct RunOutcome {

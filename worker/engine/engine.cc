@@ -73,6 +73,14 @@ absl::StatusOr<PagedKvSetup> SetUpPagedKv(const ModelConfig& c, const EngineOpti
   return setup;
 }
 
+// The options with the scheduler's cost model filled in from the config (step_cost_model.h).
+EngineOptions WithCostModel(EngineOptions options, const ModelConfig& config) {
+  if (!options.scheduler.cost.enabled() && options.attention_cost_scale > 0) {
+    options.scheduler.cost = StepCostModel::FromConfig(config, options.attention_cost_scale);
+  }
+  return options;
+}
+
 // Token bitmasks of the constrained sequences that sample this step, computed on a helper thread
 // while the forward runs (the matchers are not touched by anything else until it is joined).
 class MaskJob {
@@ -110,7 +118,7 @@ class MaskJob {
 Engine::Engine(std::unique_ptr<ModelRunner> runner, Communicator* control, EngineOptions options)
     : runner_(std::move(runner)),
       control_(control),
-      options_(options),
+      options_(WithCostModel(options, runner_->model().config())),
       max_model_len_(options.max_model_len > 0
                          ? std::min(options.max_model_len,
                                     runner_->model().config().max_position_embeddings)
@@ -238,6 +246,7 @@ EngineStats Engine::Stats() const {
   if (kv_ != nullptr) {
     stats.kv_global = kv_->Usage(KvPool::kGlobal);
     stats.kv_sliding = kv_->Usage(KvPool::kSliding);
+    stats.kv_block_size = kv_layout_.block_size;
   }
   stats.prefix_queried_tokens = prefix_queried_tokens_;
   stats.prefix_hit_tokens = prefix_hit_tokens_;
@@ -312,7 +321,9 @@ bool Engine::Step() {
       step.freed = std::move(freed_);
       freed_.clear();
       KvScheduleEvents events;
-      chunks = ScheduleStep(options_.scheduler, running_, waiting_, kv_.get(),
+      SchedulerOptions scheduler = options_.scheduler;
+      scheduler.step_overhead_cost = step_time_.OverheadCost();
+      chunks = ScheduleStep(scheduler, running_, waiting_, kv_.get(),
                             kv_ != nullptr ? &events : nullptr);
       for (const Sequence* p : events.preempted) step.freed.push_back(p->seq_id);
       preemptions_ += events.preempted.size();
@@ -356,6 +367,11 @@ bool Engine::Step() {
   const absl::Time forward_start = absl::Now();
   absl::StatusOr<std::vector<float>> logits =
       status.ok() ? runner_->Execute(step) : absl::StatusOr<std::vector<float>>(status);
+  if (logits.ok() && !chunks.empty()) {  // calibrates the scheduler's cost budget
+    double cost = 0;
+    for (const ScheduledChunk& c : chunks) cost += options_.scheduler.cost.ChunkCost(c.begin, c.len);
+    step_time_.Observe(cost, absl::ToDoubleSeconds(absl::Now() - forward_start));
+  }
   if (options_.step_observer != nullptr && logits.ok() && !step.chunks.empty()) {
     options_.step_observer->OnStep(step, absl::Now() - forward_start);
   }

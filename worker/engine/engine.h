@@ -31,6 +31,7 @@
 #include "worker/comm/communicator.h"
 #include "worker/engine/model_runner.h"
 #include "worker/engine/scheduler.h"
+#include "worker/engine/step_cost_model.h"
 #include "worker/engine/sequence.h"
 #include "worker/kv_cache/kv_block_manager.h"
 
@@ -48,7 +49,10 @@ class StepObserver {
 };
 
 struct EngineOptions {
+  // scheduler.cost: when it is the default (tokens only), the engine uses the analytic model of
+  // the loaded config (StepCostModel::FromConfig) unless attention_cost_scale is 0.
   SchedulerOptions scheduler;
+  double attention_cost_scale = 1.0;
   int64_t max_model_len = 0;  // 0: the model's max_position_embeddings
   int max_queue = 1024;       // waiting requests beyond this: RESOURCE_EXHAUSTED
   absl::Duration heartbeat = absl::Milliseconds(200);
@@ -75,6 +79,7 @@ struct EngineStats {
   // Paged KV (all zero with contiguous caches).
   PoolUsage kv_global;
   PoolUsage kv_sliding;
+  int kv_block_size = 0;  // tokens per page
   int64_t prefix_queried_tokens = 0;  // prompt (+ output, on recompute) tokens of admissions
   int64_t prefix_hit_tokens = 0;      // of those, adopted from the prefix cache
   uint64_t preemptions = 0;
@@ -140,6 +145,7 @@ class Engine {
   int64_t prefix_queried_tokens_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t prefix_hit_tokens_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t preemptions_ ABSL_GUARDED_BY(mu_) = 0;
+  StepTimeEstimator step_time_;  // engine thread only
 };
 
 // A non-leader rank: runs the leader's step descriptors until shutdown or failure.

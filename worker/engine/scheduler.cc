@@ -1,6 +1,7 @@
 #include "worker/engine/scheduler.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "common/check.h"
 
@@ -28,30 +29,57 @@ int64_t Fit(const KvBlockManager& kv, uint64_t id, int64_t want) {
   return lo;
 }
 
-class PagedScheduler {
- public:
-  PagedScheduler(std::vector<Sequence*>& running, std::vector<ScheduledChunk>& out,
-                 KvBlockManager& kv, KvScheduleEvents& events, int64_t& budget)
-      : running_(running), out_(out), kv_(kv), events_(events), budget_(budget) {}
+// What is left of a step's budgets.
+struct Budget {
+  int64_t tokens = 0;
+  double cost = 0;
+};
 
-  // Allocates up to `want` tokens for running_[i] (all `want` unless `partial`), preempting the
-  // most recently admitted sequences as needed. Returns the tokens allocated; 0 if running_[i]
-  // itself was preempted or failed (then removed from running_).
+// Reserves chunks for one step: allocates their KV (with a block manager) and charges the
+// budgets.
+class StepBuilder {
+ public:
+  StepBuilder(const SchedulerOptions& options, std::vector<Sequence*>& running,
+              std::vector<ScheduledChunk>& out, KvBlockManager* kv, KvScheduleEvents* events)
+      : options_(options), running_(running), out_(out), kv_(kv), events_(events) {
+    budget_.tokens = options.max_num_batched_tokens;
+    budget_.cost = options.max_num_batched_tokens;
+  }
+
+  Budget& budget() { return budget_; }
+
+  // Schedules up to `want` tokens of running_[i] (all `want` unless `partial`). With paged KV,
+  // preempts the most recently admitted sequences as needed. Returns the tokens scheduled; 0 if
+  // running_[i] itself was preempted or failed (then removed from running_).
+  int64_t Schedule(size_t i, int64_t want, bool partial) {
+    Sequence* s = running_[i];
+    const int64_t n = kv_ == nullptr ? want : Reserve(i, want, partial);
+    if (n > 0) Charge(s, n);
+    return n;
+  }
+
+  void Charge(Sequence* s, int64_t n) {
+    out_.push_back(ChunkOf(s, n));
+    budget_.tokens -= out_.back().len;
+    budget_.cost -= options_.cost.ChunkCost(out_.back().begin, out_.back().len);
+  }
+
+ private:
   int64_t Reserve(size_t i, int64_t want, bool partial) {
     Sequence* s = running_[i];
     while (true) {
-      const int64_t n = Fit(kv_, s->seq_id, want);
+      const int64_t n = Fit(*kv_, s->seq_id, want);
       if (n == want || (partial && n > 0)) {
-        G4_CHECK(kv_.Allocate(s->seq_id, n).ok());
+        G4_CHECK(kv_->Allocate(s->seq_id, n).ok());
         return n;
       }
       Sequence* victim = running_.back();
       if (victim == s) {
         running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(i));
         if (running_.empty()) {  // alone and still no room: it can never run
-          (void)kv_.Free(s->seq_id);
+          (void)kv_->Free(s->seq_id);
           s->num_computed = 0;
-          events_.failed.push_back(s);
+          events_->failed.push_back(s);
         } else {
           Preempt(s);
         }
@@ -62,27 +90,41 @@ class PagedScheduler {
     }
   }
 
- private:
   void Preempt(Sequence* v) {
     for (size_t j = 0; j < out_.size(); ++j) {  // scheduled earlier in this step: unschedule
       if (out_[j].seq == v) {
-        budget_ += out_[j].len;
+        budget_.tokens += out_[j].len;
+        budget_.cost += options_.cost.ChunkCost(out_[j].begin, out_[j].len);
         out_.erase(out_.begin() + static_cast<std::ptrdiff_t>(j));
         break;
       }
     }
-    (void)kv_.Free(v->seq_id);
+    (void)kv_->Free(v->seq_id);
     v->num_computed = 0;
     ++v->num_preemptions;
-    events_.preempted.push_back(v);
+    events_->preempted.push_back(v);
   }
 
+  const SchedulerOptions& options_;
   std::vector<Sequence*>& running_;
   std::vector<ScheduledChunk>& out_;
-  KvBlockManager& kv_;
-  KvScheduleEvents& events_;
-  int64_t& budget_;
+  KvBlockManager* kv_;
+  KvScheduleEvents* events_;
+  Budget budget_;
 };
+
+// Cost budget the running prefills leave for waiting requests: what the prompts of those that
+// could be admitted would cost from position 0, at most half of what is left.
+double ReserveForWaiting(const SchedulerOptions& o, const std::vector<Sequence*>& running,
+                         const std::vector<Sequence*>& waiting, const Budget& budget) {
+  const int64_t slots = o.max_num_seqs - static_cast<int64_t>(running.size());
+  double want = 0;
+  for (int64_t j = 0; j < slots && j < static_cast<int64_t>(waiting.size()); ++j) {
+    want += o.cost.ChunkCost(0, std::min(budget.tokens, Pending(waiting[j])));
+    if (want >= budget.cost / 2) break;
+  }
+  return std::min(want, budget.cost / 2);
+}
 
 }  // namespace
 
@@ -91,44 +133,41 @@ std::vector<ScheduledChunk> ScheduleStep(const SchedulerOptions& options,
                                          std::vector<Sequence*>& waiting, KvBlockManager* kv,
                                          KvScheduleEvents* events) {
   std::vector<ScheduledChunk> out;
-  int64_t budget = options.max_num_batched_tokens;
-  if (kv == nullptr) {
-    for (Sequence* s : running) {  // decodes first
-      if (Pending(s) > 1 || budget == 0) continue;
-      out.push_back(ChunkOf(s, 1));
-      budget -= 1;
-    }
-    for (Sequence* s : running) {  // then unfinished prefills, oldest first
-      if (Pending(s) <= 1 || budget == 0) continue;
-      out.push_back(ChunkOf(s, budget));
-      budget -= out.back().len;
-    }
-  } else {
-    G4_CHECK(events != nullptr);
-    PagedScheduler paged(running, out, *kv, *events, budget);
-    for (size_t i = 0; i < running.size();) {  // decodes first
-      Sequence* s = running[i];
-      if (Pending(s) > 1 || budget == 0) {
-        ++i;
-        continue;
-      }
-      if (paged.Reserve(i, 1, /*partial=*/false) == 0) continue;  // running[i] left
-      out.push_back(ChunkOf(s, 1));
-      budget -= 1;
+  G4_CHECK(kv == nullptr || events != nullptr);
+  StepBuilder step(options, running, out, kv, events);
+  Budget& budget = step.budget();
+  for (size_t i = 0; i < running.size();) {  // decodes first
+    Sequence* s = running[i];
+    if (Pending(s) > 1 || budget.tokens <= 0) {
       ++i;
+      continue;
     }
-    for (size_t i = 0; i < running.size();) {  // then prefills / recomputes, oldest first
-      Sequence* s = running[i];
-      if (Pending(s) <= 1 || budget == 0) {
-        ++i;
-        continue;
-      }
-      const int64_t n = paged.Reserve(i, std::min(budget, Pending(s)), /*partial=*/true);
-      if (n == 0) continue;
-      out.push_back(ChunkOf(s, n));
-      budget -= n;
+    if (step.Schedule(i, 1, /*partial=*/false) == 0) continue;  // running[i] left
+    ++i;
+  }
+  const double decode_cost = options.max_num_batched_tokens - budget.cost;
+  if (decode_cost > 0 && options.step_overhead_cost > 0) {
+    budget.cost = std::min(budget.cost, options.step_overhead_cost + decode_cost);
+  }
+  // Then prefills / recomputes, oldest first, within the cost budget minus what the waiting
+  // requests would need, but at least min_prefill_chunk tokens each.
+  const double reserve = ReserveForWaiting(options, running, waiting, budget);
+  for (size_t i = 0; i < running.size();) {
+    Sequence* s = running[i];
+    if (Pending(s) <= 1 || budget.tokens <= 0) {
       ++i;
+      continue;
     }
+    const int64_t most = std::min(budget.tokens, Pending(s));
+    // Alone (nothing else running or waiting), no step's latency is at stake: tokens only.
+    const bool alone = running.size() == 1 && waiting.empty();
+    int64_t want = alone ? most
+                         : options.cost.MaxLenWithin(s->num_computed, most, budget.cost - reserve);
+    want = std::max(want, std::min<int64_t>(most, std::max(1, options.min_prefill_chunk)));
+    if (step.Schedule(i, want, /*partial=*/true) == 0) continue;
+    ++i;
+  }
+  if (kv != nullptr) {
     for (auto it = events->preempted.rbegin(); it != events->preempted.rend(); ++it) {
       waiting.insert(waiting.begin(), *it);  // front of the queue, oldest admitted first
     }
@@ -139,16 +178,32 @@ std::vector<ScheduledChunk> ScheduleStep(const SchedulerOptions& options,
     return a->request.priority != b->request.priority ? a->request.priority > b->request.priority
                                                       : a->arrival < b->arrival;
   });
+  // Waiting requests get at least what was reserved for them, even when the running prefills'
+  // minimum chunks overspent the budget.
+  budget.cost = std::max(budget.cost, reserve);
   size_t admitted = 0;
-  while (admitted < waiting.size() && budget > 0 &&
+  while (admitted < waiting.size() && budget.tokens > 0 && (budget.cost > 0 || running.empty()) &&
          static_cast<int>(running.size()) < options.max_num_seqs) {
     Sequence* s = waiting[admitted];
-    int64_t len = std::min(budget, Pending(s));
+    // Into an idle engine a request is always admitted (tokens permitting), however much its
+    // first token costs (e.g. after a long cached prefix with a small budget): it cannot wait
+    // for budget that nothing else will free.
+    const double cost_budget = running.empty() ? std::numeric_limits<double>::infinity()
+                                               : budget.cost;
+    int64_t len = options.cost.MaxLenWithin(s->num_computed, std::min(budget.tokens, Pending(s)),
+                                            cost_budget);
+    if (len == 0) break;
     if (kv != nullptr) {
       absl::StatusOr<int64_t> cached = kv->AddSequence(s->seq_id, s->tokens);
       if (!cached.ok()) break;
       s->num_computed = *cached;
-      len = std::min(budget, Pending(s));
+      len = options.cost.MaxLenWithin(s->num_computed, std::min(budget.tokens, Pending(s)),
+                                      cost_budget);
+      if (len == 0) {  // FCFS: wait for budget
+        (void)kv->Free(s->seq_id);
+        s->num_computed = 0;
+        break;
+      }
       if (!kv->CanAllocate(s->seq_id, len)) {
         // Alone (nothing running, so no page will be freed by waiting): start with the chunk
         // that fits, as a running prefill would. A whole first chunk can need more sliding
@@ -171,8 +226,7 @@ std::vector<ScheduledChunk> ScheduleStep(const SchedulerOptions& options,
     }
     ++admitted;
     running.push_back(s);
-    out.push_back(ChunkOf(s, len));
-    budget -= out.back().len;
+    step.Charge(s, len);
   }
   waiting.erase(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(admitted));
   return out;

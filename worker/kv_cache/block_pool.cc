@@ -64,6 +64,7 @@ PageId BlockPool::Allocate() {
   G4_CHECK(refcount_[page] == 0);
   refcount_[page] = 1;
   ++num_used_;
+  peak_used_ = std::max(peak_used_, num_used_);
   return page;
 }
 
@@ -73,6 +74,7 @@ void BlockPool::Acquire(PageId page) {
     G4_CHECK_MSG(has_hash_[page], "Acquire of a free page");
     LruRemove(page);
     ++num_used_;
+    peak_used_ = std::max(peak_used_, num_used_);
   }
   ++refcount_[page];
 }
@@ -120,6 +122,7 @@ PoolUsage BlockPool::Usage() const {
   u.free = static_cast<int64_t>(free_.size());
   u.cached = num_cached_;
   u.used = num_used_;
+  u.peak_used = peak_used_;
   u.evictions = evictions_;
   return u;
 }

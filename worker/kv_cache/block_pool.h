@@ -31,6 +31,7 @@ struct PoolUsage {
   int64_t cached = 0;     // refcount 0, holding a registered full block (evictable)
   int64_t used = 0;       // refcount >= 1
   int64_t evictions = 0;  // cached pages reused for new content since construction
+  int64_t peak_used = 0;  // the most pages used at once since construction
 
   int64_t available() const { return free + cached; }
   // Fraction of pages that cannot be handed out now (vLLM's kv_cache_usage_perc).
@@ -85,6 +86,7 @@ class BlockPool {
   std::vector<PageId> next_;
   int64_t num_cached_ = 0;
   int64_t num_used_ = 0;
+  int64_t peak_used_ = 0;
   int64_t evictions_ = 0;
   absl::flat_hash_map<uint64_t, PageId> index_;  // hash -> page
 };

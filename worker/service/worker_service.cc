@@ -452,6 +452,13 @@ grpc::Status WorkerServiceImpl::Health(grpc::ServerContext* context,
     response->set_prefix_cache_queried_tokens(stats.prefix_queried_tokens);
     response->set_prefix_cache_hit_tokens(stats.prefix_hit_tokens);
     response->set_preemptions(static_cast<int64_t>(stats.preemptions));
+    response->set_kv_global_pages_total(stats.kv_global.total);
+    response->set_kv_global_pages_available(stats.kv_global.available());
+    response->set_kv_global_pages_peak(stats.kv_global.peak_used);
+    response->set_kv_sliding_pages_total(stats.kv_sliding.total);
+    response->set_kv_sliding_pages_available(stats.kv_sliding.available());
+    response->set_kv_sliding_pages_peak(stats.kv_sliding.peak_used);
+    response->set_kv_block_size(stats.kv_block_size);
   }
   return grpc::Status::OK;
 }

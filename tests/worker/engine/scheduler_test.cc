@@ -1,10 +1,9 @@
 #include "worker/engine/scheduler.h"
 
-#include <chrono>
-#include <cstdio>
 #include <memory>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "gtest/gtest.h"
 #include "worker/kv_cache/kv_block_manager.h"
 
@@ -21,10 +20,19 @@ std::unique_ptr<Sequence> Seq(uint64_t id, int prompt, int priority = 0) {
   return s;
 }
 
+SchedulerOptions Options(int max_num_seqs, int max_num_batched_tokens) {
+  SchedulerOptions o;
+  o.max_num_seqs = max_num_seqs;
+  o.max_num_batched_tokens = max_num_batched_tokens;
+  return o;
+}
+
 TEST(SchedulerTest, ChunksLongPromptsUnderTheTokenBudget) {
   auto a = Seq(1, 10);
   std::vector<Sequence*> running, waiting = {a.get()};
-  SchedulerOptions o{4, 4};
+  SchedulerOptions o;
+  o.max_num_seqs = 4;
+  o.max_num_batched_tokens = 4;
   auto step = ScheduleStep(o, running, waiting);
   ASSERT_EQ(step.size(), 1u);
   EXPECT_EQ(step[0].len, 4);
@@ -43,7 +51,7 @@ TEST(SchedulerTest, DecodesFirstThenPrefillsThenAdmissionByPriority) {
   decoding->tokens.push_back(9);  // one sampled token not yet fed back
   auto low = Seq(2, 5, 0), high = Seq(3, 5, 7);
   std::vector<Sequence*> running = {decoding.get()}, waiting = {low.get(), high.get()};
-  auto step = ScheduleStep(SchedulerOptions{8, 7}, running, waiting);
+  auto step = ScheduleStep(Options(8, 7), running, waiting);
   ASSERT_EQ(step.size(), 3u);
   EXPECT_EQ(step[0].seq, decoding.get());
   EXPECT_EQ(step[0].len, 1);
@@ -59,10 +67,110 @@ TEST(SchedulerTest, DecodesFirstThenPrefillsThenAdmissionByPriority) {
 TEST(SchedulerTest, RespectsMaxNumSeqs) {
   auto a = Seq(1, 2), b = Seq(2, 2), c = Seq(3, 2);
   std::vector<Sequence*> running, waiting = {a.get(), b.get(), c.get()};
-  auto step = ScheduleStep(SchedulerOptions{2, 100}, running, waiting);
+  auto step = ScheduleStep(Options(2, 100), running, waiting);
   EXPECT_EQ(step.size(), 2u);
   EXPECT_EQ(waiting.size(), 1u);
   EXPECT_EQ(waiting[0], c.get());  // FCFS within a priority
+}
+
+// A cost model in which every (query, key) pair of the global layers costs 1/1024 token.
+SchedulerOptions CostOptions(int budget) {
+  SchedulerOptions o;
+  o.max_num_seqs = 64;
+  o.max_num_batched_tokens = budget;
+  o.cost.global_per_pair = 1.0 / 1024;
+  o.min_prefill_chunk = 8;
+  return o;
+}
+
+TEST(SchedulerTest, CostBudgetShrinksChunksDeepIntoALongPrompt) {
+  auto long_prompt = Seq(1, 20000);
+  auto other = Seq(2, 3);  // decoding: the long prompt is not alone
+  other->num_computed = 3;
+  other->tokens.push_back(9);
+  std::vector<Sequence*> running = {other.get()}, waiting = {long_prompt.get()};
+  const SchedulerOptions o = CostOptions(256);
+  auto step = ScheduleStep(o, running, waiting);
+  ASSERT_EQ(step.size(), 2u);
+  const int64_t first = step[1].len;
+  EXPECT_GT(first, 100);
+  EXPECT_LE(o.cost.ChunkCost(0, first), 256);
+  other->tokens.push_back(9);  // the next decode
+  ++other->num_computed;
+  long_prompt->num_computed = 10000;  // deep into the prompt: attention dominates
+  step = ScheduleStep(o, running, waiting);
+  ASSERT_EQ(step.size(), 2u);
+  EXPECT_LT(step[1].len, first / 4);
+  EXPECT_GE(step[1].len, 8);
+  EXPECT_LE(o.cost.ChunkCost(10000, step[1].len), 256);
+  // Alone in the engine, the prompt is limited by tokens only.
+  std::vector<Sequence*> alone = {long_prompt.get()}, none;
+  step = ScheduleStep(o, alone, none);
+  ASSERT_EQ(step.size(), 1u);
+  EXPECT_EQ(step[0].len, 256);
+}
+
+TEST(SchedulerTest, LongPrefillLeavesRoomForNewRequestsAndStillProgresses) {
+  auto long_prompt = Seq(1, 20000);
+  long_prompt->num_computed = 10000;
+  std::vector<Sequence*> running = {long_prompt.get()};
+  std::vector<std::unique_ptr<Sequence>> shorts;
+  std::vector<Sequence*> waiting;
+  for (int i = 0; i < 4; ++i) {
+    shorts.push_back(Seq(2 + i, 16));
+    waiting.push_back(shorts.back().get());
+  }
+  auto step = ScheduleStep(CostOptions(256), running, waiting);
+  // The long prompt keeps going, and every short request is admitted in the same step.
+  ASSERT_EQ(step.size(), 5u);
+  EXPECT_EQ(step[0].seq, long_prompt.get());
+  EXPECT_GE(step[0].len, 8);
+  for (int i = 1; i < 5; ++i) EXPECT_EQ(step[i].len, 16);
+  EXPECT_TRUE(waiting.empty());
+}
+
+TEST(SchedulerTest, EveryPrefillGetsItsMinimumChunkWhenDecodesSpendTheBudget) {
+  std::vector<std::unique_ptr<Sequence>> decoding;
+  std::vector<Sequence*> running, waiting;
+  for (int i = 0; i < 10; ++i) {  // decodes at 30 000 tokens of context: ~30 each
+    decoding.push_back(Seq(10 + i, 30000));
+    decoding.back()->num_computed = 30000;
+    decoding.back()->tokens.push_back(9);
+    running.push_back(decoding.back().get());
+  }
+  auto long_prompt = Seq(1, 20000);
+  long_prompt->num_computed = 5000;
+  running.push_back(long_prompt.get());
+  auto step = ScheduleStep(CostOptions(256), running, waiting);
+  ASSERT_EQ(step.size(), 11u);
+  EXPECT_EQ(step[10].seq, long_prompt.get());
+  EXPECT_EQ(step[10].len, 8);
+}
+
+TEST(SchedulerTest, StepOverheadLimitsPrefillNextToDecodes) {
+  auto decoding = Seq(1, 3);
+  decoding->num_computed = 3;
+  decoding->tokens.push_back(9);
+  auto long_prompt = Seq(2, 5000);
+  std::vector<Sequence*> running = {decoding.get(), long_prompt.get()}, waiting;
+  SchedulerOptions o = CostOptions(2048);
+  o.step_overhead_cost = 100;  // a step's fixed time is worth 100 token-equivalents
+  auto step = ScheduleStep(o, running, waiting);
+  ASSERT_EQ(step.size(), 2u);
+  // The prefill may add at most overhead + the decode's cost: 100 + ~1.
+  EXPECT_LE(o.cost.ChunkCost(0, step[1].len), 101 + 1e-9);
+  EXPECT_GE(step[1].len, 90);
+}
+
+TEST(SchedulerTest, AnIdleEngineAdmitsARequestWhateverItsFirstTokenCosts) {
+  // Its first token would cost 1 + 5000/1024 > the whole budget of 4 (as after a long cached
+  // prefix): with nothing else running it is admitted all the same.
+  auto s = Seq(1, 5010);
+  s->num_computed = 5000;
+  std::vector<Sequence*> running, waiting = {s.get()};
+  auto step = ScheduleStep(CostOptions(4), running, waiting);
+  ASSERT_EQ(step.size(), 1u);
+  EXPECT_EQ(step[0].len, 4);
 }
 
 std::unique_ptr<KvBlockManager> Pages(int64_t global, int64_t sliding) {
@@ -88,7 +196,7 @@ TEST(SchedulerTest, AdmitsOnlyWhenPagesFitAndPreemptsTheNewestByRecompute) {
   auto kv = Pages(/*global=*/4, /*sliding=*/8);  // 16 global slots
   auto a = Seq(1, 8), b = Seq(2, 8), c = Seq(3, 8);
   std::vector<Sequence*> running, waiting = {a.get(), b.get(), c.get()};
-  SchedulerOptions o{8, 64};
+  SchedulerOptions o = Options(8, 64);
   KvScheduleEvents ev;
   auto step = ScheduleStep(o, running, waiting, kv.get(), &ev);
   ASSERT_EQ(step.size(), 2u);  // c does not fit: FCFS waits
@@ -119,7 +227,9 @@ TEST(SchedulerTest, ALoneRequestStartsWithTheChunkThatFits) {
   auto kv = Pages(/*global=*/32, /*sliding=*/2);
   auto a = Seq(1, 9), b = Seq(2, 9);
   std::vector<Sequence*> running, waiting = {a.get(), b.get()};
-  SchedulerOptions o{/*max_num_seqs=*/1, /*max_num_batched_tokens=*/64};
+  SchedulerOptions o;
+  o.max_num_seqs = 1;
+  o.max_num_batched_tokens = 64;
   int steps = 0;
   while ((!running.empty() || !waiting.empty()) && steps < 100) {
     KvScheduleEvents ev;
@@ -142,9 +252,11 @@ TEST(SchedulerTest, ALoneRequestStartsWithTheChunkThatFits) {
   EXPECT_TRUE(kv->Validate().ok());
 }
 
-// Cost of a paged decode step at 256 running sequences (scheduler + block manager; target
-// ≤ 100 µs). Printed, asserted only loosely (shared CI machines).
-TEST(SchedulerTest, PagedDecodeStepCostAt256Sequences) {
+// 256 running sequences decode for 200 steps: every step schedules each of them for one token
+// (no preemption, nothing left waiting), the global pool grows by whole pages as the contexts
+// do, and the sliding pool stays within its per-sequence bound. (What such a step costs is
+// measured by tools/bench/scheduler_bench.cc, not here.)
+TEST(SchedulerTest, PagedDecodeOf256SequencesSchedulesEachEveryStep) {
   auto kv = Pages(/*global=*/256 * 80, /*sliding=*/256 * 32);  // prefill holds its chunk
   std::vector<std::unique_ptr<Sequence>> seqs;
   std::vector<Sequence*> running, waiting;
@@ -153,28 +265,40 @@ TEST(SchedulerTest, PagedDecodeStepCostAt256Sequences) {
     seqs.back()->tokens[0] = i;  // distinct prompts
     waiting.push_back(seqs.back().get());
   }
-  SchedulerOptions o{256, 1 << 20};
+  SchedulerOptions o;
+  o.max_num_seqs = 256;
+  o.max_num_batched_tokens = 1 << 20;
   KvScheduleEvents ev;
   Ran(ScheduleStep(o, running, waiting, kv.get(), &ev));
   ASSERT_EQ(running.size(), 256u);
+  ASSERT_TRUE(waiting.empty());
   const int kSteps = 200;
-  const auto t0 = std::chrono::steady_clock::now();
   for (int step = 0; step < kSteps; ++step) {
     KvScheduleEvents e;
     auto chunks = ScheduleStep(o, running, waiting, kv.get(), &e);
-    for (const ScheduledChunk& c : chunks) {
+    ASSERT_EQ(chunks.size(), 256u) << "step " << step;
+    ASSERT_TRUE(e.preempted.empty()) << "step " << step;
+    ASSERT_TRUE(e.failed.empty()) << "step " << step;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      const ScheduledChunk& c = chunks[i];
+      ASSERT_EQ(c.seq, running[i]);  // admission order
+      ASSERT_EQ(c.begin, 100 + step);
+      ASSERT_EQ(c.len, 1);
+      ASSERT_TRUE(c.samples);
       (void)kv->TakeDelta(c.seq->seq_id);
       c.seq->num_computed += c.len;
-      (void)kv->CommitFullBlocks(c.seq->seq_id, absl::MakeConstSpan(c.seq->tokens.data(),
-                                                                    c.seq->num_computed));
+      ASSERT_TRUE(kv->CommitFullBlocks(c.seq->seq_id, absl::MakeConstSpan(c.seq->tokens.data(),
+                                                                         c.seq->num_computed))
+                      .ok());
       c.seq->tokens.push_back(7);
     }
-    ASSERT_EQ(chunks.size(), 256u);
   }
-  const double us = std::chrono::duration<double, std::micro>(
-                        std::chrono::steady_clock::now() - t0).count() / kSteps;
-  std::printf("paged decode step, 256 sequences: %.1f us\n", us);
-  EXPECT_LT(us, 2000.0);
+  EXPECT_TRUE(waiting.empty());
+  // Each sequence computed 100 + 200 positions: ceil(300 / 4) = 75 global pages of 4 slots.
+  EXPECT_EQ(kv->Usage(KvPool::kGlobal).used, 256 * 75);
+  // Window 4, block 4: a decoding sequence holds at most ceil(3 / 4) + 1 = 2 sliding pages.
+  EXPECT_LE(kv->Usage(KvPool::kSliding).used, 256 * 2);
+  EXPECT_TRUE(kv->Validate().ok());
 }
 
 }  // namespace
