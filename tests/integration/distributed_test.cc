@@ -165,7 +165,7 @@ TEST(DistributedTextTest, TextPromptReturnsText) {
 
 // Two planes, two ports (docs/security.md): the Fleet service and the store answer only on the
 // internal port, the Inference API only on the public one; the workers registered on the
-// internal one and the replica serves.
+// internal one and the replica serves; the store refuses keys outside a load in progress.
 TEST(DistributedPlanesTest, FleetIsOnlyOnTheInternalPort) {
   Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 2, 2, 1, {}});
   ASSERT_TRUE(cluster.Start(1));
@@ -181,7 +181,20 @@ TEST(DistributedPlanesTest, FleetIsOnlyOnTheInternalPort) {
     return fleet->StoreGet(&ctx, req, &resp).error_code();
   };
   EXPECT_EQ(store_get(cluster.address()), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(store_get(cluster.internal_address()), grpc::StatusCode::UNIMPLEMENTED);
+  // Not under a load in progress (issue 12: no writes into, or memory growth of, the store).
+  EXPECT_EQ(store_get(cluster.internal_address()), grpc::StatusCode::FAILED_PRECONDITION);
+  {
+    auto fleet = g4serve::worker::v1::Fleet::NewStub(
+        grpc::CreateChannel(cluster.internal_address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    g4serve::worker::v1::StoreSetRequest req;
+    req.set_key("replica0/load0/rank1");
+    req.set_value(std::string(8 << 20, 'x'));
+    g4serve::worker::v1::StoreSetResponse resp;
+    EXPECT_EQ(fleet->StoreSet(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
+  }
   auto inference = g4serve::v1::Inference::NewStub(
       grpc::CreateChannel(cluster.internal_address(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
