@@ -190,7 +190,7 @@ TEST(DistributedPlanesTest, FleetIsOnlyOnTheInternalPort) {
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
     g4serve::worker::v1::StoreSetRequest req;
     req.set_key("replica0/load0/rank1");
-    req.set_value(std::string(8 << 20, 'x'));
+    req.set_value(std::string(64 << 10, 'x'));
     g4serve::worker::v1::StoreSetResponse resp;
     EXPECT_EQ(fleet->StoreSet(&ctx, req, &resp).error_code(),
               grpc::StatusCode::FAILED_PRECONDITION);
