@@ -320,18 +320,6 @@ int Main(int argc, char** argv) {
       return 1;
     }
   }
-  Log(api_keys->enabled()
-          ? absl::StrCat("public APIs require an API key (", api_keys->size(), " configured",
-                         flags->protect_health_and_metrics ? "; /health and /metrics too" : "",
-                         ")")
-          : "public APIs are open: no API key configured (--api-key, docs/security.md)");
-  // Loud on purpose: who can reach this port can register as a worker (docs/security.md).
-  Log(absl::StrCat("WARNING: the internal plane (Fleet, rendezvous store) on ", internal_address,
-                   " is unauthenticated",
-                   split_planes ? ""
-                                : " and shares the public port (no --internal-port): any client "
-                                  "of the public API can register as a worker",
-                   "; local development only (docs/security.md)"));
   reflection_v1.SetV1AlphaChannel(server->InProcessChannel(grpc::ChannelArguments()));
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
@@ -387,6 +375,18 @@ int Main(int argc, char** argv) {
     }
     Log(absl::StrCat("OpenAI-compatible HTTP on ", host, ":", http_port));
   }
+  Log(api_keys->enabled()
+          ? absl::StrCat("public APIs require an API key (", api_keys->size(), " configured",
+                         flags->protect_health_and_metrics ? "; /health and /metrics too" : "",
+                         ")")
+          : "public APIs are open: no API key configured (--api-key, docs/security.md)");
+  // Loud on purpose: who can reach this port can register as a worker (docs/security.md).
+  Log(absl::StrCat("WARNING: the internal plane (Fleet, rendezvous store) on ", internal_address,
+                   " is unauthenticated",
+                   split_planes ? ""
+                                : " and shares the public port (no --internal-port): any client "
+                                  "of the public API can register as a worker",
+                   "; local development only (docs/security.md)"));
   Log(absl::StrCat("serving ", model_id, " on ", host, ":", port, " (tensor-parallel-size ",
                    flags->tensor_parallel_size, ", num-replicas ",
                    flags->num_replicas == 0 ? std::string("auto")

@@ -356,6 +356,12 @@ def check_overlay(name, docs, flags):
         problem(where, "the model volume is mounted at different paths on coordinator and workers")
     elif not coord.get("--model", "").startswith(mounts["g4-coordinator"]["mountPath"].rstrip("/") + "/"):
         problem(where, f"--model {coord.get('--model')} is not under the model volume")
+    # The workers load only from the model volume (docs/security.md), and the model is in it.
+    root = work.get("--model-root", "")
+    if not root:
+        problem(where, "g4-worker has no --model-root: Load would read any path on the node")
+    elif not coord.get("--model", "").startswith(root.rstrip("/") + "/"):
+        problem(where, f"--model {coord.get('--model')} is outside the workers' --model-root {root}")
 
     # Services: selectors match pods, target ports exist; workers dial a Service that publishes
     # not-ready addresses.
