@@ -37,6 +37,16 @@ void DeclareFlags(FlagSet& flags, CoordinatorFlags& f) {
   flags.Add("port", &f.port, "gRPC listen port; 0 = pick a free one").Range(0, 65535);
   flags.Add("port-file", &f.port_file, "write the bound gRPC port here once serving")
       .Value("PATH");
+  flags.Add("internal-port", &f.internal_port,
+            "port of the internal plane (Fleet service and rendezvous store the workers dial; "
+            "docs/security.md); 0 = pick a free one, -1 = share --port (local development only)")
+      .Range(-1, 65535);
+  flags.Add("internal-host", &f.internal_host, "internal plane listen address")
+      .Value("HOST")
+      .Default("--host");
+  flags.Add("internal-port-file", &f.internal_port_file,
+            "write the bound internal port here once serving")
+      .Value("PATH");
   flags.Add("http-port", &f.http_port,
             "OpenAI-compatible HTTP port; 0 = pick a free one, -1 = no HTTP server")
       .Range(-1, 65535);
@@ -108,6 +118,17 @@ void DeclareFlags(FlagSet& flags, CoordinatorFlags& f) {
             "times one request may continue on another replica when its replica fails "
             "mid-stream; 0 = never")
       .Range(0, 1 << 20);
+  flags.Add("api-key", &f.api_keys,
+            "require this key (Authorization: Bearer KEY; gRPC: authorization metadata) on the "
+            "public APIs; repeatable; also G4_API_KEY. docs/security.md")
+      .Value("KEY")
+      .Default("none: the public APIs are open");
+  flags.Add("api-key-file", &f.api_key_file,
+            "more keys, one per line ('#' comments); read at start")
+      .Value("PATH");
+  flags.Add("protect-health-and-metrics", &f.protect_health_and_metrics,
+            "with API keys: /health and /metrics need a key too (metrics: HTTP basic auth, the "
+            "key as password); off: they stay open for probes and scrapers");
 }
 
 constexpr FlagSpec<CoordinatorFlags> kSpec = {kProgram, kSynopsis, kDescription, DeclareFlags};
@@ -122,6 +143,12 @@ absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::st
   if (f.help) return f;
   if (!f.metrics_port_file.empty() && f.metrics_port < 0) {
     return absl::InvalidArgumentError("--metrics-port-file: needs --metrics-port");
+  }
+  if (!f.internal_port_file.empty() && f.internal_port < 0) {
+    return absl::InvalidArgumentError("--internal-port-file: needs --internal-port");
+  }
+  if (!f.internal_host.empty() && f.internal_port < 0) {
+    return absl::InvalidArgumentError("--internal-host: needs --internal-port");
   }
   if (!f.http_port_file.empty() && f.http_port < 0) {
     return absl::InvalidArgumentError("--http-port-file: needs --http-port");

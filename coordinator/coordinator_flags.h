@@ -22,6 +22,11 @@ struct CoordinatorFlags {
   std::string host = "127.0.0.1";
   int port = 0;  // 0: pick a free port
   std::string port_file;
+  // The internal plane (Fleet service, rendezvous store; docs/security.md): -1 = on --port
+  // (local development only: it is then as reachable as the public API), 0 = pick a free port.
+  int internal_port = -1;
+  std::string internal_host;  // empty: --host
+  std::string internal_port_file;
   int http_port = -1;  // OpenAI-compatible HTTP: -1 = off, 0 = pick a free port
   std::string http_port_file;
   int max_num_seqs = 0;            // 0: the engine's default
@@ -48,6 +53,10 @@ struct CoordinatorFlags {
   // SIGTERM: readiness fails, no new requests, those in flight finish for at most this long.
   absl::Duration drain_timeout = absl::Seconds(30);
   int migration_limit = 3;  // times one request may move to another replica (0: never)
+  // API keys on the public plane (docs/security.md); with none (and no G4_API_KEY) it is open.
+  std::vector<std::string> api_keys;  // --api-key KEY, repeatable
+  std::string api_key_file;           // --api-key-file PATH: one key per line
+  bool protect_health_and_metrics = false;  // /health and /metrics need a key too
   bool help = false;
 };
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -31,6 +32,7 @@
 #include "coordinator/api/reflection_v1_service.h"
 #include "coordinator/api/request_limits.h"
 #include "coordinator/api/text_codec.h"
+#include "coordinator/auth/api_keys.h"
 #include "coordinator/coordinator_flags.h"
 #include "coordinator/drain.h"
 #include "coordinator/fleet/fleet_manager.h"
@@ -160,6 +162,32 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
+  // API keys (docs/security.md): --api-key, --api-key-file and G4_API_KEY together. Never
+  // logged: only how many there are.
+  std::vector<std::string> key_list = flags->api_keys;
+  if (!flags->api_key_file.empty()) {
+    absl::StatusOr<std::vector<std::string>> from_file =
+        ApiKeys::ReadKeyFile(flags->api_key_file);
+    if (!from_file.ok()) {
+      Log(std::string(from_file.status().message()));
+      return 1;
+    }
+    key_list.insert(key_list.end(), from_file->begin(), from_file->end());
+  }
+  if (const char* env = std::getenv(kApiKeyEnvVar); env != nullptr && *env != '\0') {
+    key_list.emplace_back(env);
+  }
+  absl::StatusOr<ApiKeys> api_keys = ApiKeys::Create(key_list, "--api-key");
+  if (!api_keys.ok()) {
+    Log(std::string(api_keys.status().message()));
+    return 1;
+  }
+  if (flags->protect_health_and_metrics && !api_keys->enabled()) {
+    Log("--protect-health-and-metrics: needs an API key (--api-key, --api-key-file or "
+        "G4_API_KEY)");
+    return 1;
+  }
+
   // Metrics first: the fleet's health loop and the generation path report into them.
   std::unique_ptr<MetricsServer> metrics_server;
   std::unique_ptr<CoordinatorMetrics> metrics;
@@ -176,6 +204,12 @@ int Main(int argc, char** argv) {
       return 1;
     }
     metrics_server = *std::move(ms);
+    if (flags->protect_health_and_metrics) {
+      metrics_server->RequireBasicAuth(
+          [keys = &*api_keys](const std::string&, const std::string& password) {
+            return keys->Identify(password).has_value();
+          });
+    }
     CoordinatorMetricsOptions mo;
     mo.prefix = flags->metrics_prefix;
     mo.model_name = model_id;
@@ -240,6 +274,7 @@ int Main(int argc, char** argv) {
   inference_options.stall_limit = flags->collective_timeout;
   inference_options.progress_grace = flags->health_timeout;
   InferenceServiceImpl inference(inference_options, codec->get(), &fleet, &router);
+  inference.SetApiKeys(&*api_keys);
   FleetServiceImpl fleet_service(&fleet, &store);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -258,7 +293,10 @@ int Main(int argc, char** argv) {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.RegisterService(&inference);
-  builder.RegisterService(&fleet_service);
+  // The internal plane (docs/security.md): on its own port with --internal-port, which deploy/
+  // keeps off the public Service; else on the public port, for local development only.
+  const bool split_planes = flags->internal_port >= 0;
+  if (!split_planes) builder.RegisterService(&fleet_service);
   ReflectionV1Service reflection_v1;  // v1 next to the plugin's v1alpha
   builder.RegisterService(&reflection_v1);
   // A port in use is an error (one line, exit 1), never shared (SO_REUSEPORT off).
@@ -270,6 +308,41 @@ int Main(int argc, char** argv) {
   }
   std::unique_ptr<grpc::Server> server = std::move(started->server);
   const int port = started->port;
+  std::unique_ptr<grpc::Server> internal_server;
+  std::string internal_address = absl::StrCat(host, ":", port);
+  if (split_planes) {
+    std::string internal_host = flags->internal_host.empty() ? flags->host : flags->internal_host;
+    if (internal_host.find(':') != std::string::npos && internal_host.front() != '[') {
+      internal_host = "[" + internal_host + "]";
+    }
+    grpc::ServerBuilder internal_builder;
+    // Store values (Gloo's rendezvous) travel here: the same bound as the public plane.
+    internal_builder.SetMaxReceiveMessageSize(static_cast<int>(GrpcMaxReceiveBytes(
+        limit_context, *codec != nullptr ? (*codec)->MaxInputBytesPerToken() : 0,
+        /*has_tokenizer=*/*codec != nullptr)));
+    internal_builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+    internal_builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    internal_builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                                        10000);
+    internal_builder.RegisterService(&fleet_service);
+    absl::StatusOr<StartedGrpcServer> internal = StartGrpcServer(
+        internal_builder, absl::StrCat(internal_host, ":", flags->internal_port));
+    absl::Status s = internal.status();
+    if (internal.ok()) {
+      internal_server = std::move(internal->server);
+      internal_address = absl::StrCat(internal_host, ":", internal->port);
+      if (!flags->internal_port_file.empty()) {
+        s = WritePortFile(flags->internal_port_file, internal->port);
+      }
+    }
+    if (!s.ok()) {
+      Log(absl::StrCat(internal.ok() ? "--internal-port-file: " : "--internal-port: ",
+                       s.message()));
+      if (internal_server != nullptr) internal_server->Shutdown();
+      server->Shutdown();
+      return 1;
+    }
+  }
   reflection_v1.SetV1AlphaChannel(server->InProcessChannel(grpc::ChannelArguments()));
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(false);
@@ -306,6 +379,7 @@ int Main(int argc, char** argv) {
     if (!s.ok()) {
       Log(s.ToString());
       server->Shutdown();
+      if (internal_server != nullptr) internal_server->Shutdown();
       fleet.Shutdown();
       return 1;
     }
@@ -316,6 +390,8 @@ int Main(int argc, char** argv) {
     HttpServerOptions http_options;
     http_options.host = flags->host;
     http_options.port = flags->http_port;
+    http_options.api_keys = &*api_keys;
+    http_options.protect_health = flags->protect_health_and_metrics;
     http = std::make_unique<HttpServer>(http_options, inference.generation());
     absl::StatusOr<int> bound = http->Start();
     absl::Status s = bound.status();
@@ -327,17 +403,31 @@ int Main(int argc, char** argv) {
       Log(absl::StrCat(bound.ok() ? "--http-port-file: " : "--http-port: ", s.message()));
       http.reset();
       server->Shutdown();
+      if (internal_server != nullptr) internal_server->Shutdown();
       fleet.Shutdown();
       return 1;
     }
     Log(absl::StrCat("OpenAI-compatible HTTP on ", host, ":", http_port));
   }
+  Log(api_keys->enabled()
+          ? absl::StrCat("public APIs require an API key (", api_keys->size(), " configured",
+                         flags->protect_health_and_metrics ? "; /health and /metrics too" : "",
+                         ")")
+          : "public APIs are open: no API key configured (--api-key, docs/security.md)");
+  // Loud on purpose: who can reach this port can register as a worker (docs/security.md).
+  Log(absl::StrCat("WARNING: the internal plane (Fleet, rendezvous store) on ", internal_address,
+                   " is unauthenticated",
+                   split_planes ? ""
+                                : " and shares the public port (no --internal-port): any client "
+                                  "of the public API can register as a worker",
+                   "; local development only (docs/security.md)"));
   Log(absl::StrCat("serving ", model_id, " on ", host, ":", port, " (tensor-parallel-size ",
                    flags->tensor_parallel_size, ", num-replicas ",
                    flags->num_replicas == 0 ? std::string("auto")
                                             : absl::StrCat(flags->num_replicas),
                    ", tokenizer ", *codec != nullptr ? "yes" : "none",
-                   ", max context ", fleet.MaxContext(), "); waiting for workers"));
+                   ", max context ", fleet.MaxContext(), "); waiting for workers",
+                   split_planes ? absl::StrCat(" on ", internal_address) : ""));
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
@@ -354,8 +444,12 @@ int Main(int argc, char** argv) {
   inference.Shutdown();  // cancels requests in flight (HTTP ones too)
   if (http != nullptr) http->Stop();
   server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  if (internal_server != nullptr) {
+    internal_server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  }
   fleet.Shutdown();
   server->Wait();
+  if (internal_server != nullptr) internal_server->Wait();
   Log("stopped");
   return 0;
 }

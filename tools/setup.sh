@@ -8,6 +8,7 @@ packages=(
   libabsl-dev libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   prometheus-cpp-dev libgloo-dev nlohmann-json3-dev libopenblas-dev
   libgtest-dev libgmock-dev libbenchmark-dev liblzma-dev libcpp-httplib-dev
+  libssl-dev openssl  # API keys' SHA-256 (libcrypto); test certificates (docs/security.md)
   prometheus  # promtool + server for the metrics tests; its service is not needed (docs/metrics.md)
   python3 python3-venv
   python3-yaml yamllint  # tests/deploy/validate.sh (kubectl, when present, renders the overlays too)

@@ -154,6 +154,11 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
 
 MetricsServer::~MetricsServer() { exposer_.reset(); }
 
+void MetricsServer::RequireBasicAuth(
+    std::function<bool(const std::string& user, const std::string& password)> check) {
+  exposer_->RegisterAuth(std::move(check), "g4serve");
+}
+
 std::string MetricsServer::address() const {
   return host_.find(':') != std::string::npos ? absl::StrCat("[", host_, "]:", port_)
                                               : absl::StrCat(host_, ":", port_);

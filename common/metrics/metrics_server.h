@@ -64,6 +64,12 @@ class MetricsServer {
   // gauges such as resident memory). Runs on the HTTP server's threads; must not block long and
   // must stay valid until this server is destroyed. Returns an id for RemoveScrapeCallback.
   int AddScrapeCallback(std::function<void()> callback);
+
+  // From now on a scrape needs HTTP basic auth that `check(user, password)` accepts (401
+  // otherwise); the coordinator checks the password against its API keys (docs/security.md).
+  // Runs on the HTTP server's threads.
+  void RequireBasicAuth(std::function<bool(const std::string& user, const std::string& password)>
+                            check);
   void RemoveScrapeCallback(int id);
 
  private:

@@ -1,5 +1,6 @@
 #include "coordinator/api/inference_service.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -14,9 +15,26 @@ namespace {
 
 namespace pb = ::g4serve::v1;
 
+// The identity of the key the call carries (see GrpcCaller); "" without keys.
+absl::StatusOr<std::string> KeyIdentity(const grpc::ServerContext& context, const ApiKeys* keys) {
+  if (keys == nullptr || !keys->enabled()) return std::string();
+  const auto& metadata = context.client_metadata();
+  std::optional<absl::string_view> authorization;
+  if (auto it = metadata.find(kAuthorizationMetadataKey); it != metadata.end()) {
+    authorization = absl::string_view(it->second.data(), it->second.size());
+  }
+  return keys->Authenticate(authorization);
+}
+
 }  // namespace
 
-absl::StatusOr<std::string> GrpcCaller(const grpc::ServerContext& context) {
+absl::Status CheckGrpcApiKey(const grpc::ServerContext& context, const ApiKeys* keys) {
+  return KeyIdentity(context, keys).status();
+}
+
+absl::StatusOr<std::string> GrpcCaller(const grpc::ServerContext& context, const ApiKeys* keys) {
+  absl::StatusOr<std::string> identity = KeyIdentity(context, keys);
+  if (!identity.ok()) return identity.status();
   const auto& metadata = context.client_metadata();
   if (auto it = metadata.find(kNamespaceMetadataKey); it != metadata.end()) {
     if (it->second.size() > kMaxNamespaceBytes) {
@@ -24,8 +42,11 @@ absl::StatusOr<std::string> GrpcCaller(const grpc::ServerContext& context) {
                                                      kMaxNamespaceBytes, " bytes, got ",
                                                      it->second.size()));
     }
-    return absl::StrCat("ns:", absl::string_view(it->second.data(), it->second.size()));
+    const std::string ns =
+        absl::StrCat("ns:", absl::string_view(it->second.data(), it->second.size()));
+    return identity->empty() ? ns : absl::StrCat(*identity, "/", ns);
   }
+  if (!identity->empty()) return *identity;
   // "ipv4:10.0.0.7:53422" / "ipv6:[::1]:53422" → the host without the port: every connection
   // from one host is one caller.
   const std::string peer = context.peer();
@@ -43,7 +64,7 @@ InferenceServiceImpl::InferenceServiceImpl(InferenceOptions options, const TextC
 grpc::Status InferenceServiceImpl::Generate(grpc::ServerContext* context,
                                             const pb::GenerateRequest* request,
                                             grpc::ServerWriter<pb::GenerateResponse>* writer) {
-  absl::StatusOr<std::string> caller = GrpcCaller(*context);
+  absl::StatusOr<std::string> caller = GrpcCaller(*context, api_keys_);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   GenerationSink sink;
   sink.arrival = absl::Now();
@@ -58,6 +79,7 @@ grpc::Status InferenceServiceImpl::Generate(grpc::ServerContext* context,
 grpc::Status InferenceServiceImpl::Tokenize(grpc::ServerContext* context,
                                             const pb::TokenizeRequest* request,
                                             pb::TokenizeResponse* response) {
+  if (absl::Status s = CheckGrpcApiKey(*context, api_keys_); !s.ok()) return ToGrpcStatus(s);
   absl::Status status = generation_.CheckModel(request->model());
   if (!status.ok()) return ToGrpcStatus(status);
   const TextCodec* codec = generation_.codec();
@@ -90,6 +112,7 @@ grpc::Status InferenceServiceImpl::Tokenize(grpc::ServerContext* context,
 grpc::Status InferenceServiceImpl::ListModels(grpc::ServerContext* context,
                                               const pb::ListModelsRequest* request,
                                               pb::ListModelsResponse* response) {
+  if (absl::Status s = CheckGrpcApiKey(*context, api_keys_); !s.ok()) return ToGrpcStatus(s);
   const FleetManager* fleet = generation_.fleet();
   pb::ModelInfo* model = response->add_models();
   model->set_id(generation_.options().model_id);
@@ -104,7 +127,7 @@ grpc::Status InferenceServiceImpl::ListModels(grpc::ServerContext* context,
 grpc::Status InferenceServiceImpl::Abort(grpc::ServerContext* context,
                                          const pb::AbortRequest* request,
                                          pb::AbortResponse* response) {
-  absl::StatusOr<std::string> caller = GrpcCaller(*context);
+  absl::StatusOr<std::string> caller = GrpcCaller(*context, api_keys_);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   response->set_found(generation_.Abort(*caller, request->request_id()));
   return grpc::Status::OK;

@@ -19,6 +19,7 @@
 #include "common/generation_config.h"
 #include "coordinator/api/generation.h"
 #include "coordinator/api/text_codec.h"
+#include "coordinator/auth/api_keys.h"
 #include "coordinator/fleet/fleet_manager.h"
 #include "coordinator/router/router.h"
 #include "g4serve/v1/inference.grpc.pb.h"
@@ -33,8 +34,15 @@ inline constexpr char kNamespaceMetadataKey[] = "g4-namespace";
 // The caller of a gRPC request (GenerationService's namespace for request ids): "ns:<value>"
 // of the g4-namespace metadata when present (INVALID_ARGUMENT when longer than
 // kMaxNamespaceBytes), else "peer:<address without port>", so that every connection from one host
-// is one caller.
-absl::StatusOr<std::string> GrpcCaller(const grpc::ServerContext& context);
+// is one caller. With API keys (`keys` enabled) the request must carry one in its authorization
+// metadata ("Bearer <key>"; UNAUTHENTICATED otherwise) and the caller is the key's identity,
+// followed by "/ns:<value>" when the g4-namespace metadata is present: a key's requests are
+// separate from every other key's, whatever the namespace or the host.
+absl::StatusOr<std::string> GrpcCaller(const grpc::ServerContext& context,
+                                       const ApiKeys* keys = nullptr);
+
+// UNAUTHENTICATED unless the request carries one of `keys` (or `keys` is null / not enabled).
+absl::Status CheckGrpcApiKey(const grpc::ServerContext& context, const ApiKeys* keys);
 
 class InferenceServiceImpl final : public g4serve::v1::Inference::Service {
  public:
@@ -43,6 +51,10 @@ class InferenceServiceImpl final : public g4serve::v1::Inference::Service {
   InferenceServiceImpl(InferenceOptions options, const TextCodec* codec,
                        const FleetManager* fleet, Router* router);
   ~InferenceServiceImpl() override = default;
+
+  // Requires one of `keys` on every call (docs/security.md); null / no keys: open. Call before
+  // serving; `keys` must outlive the service.
+  void SetApiKeys(const ApiKeys* keys) { api_keys_ = keys; }
 
   // Cancels every worker call in flight and stops the cancellation watcher. Idempotent.
   void Shutdown() { generation_.Shutdown(); }
@@ -67,6 +79,7 @@ class InferenceServiceImpl final : public g4serve::v1::Inference::Service {
 
  private:
   GenerationService generation_;
+  const ApiKeys* api_keys_ = nullptr;
 };
 
 }  // namespace g4

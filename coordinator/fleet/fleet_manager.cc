@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/blocking_counter.h"
+#include "common/random_id.h"
 #include "common/status_macros.h"
 #include "proto/grpc_status.h"
 #include "coordinator/planner/planner.h"
@@ -550,8 +551,10 @@ void FleetManager::LoadReplica(int index, bool unload_first) {
     absl::MutexLock lock(&mu_);
     Replica& r = *replicas_[index];
     workers = r.workers;
-    // A fresh rendezvous namespace per load: the keys of an earlier load are never seen again.
-    prefix = absl::StrCat("replica", index, "/load", load_generation_++, "/");
+    // A fresh rendezvous namespace per load: the keys of an earlier load are never seen again,
+    // and the random part keeps anyone who does not get the LoadRequest from guessing it.
+    prefix = RandomId(absl::StrCat("replica", index, "/load", load_generation_++, "-"));
+    prefix += "/";
     r.status.store_prefix = prefix;
   }
   // Ends the attempt: FAILED (counted toward the backoff; for good when `permanent`).
@@ -613,6 +616,8 @@ void FleetManager::LoadReplica(int index, bool unload_first) {
     *r.mutable_plan() = *plan;
     *r.mutable_engine() = options_.engine;
   }
+  // Only the keys of loads in progress can be set or read (ErasePrefix below closes it).
+  store_->OpenPrefix(prefix);
   std::optional<std::vector<std::string>> errors = CallEveryRank(
       workers, options_.load_timeout,
       [&](int rank, grpc::ClientContext* ctx, std::function<void(grpc::Status)> done) {

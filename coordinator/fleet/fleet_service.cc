@@ -27,15 +27,12 @@ grpc::Status FleetServiceImpl::Heartbeat(grpc::ServerContext* context,
 grpc::Status FleetServiceImpl::StoreSet(grpc::ServerContext* context,
                                         const wpb::StoreSetRequest* request,
                                         wpb::StoreSetResponse* response) {
-  if (request->key().empty()) return ToGrpcStatus(absl::InvalidArgumentError("key: required"));
-  store_->Set(request->key(), request->value());
-  return grpc::Status::OK;
+  return ToGrpcStatus(store_->Set(request->key(), request->value()));
 }
 
 grpc::Status FleetServiceImpl::StoreGet(grpc::ServerContext* context,
                                         const wpb::StoreGetRequest* request,
                                         wpb::StoreGetResponse* response) {
-  if (request->key().empty()) return ToGrpcStatus(absl::InvalidArgumentError("key: required"));
   absl::StatusOr<std::string> value =
       store_->Get(request->key(), absl::Milliseconds(request->timeout_ms()),
                   [context] { return context->IsCancelled(); });

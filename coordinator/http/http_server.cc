@@ -1,5 +1,6 @@
 #include "coordinator/http/http_server.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -110,6 +111,22 @@ bool HttpServer::RunOnThread(std::function<void()> fn) {
 
 void HttpServer::HandleRequest(HttpRequest request, std::shared_ptr<HttpExchange> exchange) {
   const std::string& path = request.path;
+  // API keys before anything else: a caller without one learns nothing, not even which routes
+  // exist. /health stays open for probes unless protect_health.
+  std::string caller = kHttpCaller;
+  if (options_.api_keys != nullptr && options_.api_keys->enabled() &&
+      (path != "/health" || options_.protect_health)) {
+    const std::string* header = request.Header(kAuthorizationMetadataKey);
+    absl::StatusOr<std::string> identity =
+        options_.api_keys->Authenticate(header == nullptr ? std::nullopt
+                                                          : std::optional<absl::string_view>(
+                                                                *header));
+    if (!identity.ok()) {
+      return SendJson(*exchange, 401, ErrorBody(identity.status()),
+                      {{"WWW-Authenticate", "Bearer"}});
+    }
+    caller = *std::move(identity);
+  }
   if (path == "/v1/completions" || path == "/v1/chat/completions") {
     if (request.method != "POST") {
       return SendProtocolError(*exchange, 405,
@@ -118,8 +135,8 @@ void HttpServer::HandleRequest(HttpRequest request, std::shared_ptr<HttpExchange
     }
     const bool chat = path == "/v1/chat/completions";
     auto shared = std::make_shared<HttpRequest>(std::move(request));
-    if (!RunOnThread([this, shared, exchange, chat] {
-          HandleGenerate(*shared, *exchange, chat);
+    if (!RunOnThread([this, shared, exchange, chat, caller] {
+          HandleGenerate(*shared, *exchange, chat, caller);
         })) {
       SendError(*exchange, absl::UnavailableError("coordinator is shutting down"));
     }
@@ -172,7 +189,8 @@ void HttpServer::HandleHealth(HttpExchange& exchange) {
                 {"replicas", replicas}});
 }
 
-void HttpServer::HandleGenerate(const HttpRequest& http, HttpExchange& exchange, bool chat) {
+void HttpServer::HandleGenerate(const HttpRequest& http, HttpExchange& exchange, bool chat,
+                                const std::string& caller) {
   const absl::Time arrival = absl::Now();
   absl::StatusOr<OpenAiRequest> parsed =
       chat ? ParseChatRequest(http.body) : ParseCompletionRequest(http.body);
@@ -224,7 +242,7 @@ void HttpServer::HandleGenerate(const HttpRequest& http, HttpExchange& exchange,
       responder.Accumulate(r);
       return true;
     };
-    absl::Status status = generation_->Generate(kHttpCaller, request, *prepared, sink);
+    absl::Status status = generation_->Generate(caller, request, *prepared, sink);
     if (!status.ok()) return SendError(exchange, status);
     return SendJson(exchange, 200, responder.Final());
   }
@@ -241,7 +259,7 @@ void HttpServer::HandleGenerate(const HttpRequest& http, HttpExchange& exchange,
     }
     return true;
   };
-  absl::Status status = generation_->Generate(kHttpCaller, request, *prepared, sink);
+  absl::Status status = generation_->Generate(caller, request, *prepared, sink);
   if (!started) {
     if (!status.ok()) return SendError(exchange, status);
     exchange.StartStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});

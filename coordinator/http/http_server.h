@@ -7,7 +7,9 @@
 // request gets a thread of its own for parsing, tokenization and the (blocking) relay from the
 // worker, which hands the response (or the SSE events, one by one) to the loop. Requests go
 // through the same GenerationService as the gRPC API (validation, routing, stop strings,
-// cancellation) under the caller "http" with unguessable server-assigned ids. Errors use OpenAI's
+// cancellation) under the caller "http" (with API keys: the key's identity, coordinator/auth/
+// api_keys.h) with unguessable server-assigned ids. With API keys every route needs
+// `Authorization: Bearer <key>` (401 otherwise) except /health unless protect_health. Errors use OpenAI's
 // body {"error": {message, type, param, code}} with the status from HttpStatusFor (429 carries
 // `retry-after: 1`). A client that disconnects, streaming or not, cancels its request (the leader
 // aborts the sequence). See docs/api.md and docs/limits.md.
@@ -28,6 +30,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "coordinator/api/generation.h"
+#include "coordinator/auth/api_keys.h"
 #include "coordinator/http/event_http_server.h"
 
 namespace g4 {
@@ -45,6 +48,9 @@ struct HttpServerOptions {
   absl::Duration body_timeout = absl::Seconds(60);
   absl::Duration idle_timeout = absl::Seconds(60);
   absl::Duration write_timeout = absl::Seconds(30);
+  // API keys (docs/security.md): null or not enabled = open. Must outlive the server.
+  const ApiKeys* api_keys = nullptr;
+  bool protect_health = false;  // /health needs a key too (with api_keys)
 };
 
 class HttpServer {
@@ -68,7 +74,8 @@ class HttpServer {
   // On the event loop: routes, answers the cheap ones, starts a thread for generation.
   void HandleRequest(HttpRequest request, std::shared_ptr<HttpExchange> exchange);
   // On a request thread.
-  void HandleGenerate(const HttpRequest& request, HttpExchange& exchange, bool chat);
+  void HandleGenerate(const HttpRequest& request, HttpExchange& exchange, bool chat,
+                      const std::string& caller);
   void HandleModels(HttpExchange& exchange);
   void HandleHealth(HttpExchange& exchange);
   // Runs `fn` on a new thread, joining threads that finished; false once stopping.

@@ -89,6 +89,8 @@ Json ErrorBody(const absl::Status& status) {
   if (http == 503) type = "service_unavailable";
   if (http == 504) type = "timeout";
   if (http == 499) type = "cancelled";
+  if (http == 401) type = "invalid_request_error";  // OpenAI's, with code invalid_api_key
+  if (http == 401) code = "invalid_api_key";
   if (status.code() == absl::StatusCode::kNotFound) code = "model_not_found";
   if (absl::StartsWith(status.message(), "Unrecognized request argument")) {
     code = "unknown_parameter";

@@ -24,6 +24,32 @@ TEST(CoordinatorFlagsTest, ParsesVllmStyleFlags) {
   EXPECT_EQ(f->host, "127.0.0.1");
 }
 
+TEST(CoordinatorFlagsTest, SecurityFlags) {
+  absl::StatusOr<CoordinatorFlags> f = ParseCoordinatorFlags({"--model", "m"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_TRUE(f->api_keys.empty());
+  EXPECT_EQ(f->internal_port, -1);
+  EXPECT_FALSE(f->protect_health_and_metrics);
+  f = ParseCoordinatorFlags({"--model", "m", "--api-key", "sk-a", "--api-key=sk-b",
+                             "--api-key-file", "/run/keys", "--protect-health-and-metrics",
+                             "--internal-port", "0", "--internal-host", "10.0.0.1",
+                             "--internal-port-file", "/tmp/ip"});
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->api_keys, (std::vector<std::string>{"sk-a", "sk-b"}));
+  EXPECT_EQ(f->api_key_file, "/run/keys");
+  EXPECT_TRUE(f->protect_health_and_metrics);
+  EXPECT_EQ(f->internal_port, 0);
+  EXPECT_EQ(f->internal_host, "10.0.0.1");
+  EXPECT_EQ(f->internal_port_file, "/tmp/ip");
+  EXPECT_THAT(ParseCoordinatorFlags({"--model", "m", "--internal-port-file", "/tmp/ip"})
+                  .status()
+                  .message(),
+              HasSubstr("--internal-port-file: needs --internal-port"));
+  EXPECT_THAT(
+      ParseCoordinatorFlags({"--model", "m", "--internal-host", "::1"}).status().message(),
+      HasSubstr("--internal-host: needs --internal-port"));
+}
+
 TEST(CoordinatorFlagsTest, PagedKvAndMetricsFlags) {
   absl::StatusOr<CoordinatorFlags> f = ParseCoordinatorFlags({"--model", "m"});
   ASSERT_TRUE(f.ok()) << f.status();

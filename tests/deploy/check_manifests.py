@@ -185,6 +185,34 @@ def labels_match(selector, labels):
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
+def component_of(selector):
+    return selector.get("matchLabels", {}).get("app.kubernetes.io/component")
+
+
+def check_network_policies(where, policies, pods):
+    """The coordinator's internal port is reachable only from worker pods; the workers' ports
+    (Worker service, Gloo/NCCL) only from the coordinator and workers, except metrics."""
+    by_component = {}
+    for np in policies:
+        spec = np.get("spec", {})
+        if "Ingress" not in spec.get("policyTypes", []):
+            problem(where, f"NetworkPolicy {np['metadata']['name']}: no Ingress policyType")
+        by_component[component_of(spec.get("podSelector", {}))] = spec.get("ingress", [])
+    for component in ("coordinator", "worker"):
+        if component not in by_component:
+            problem(where, f"no NetworkPolicy selects the {component} pods")
+    for rule in by_component.get("coordinator", []):
+        ports = [p.get("port") for p in rule.get("ports", [])]
+        sources = {component_of(f.get("podSelector", {})) for f in rule.get("from", [])}
+        if ("internal" in ports or not ports) and (not rule.get("from") or sources != {"worker"}):
+            problem(where, f"NetworkPolicy: the coordinator's internal port is open to {sorted(map(str, sources)) or 'anyone'}")
+    for rule in by_component.get("worker", []):
+        ports = [p.get("port") for p in rule.get("ports", [])]
+        sources = {component_of(f.get("podSelector", {})) for f in rule.get("from", [])}
+        if ports != ["metrics"] and (not rule.get("from") or not sources <= {"coordinator", "worker"}):
+            problem(where, f"NetworkPolicy: worker ports {ports or 'all'} are open to {sorted(map(str, sources)) or 'anyone'}")
+
+
 def check_overlay(name, docs, flags):
     where = f"[{name}]"
     by_kind = {}
@@ -198,12 +226,14 @@ def check_overlay(name, docs, flags):
     expected_api = {"Deployment": "apps/v1", "Service": "v1", "ConfigMap": "v1",
                     "LeaderWorkerSet": "leaderworkerset.x-k8s.io/v1",
                     "PodMonitor": "monitoring.coreos.com/v1",
-                    "PodDisruptionBudget": "policy/v1", "Namespace": "v1"}
+                    "PodDisruptionBudget": "policy/v1", "Namespace": "v1",
+                    "NetworkPolicy": "networking.k8s.io/v1"}
     for kind, api in expected_api.items():
         for d in by_kind.get(kind, []):
             if d["apiVersion"] != api:
                 problem(where, f"{kind} {d['metadata']['name']}: apiVersion {d['apiVersion']}, want {api}")
-    for kind in ("Deployment", "Service", "ConfigMap", "LeaderWorkerSet", "PodMonitor"):
+    for kind in ("Deployment", "Service", "ConfigMap", "LeaderWorkerSet", "PodMonitor",
+                 "NetworkPolicy"):
         if kind not in by_kind:
             problem(where, f"no {kind} rendered")
     namespaces = {d["metadata"].get("namespace") for d in docs if d.get("kind") != "Namespace"}
@@ -326,6 +356,12 @@ def check_overlay(name, docs, flags):
         problem(where, "the model volume is mounted at different paths on coordinator and workers")
     elif not coord.get("--model", "").startswith(mounts["g4-coordinator"]["mountPath"].rstrip("/") + "/"):
         problem(where, f"--model {coord.get('--model')} is not under the model volume")
+    # The workers load only from the model volume (docs/security.md), and the model is in it.
+    root = work.get("--model-root", "")
+    if not root:
+        problem(where, "g4-worker has no --model-root: Load would read any path on the node")
+    elif not coord.get("--model", "").startswith(root.rstrip("/") + "/"):
+        problem(where, f"--model {coord.get('--model')} is outside the workers' --model-root {root}")
 
     # Services: selectors match pods, target ports exist; workers dial a Service that publishes
     # not-ready addresses.
@@ -349,14 +385,29 @@ def check_overlay(name, docs, flags):
             problem(where, f"Service {host}: workers register before the coordinator is ready; set publishNotReadyAddresses")
         if not any(str(p["port"]) == port for p in svc["spec"].get("ports", [])):
             problem(where, f"Service {host} has no port {port}")
-        if port != coord.get("--port"):
-            problem(where, f"workers dial port {port}, the coordinator listens on {coord.get('--port')}")
-    for flag, portname in (("--port", "grpc"), ("--http-port", "http"), ("--metrics-port", "metrics")):
+        # Two planes (docs/security.md): workers dial the internal port, which only the fleet
+        # Service exposes.
+        if not coord.get("--internal-port"):
+            problem(where, "the coordinator has no --internal-port: the Fleet service would share the public port")
+        elif port != coord.get("--internal-port"):
+            problem(where, f"workers dial port {port}, the coordinator's --internal-port is {coord.get('--internal-port')}")
+        for sname, s in services.items():
+            if sname == host.split(".")[0]:
+                continue
+            for sp in s["spec"].get("ports", []):
+                if sp.get("targetPort") == "internal" or str(sp.get("targetPort")) == coord.get("--internal-port"):
+                    problem(where, f"Service {sname} exposes the internal plane (port {sp['port']})")
+        for sp in svc["spec"].get("ports", []):
+            if sp.get("targetPort") != "internal" and str(sp.get("targetPort")) != coord.get("--internal-port"):
+                problem(where, f"Service {host} (internal) also exposes {sp.get('targetPort')!r}")
+    check_network_policies(where, by_kind.get("NetworkPolicy", []), pods)
+    for flag, portname in (("--port", "grpc"), ("--internal-port", "internal"), ("--http-port", "http"),
+                           ("--metrics-port", "metrics")):
         for o, d, t in pods:
             for c in t["spec"]["containers"]:
                 if c["command"][0] == "g4-coordinator" and str(container_ports(c).get(portname)) != coord.get(flag):
                     problem(where, f"coordinator {flag}={coord.get(flag)} but container port {portname} is {container_ports(c).get(portname)}")
-                if c["command"][0] == "g4-worker" and flag != "--http-port" and str(container_ports(c).get(portname)) != work.get(flag):
+                if c["command"][0] == "g4-worker" and flag not in ("--http-port", "--internal-port") and str(container_ports(c).get(portname)) != work.get(flag):
                     problem(where, f"worker {flag}={work.get(flag)} but container port {portname} is {container_ports(c).get(portname)}")
 
     # PodMonitor selects both pods and scrapes a named port they have; PDB selects the LWS.

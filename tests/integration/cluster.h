@@ -33,6 +33,8 @@ struct ClusterOptions {
   // (WorkerMetricsAddress(i)), all with --metrics-port 0.
   bool metrics = false;
   std::vector<std::string> extra_worker_flags;
+  // Started with --api-key api_key (docs/security.md); the cluster's own calls send it.
+  std::string api_key;
 };
 
 class Cluster {
@@ -110,9 +112,15 @@ class Cluster {
     return -1;
   }
 
+  // Adds the cluster's API key (if any) to a call's metadata.
+  void Authorize(grpc::ClientContext& ctx) const {
+    if (!options_.api_key.empty()) ctx.AddMetadata("authorization", "Bearer " + options_.api_key);
+  }
+
   // ListModels' model (replicas_ready -1 when the call fails).
   g4serve::v1::ModelInfo Model() {
     grpc::ClientContext ctx;
+    Authorize(ctx);
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
     g4serve::v1::ListModelsResponse resp;
     if (!stub_->ListModels(&ctx, g4serve::v1::ListModelsRequest(), &resp).ok() ||
@@ -151,6 +159,7 @@ class Cluster {
 
   int ReadyReplicas() {
     grpc::ClientContext ctx;
+    Authorize(ctx);
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
     g4serve::v1::ListModelsResponse resp;
     if (!stub_->ListModels(&ctx, g4serve::v1::ListModelsRequest(), &resp).ok() ||
@@ -172,6 +181,7 @@ class Cluster {
   Result Generate(const g4serve::v1::GenerateRequest& request,
                   absl::Duration timeout = absl::Seconds(30)) {
     grpc::ClientContext ctx;
+    Authorize(ctx);
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
     auto reader = stub_->Generate(&ctx, request);
     g4serve::v1::GenerateResponse r;
@@ -194,7 +204,9 @@ class Cluster {
   Process& worker(int i) { return *workers_[i]; }
   Process& coordinator() { return coordinator_; }
   g4serve::v1::Inference::Stub& stub() { return *stub_; }
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return address_; }  // the public gRPC API
+  // The internal plane (Fleet, store) the workers dial.
+  const std::string& internal_address() const { return internal_address_; }
   int http_port() const { return http_port_; }  // with ClusterOptions::http
   int metrics_port() const { return metrics_port_; }  // with ClusterOptions::metrics
   const std::string& dir() const { return dir_; }
@@ -210,6 +222,11 @@ class Cluster {
                                      std::to_string(options_.expert_parallel_size),
                                      "--host", "127.0.0.1", "--port", std::to_string(port),
                                      "--port-file", port_file, "--health-interval", "200ms"};
+    // The internal plane on its own port (docs/security.md), kept across restarts like --port.
+    const std::string internal_port_file = dir_ + "/coordinator.internal_port";
+    std::remove(internal_port_file.c_str());
+    argv.insert(argv.end(), {"--internal-port", std::to_string(internal_port_),
+                             "--internal-port-file", internal_port_file});
     const std::string http_port_file = dir_ + "/coordinator.http_port";
     if (options_.http) {
       std::remove(http_port_file.c_str());
@@ -220,6 +237,7 @@ class Cluster {
       std::remove(metrics_port_file.c_str());
       argv.insert(argv.end(), {"--metrics-port", "0", "--metrics-port-file", metrics_port_file});
     }
+    if (!options_.api_key.empty()) argv.insert(argv.end(), {"--api-key", options_.api_key});
     argv.insert(argv.end(), options_.extra_coordinator_flags.begin(),
                 options_.extra_coordinator_flags.end());
     if (!coordinator_.Start(argv, dir_ + "/coordinator.log")) {
@@ -229,6 +247,11 @@ class Cluster {
     if (bound <= 0) return ::testing::AssertionFailure() << "no port file\n" << coordinator_.Log();
     address_ = absl::StrCat("127.0.0.1:", bound);
     coordinator_port_ = bound;
+    internal_port_ = WaitForPortFile(internal_port_file, absl::Seconds(20));
+    if (internal_port_ <= 0) {
+      return ::testing::AssertionFailure() << "no internal port file\n" << coordinator_.Log();
+    }
+    internal_address_ = absl::StrCat("127.0.0.1:", internal_port_);
     if (options_.http) {
       http_port_ = WaitForPortFile(http_port_file, absl::Seconds(20));
       if (http_port_ <= 0) {
@@ -245,7 +268,7 @@ class Cluster {
   }
 
   void StartWorkerProcess(int i, int port) {
-    std::vector<std::string> argv = {G4_WORKER_BIN, "--coordinator", address_, "--host",
+    std::vector<std::string> argv = {G4_WORKER_BIN, "--coordinator", internal_address_, "--host",
                                      "127.0.0.1",   "--port",      std::to_string(port),
                                      "--threads",   "1"};
     if (options_.metrics) argv.insert(argv.end(), {"--metrics-port", "0"});
@@ -264,7 +287,8 @@ class Cluster {
  private:
   static inline int counter_ = 0;
   ClusterOptions options_;
-  std::string dir_, address_;
+  std::string dir_, address_, internal_address_;
+  int internal_port_ = 0;  // 0 until the first start picks one
   int http_port_ = 0;
   int metrics_port_ = 0;
   int coordinator_port_ = 0;

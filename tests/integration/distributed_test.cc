@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "g4serve/worker/v1/worker.grpc.pb.h"
 #include "tests/integration/cluster.h"
 #include "tests/worker/model/golden_reference.h"
 
@@ -160,6 +161,52 @@ TEST(DistributedTextTest, TextPromptReturnsText) {
   ASSERT_TRUE(r.status.ok()) << r.status.error_message() << "\n" << cluster.Logs();
   EXPECT_EQ(r.tokens.size(), 8u);
   EXPECT_FALSE(r.text.empty());
+}
+
+// Two planes, two ports (docs/security.md): the Fleet service and the store answer only on the
+// internal port, the Inference API only on the public one; the workers registered on the
+// internal one and the replica serves; the store refuses keys outside a load in progress.
+TEST(DistributedPlanesTest, FleetIsOnlyOnTheInternalPort) {
+  Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 2, 2, 1, {}});
+  ASSERT_TRUE(cluster.Start(1));
+  auto store_get = [](const std::string& address) {
+    auto fleet = g4serve::worker::v1::Fleet::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    g4serve::worker::v1::StoreGetRequest req;
+    req.set_key("planes-test/absent");
+    req.set_timeout_ms(1);
+    g4serve::worker::v1::StoreGetResponse resp;
+    return fleet->StoreGet(&ctx, req, &resp).error_code();
+  };
+  EXPECT_EQ(store_get(cluster.address()), grpc::StatusCode::UNIMPLEMENTED);
+  // Not under a load in progress (issue 12: no writes into, or memory growth of, the store).
+  EXPECT_EQ(store_get(cluster.internal_address()), grpc::StatusCode::FAILED_PRECONDITION);
+  {
+    auto fleet = g4serve::worker::v1::Fleet::NewStub(
+        grpc::CreateChannel(cluster.internal_address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    g4serve::worker::v1::StoreSetRequest req;
+    req.set_key("replica0/load0/rank1");
+    req.set_value(std::string(64 << 10, 'x'));
+    g4serve::worker::v1::StoreSetResponse resp;
+    EXPECT_EQ(fleet->StoreSet(&ctx, req, &resp).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  auto inference = g4serve::v1::Inference::NewStub(
+      grpc::CreateChannel(cluster.internal_address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  g4serve::v1::ListModelsResponse models;
+  EXPECT_EQ(inference->ListModels(&ctx, g4serve::v1::ListModelsRequest(), &models).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+  g4serve::v1::GenerateRequest req;
+  req.set_text("Hello");
+  req.mutable_stopping()->set_max_tokens(2);
+  Cluster::Result r = cluster.Generate(req);
+  EXPECT_TRUE(r.status.ok()) << r.status.error_message() << "\n" << cluster.Logs();
 }
 
 // Issue 9 #6 through the public API: with --max-num-seqs 1 a 33-token prompt is served (it used

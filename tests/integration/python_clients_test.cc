@@ -33,6 +33,9 @@ std::string VenvPython() {
 
 class PythonClientsTest : public ::testing::Test {
  protected:
+  // The cluster's API key ("" = none).
+  virtual std::string ApiKey() const { return ""; }
+
   void SetUp() override {
     python_ = VenvPython();
     if (!std::filesystem::exists(python_)) {
@@ -40,6 +43,7 @@ class PythonClientsTest : public ::testing::Test {
     }
     ClusterOptions o;
     o.http = true;
+    o.api_key = ApiKey();
     cluster_ = std::make_unique<Cluster>(o);
     ASSERT_TRUE(cluster_->Start(1));
   }
@@ -54,6 +58,7 @@ class PythonClientsTest : public ::testing::Test {
     const std::string cmd = absl::StrCat(
         "G4_HTTP_URL=http://127.0.0.1:", cluster_->http_port(),
         " G4_GRPC_ADDR=", cluster_->address(), " G4_PY_STUBS=", stubs,
+        ApiKey().empty() ? "" : absl::StrCat(" G4_API_KEY=", ApiKey()),
         " G4_MODEL=dense timeout 300 ", python_, " -m pytest -q -p no:cacheprovider ", file);
     return std::system(cmd.c_str());
   }
@@ -72,6 +77,16 @@ TEST_F(PythonClientsTest, StructuredOutputs) {
 
 TEST_F(PythonClientsTest, GrpcClient) {
   EXPECT_EQ(RunPytest("tests/integration/grpc_client_test.py"), 0) << cluster_->Logs();
+}
+
+// The same clients against a cluster that requires an API key (docs/security.md).
+class PythonClientsWithApiKeyTest : public PythonClientsTest {
+ protected:
+  std::string ApiKey() const override { return "sk-g4-python-clients-test"; }
+};
+
+TEST_F(PythonClientsWithApiKeyTest, OpenAiAndGrpcClients) {
+  EXPECT_EQ(RunPytest("tests/integration/api_key_test.py"), 0) << cluster_->Logs();
 }
 
 int InFlight(httplib::Client& client) {

@@ -151,6 +151,27 @@ TEST(StartupCheckTest, ModelWithoutWeightsStopsTheCoordinator) {
   EXPECT_THAT(f.log, HasSubstr("model.safetensors"));
 }
 
+TEST(StartupCheckTest, BadSecurityFlagsStopTheCoordinator) {
+  Failure f = RunToFailure(
+      {G4_COORDINATOR_BIN, "--model", kModel, "--port", "0", "--protect-health-and-metrics"},
+      "protect");
+  EXPECT_EQ(f.exit_code, 1) << f.log;
+  EXPECT_EQ(Lines(f.log), 1) << f.log;
+  EXPECT_THAT(f.log, HasSubstr("--protect-health-and-metrics: needs an API key"));
+  f = RunToFailure({G4_COORDINATOR_BIN, "--model", kModel, "--port", "0", "--api-key",
+                    "sk with space"},
+                   "badkey");
+  EXPECT_EQ(f.exit_code, 1) << f.log;
+  EXPECT_EQ(Lines(f.log), 1) << f.log;
+  EXPECT_THAT(f.log, HasSubstr("--api-key: API key with whitespace"));
+  EXPECT_THAT(f.log, ::testing::Not(HasSubstr("sk with space")));
+  f = RunToFailure({G4_COORDINATOR_BIN, "--model", kModel, "--port", "0", "--api-key-file",
+                    TempPath("no-such-keys")},
+                   "nokeyfile");
+  EXPECT_EQ(f.exit_code, 1) << f.log;
+  EXPECT_THAT(f.log, HasSubstr("--api-key-file: cannot read"));
+}
+
 TEST(StartupCheckTest, APlanThatCannotWorkStopsTheCoordinator) {
   Failure f = RunToFailure(
       {G4_COORDINATOR_BIN, "--model", kModel, "--port", "0", "--tensor-parallel-size", "3"}, "tp3");

@@ -56,6 +56,11 @@ void DeclareFlags(FlagSet& flags, WorkerFlags& f) {
   flags.Add("metrics-prefix", &o.metrics_prefix, "metric name prefix (vllm: for vLLM's names)")
       .Value("PREFIX")
       .Check([&o] { return ValidateMetricsPrefix(o.metrics_prefix); });
+  flags.Add("model-root", &o.model_root,
+            "Load takes only model directories inside DIR (PERMISSION_DENIED otherwise, before "
+            "the file system is read; docs/security.md)")
+      .Value("DIR")
+      .Default("any path");
   flags.Add("served-model-name", &o.metrics_model_name, "the model_name label of the metrics")
       .Value("NAME")
       .Default("the loaded model directory's base name");

@@ -96,6 +96,7 @@ absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(WorkerServerOp
   if (metrics != nullptr) so.metrics_registry = metrics->registry();
   so.metrics_prefix = o.metrics_prefix;
   so.metrics_model_name = o.metrics_model_name;
+  so.model_root = o.model_root;
   s->service_ = std::make_unique<WorkerServiceImpl>(std::move(so));
   if (metrics != nullptr) {
     WorkerServiceImpl* service = s->service_.get();

@@ -39,6 +39,8 @@ struct WorkerServerOptions {
   std::string metrics_prefix = kDefaultMetricsPrefix;
   // The model_name label; empty: the loaded checkpoint directory's base name.
   std::string metrics_model_name;
+  // Load takes only model directories inside it (WorkerServiceOptions::model_root); empty: any.
+  std::string model_root;
   // Sent in RegisterRequest (docs/coordinator.md): workers of one replica_group form one
   // replica, ordered by replica_rank. Empty group / rank < 0: not sent. In Kubernetes these come
   // from the LeaderWorkerSet env (LWS_GROUP_INDEX, LWS_WORKER_INDEX).

@@ -98,6 +98,28 @@ struct WorkerServiceImpl::Replica {
   }
 };
 
+absl::Status CheckModelRoot(const std::string& model_root, const std::string& model_dir) {
+  if (model_root.empty()) return absl::OkStatus();
+  const std::filesystem::path root = std::filesystem::path(model_root).lexically_normal();
+  const std::filesystem::path dir = std::filesystem::path(model_dir).lexically_normal();
+  // Component-wise prefix: "/models-evil" is not inside "/models".
+  auto r = root.begin();
+  auto d = dir.begin();
+  for (; r != root.end() && d != dir.end(); ++r, ++d) {
+    if (r->empty() && std::next(r) == root.end()) break;  // root's trailing "/" (empty name)
+    if (*r != *d) break;
+  }
+  const bool inside = (r == root.end() || (r->empty() && std::next(r) == root.end())) &&
+                      dir.is_absolute() == root.is_absolute();
+  bool climbs = false;
+  for (const auto& part : dir) climbs = climbs || part == "..";
+  if (!inside || climbs) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("model_dir: outside this worker's --model-root ", model_root));
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 
 void Log(bool enabled, const std::string& line) {
@@ -370,6 +392,10 @@ absl::StatusOr<std::shared_ptr<WorkerServiceImpl::Replica>> WorkerServiceImpl::L
 
 grpc::Status WorkerServiceImpl::Load(grpc::ServerContext* context, const wv1::LoadRequest* request,
                                      wv1::LoadResponse* response) {
+  // Before any state change: a Load from outside --model-root leaves the worker as it was.
+  if (absl::Status s = CheckModelRoot(options_.model_root, request->model_dir()); !s.ok()) {
+    return ToGrpcStatus(s);
+  }
   std::shared_ptr<Replica> old;
   {
     absl::MutexLock lock(&mu_);

@@ -53,7 +53,16 @@ struct WorkerServiceOptions {
   std::string metrics_prefix = kDefaultMetricsPrefix;
   // The model_name label; empty: the base name of LoadRequest.model_dir.
   std::string metrics_model_name;
+  // --model-root (docs/security.md): when set, Load takes only a model_dir inside it (after
+  // lexical normalization, no ".."); anything else is PERMISSION_DENIED before the file system is
+  // touched, so Load's errors cannot tell what exists elsewhere on the host. Empty: any path.
+  std::string model_root;
 };
+
+// OK when `model_root` is empty or `model_dir` is `model_root` or inside it (both lexically
+// normalized; a model_dir with ".." left after normalization is outside); PERMISSION_DENIED
+// naming `model_root` otherwise.
+absl::Status CheckModelRoot(const std::string& model_root, const std::string& model_dir);
 
 class WorkerServiceImpl final : public g4serve::worker::v1::Worker::Service {
  public:

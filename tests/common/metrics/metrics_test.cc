@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/metrics/coordinator_metrics.h"
 #include "common/metrics/metrics_server.h"
@@ -340,6 +341,27 @@ TEST(MetricsServerTest, PortInUseIsUnavailable) {
 
 // Starts a server on port 0 with every coordinator and worker metric populated, scrapes it over
 // HTTP, and lints the scrape with promtool.
+TEST(MetricsServerTest, BasicAuthProtectsScrapes) {
+  absl::StatusOr<std::unique_ptr<MetricsServer>> server = MetricsServer::Start("127.0.0.1", 0);
+  ASSERT_TRUE(server.ok()) << server.status();
+  (*server)->RequireBasicAuth([](const std::string&, const std::string& password) {
+    return password == "sk-scrape";
+  });
+  absl::StatusOr<testing::HttpResponse> r = testing::HttpGet((*server)->port(), "/metrics");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 401);
+  r = testing::HttpGet((*server)->port(), "/metrics",
+                       absl::StrCat("Authorization: Basic ",
+                                    absl::Base64Escape("prometheus:sk-wrong"), "\r\n"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 401);
+  r = testing::HttpGet((*server)->port(), "/metrics",
+                       absl::StrCat("Authorization: Basic ",
+                                    absl::Base64Escape("prometheus:sk-scrape"), "\r\n"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+}
+
 TEST(MetricsServerTest, ScrapeOverHttpPassesPromtool) {
   absl::StatusOr<std::unique_ptr<MetricsServer>> server = MetricsServer::Start("127.0.0.1", 0);
   ASSERT_TRUE(server.ok()) << server.status();

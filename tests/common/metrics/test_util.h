@@ -26,7 +26,9 @@ struct HttpResponse {
 };
 
 // GET http://127.0.0.1:port/path (HTTP/1.0, the server closes the connection), 5 s timeouts.
-inline absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path) {
+// `headers`: extra header lines, each ending in "\r\n".
+inline absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path,
+                                            const std::string& headers = "") {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return absl::InternalError("socket");
   timeval tv{5, 0};
@@ -41,7 +43,7 @@ inline absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path) {
     return absl::UnavailableError(absl::StrCat("connect 127.0.0.1:", port));
   }
   const std::string request =
-      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1:", port, "\r\n\r\n");
+      absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1:", port, "\r\n", headers, "\r\n");
   if (send(fd, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) {
     close(fd);
     return absl::UnavailableError("send");

@@ -605,6 +605,20 @@ TEST(FleetServiceTest, RegisterAndStoreOverGrpc) {
   }
   ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
 
+  // The loaded replica's keys are gone and its prefix closed: writes there are refused.
+  const std::string loaded = fleet.Replicas()[0].store_prefix;
+  EXPECT_THAT(loaded, ::testing::MatchesRegex("replica0/load[0-9]+-[0-9a-f]{32}/"));
+  {
+    grpc::ClientContext ctx;
+    wpb::StoreSetRequest r;
+    r.set_key(loaded + "rank0");
+    r.set_value("x");
+    wpb::StoreSetResponse response;
+    EXPECT_EQ(stub->StoreSet(&ctx, r, &response).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  // A load in progress (as the coordinator opens it before Load): set and get over gRPC.
+  store.OpenPrefix("replica0/");
   std::thread setter([&] {
     absl::SleepFor(absl::Milliseconds(100));
     grpc::ClientContext ctx;
@@ -628,7 +642,7 @@ TEST(FleetServiceTest, RegisterAndStoreOverGrpc) {
   {
     grpc::ClientContext ctx;
     wpb::StoreGetRequest r;
-    r.set_key("never");
+    r.set_key("replica0/never");
     r.set_timeout_ms(50);
     wpb::StoreGetResponse response;
     grpc::Status s = stub->StoreGet(&ctx, r, &response);

@@ -440,6 +440,51 @@ TEST_F(WorkerServiceTest, BadModelDirFailsLoadAndTheWorkerStaysUp) {
             grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+// Issue 12: with --model-root a Load of a directory elsewhere is PERMISSION_DENIED before the
+// file system is read (its errors cannot tell what exists on the host) and changes nothing.
+TEST_F(WorkerServiceTest, ModelRootRestrictsLoad) {
+  WorkerServerOptions o;
+  o.coordinator = absl::StrCat("127.0.0.1:", fleet_port_);
+  o.register_timeout = absl::Seconds(10);
+  o.model_root = "tests/data/golden";
+  absl::StatusOr<std::unique_ptr<WorkerServer>> server = WorkerServer::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = wv1::Worker::NewStub(
+      grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()));
+  for (const std::string dir : {"/etc", "tests/data/golden/../../../etc", "tests/data/goldenx",
+                                "/tmp/tests/data/golden/dense", "tests/data"}) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, absl::Seconds(5));
+    wv1::LoadResponse resp;
+    const grpc::Status s = stub->Load(&ctx, MakeLoad(dir, 0, 1), &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << dir;
+    EXPECT_THAT(s.error_message(), HasSubstr("outside this worker's --model-root"));
+    grpc::ClientContext hctx;
+    SetDeadline(&hctx, absl::Seconds(5));
+    wv1::HealthResponse h;
+    ASSERT_TRUE(stub->Health(&hctx, wv1::HealthRequest(), &h).ok());
+    EXPECT_EQ(h.state(), wv1::WORKER_STATE_IDLE) << dir;
+  }
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, absl::Seconds(20));
+  wv1::LoadResponse resp;
+  const grpc::Status ok = stub->Load(&ctx, MakeLoad("tests/data/golden/./dense", 0, 1), &resp);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
+}
+
+TEST(CheckModelRootTest, InsideOrNot) {
+  EXPECT_TRUE(CheckModelRoot("", "/anything").ok());
+  EXPECT_TRUE(CheckModelRoot("/models", "/models").ok());
+  EXPECT_TRUE(CheckModelRoot("/models/", "/models/gemma").ok());
+  EXPECT_TRUE(CheckModelRoot("/models", "/models/gemma/").ok());
+  EXPECT_TRUE(CheckModelRoot("/models", "/models/a/../gemma").ok());
+  EXPECT_FALSE(CheckModelRoot("/models", "/models-evil/gemma").ok());
+  EXPECT_FALSE(CheckModelRoot("/models", "/models/../etc").ok());
+  EXPECT_FALSE(CheckModelRoot("/models", "models/gemma").ok());
+  EXPECT_FALSE(CheckModelRoot("/models/gemma", "/models").ok());
+  EXPECT_FALSE(CheckModelRoot("models", "../models/x").ok());
+}
+
 TEST_F(WorkerServiceTest, InvalidLoadRequests) {
   grpc::ClientContext ctx;
   SetDeadline(&ctx, absl::Seconds(5));
