@@ -348,8 +348,11 @@ TEST_F(ChaosTest, DelayAndLossOnOneWorkerLinkSlowsButNothingFails) {
               absl::ToDoubleMilliseconds(ttft_before), absl::ToDoubleMilliseconds(ttft_during),
               Quantile(gaps_before, 0.5), Quantile(gaps_during, 0.5), Quantile(gaps_before, 0.99),
               Quantile(gaps_during, 0.99), gaps_before.back(), gaps_during.back());
-  EXPECT_GT(ttft_during, ttft_before + absl::Milliseconds(150));
-  EXPECT_GT(Quantile(gaps_during, 0.99), Quantile(gaps_before, 0.99));
+  // A lower bound the delay guarantees whatever the machine's load: the requests the impaired
+  // replica serves cross its link (100 ms each way) at least once before their first token.
+  // Comparisons with the unimpaired run are printed above, not asserted: on a loaded machine (or
+  // under ASan) the unimpaired run's own tail can be longer.
+  EXPECT_GE(ttft_during, absl::Milliseconds(200));
 }
 
 // The link to the worker serving a stream is cut for 3 s: its replica leaves service within the
