@@ -4,7 +4,7 @@
 Run with the venv that has torch + transformers (Gemma 4):
 
     ninja -C build g4-bench-cpu
-    /root/g4venv/bin/python tools/bench/cpu_vs_transformers.py \
+    $VENV/bin/python tools/bench/cpu_vs_transformers.py \
         [--threads 2] [--prompt-len 512] [--decode-steps 64] [--repeats 3] \
         [--bench build/tools/bench/g4-bench-cpu] [--cache-dir DIR] [--eager] [--json-out FILE]
 

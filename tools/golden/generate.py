@@ -6,7 +6,7 @@ attention), randomizes every weight that HF initialises to a constant (norm
 weights, layer_scalar, router scales), saves them as HF checkpoints and records
 reference logits computed by *reloading the saved checkpoint from disk*.
 
-    cd <repo> && /root/g4venv/bin/python tools/golden/generate.py --out tests/data/golden
+    cd <repo> && $VENV/bin/python tools/golden/generate.py --out tests/data/golden
 
 See tests/data/golden/README.md for the output format.
 """

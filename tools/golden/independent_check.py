@@ -3,7 +3,7 @@
 cross-check tests/data/golden/*/reference.json ("prefill" and "batch" cases, full-sequence forward).
 Mirrors what a C++ engine must do; see tests/data/golden/README.md.
 
-    /root/g4venv/bin/python tools/golden/independent_check.py tests/data/golden
+    $VENV/bin/python tools/golden/independent_check.py tests/data/golden
 """
 import json, math, os, sys
 import numpy as np
