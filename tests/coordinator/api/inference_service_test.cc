@@ -11,13 +11,8 @@
 #include "absl/time/clock.h"
 #include "coordinator/api/text_codec.h"
 #include "coordinator/fleet/fleet_manager.h"
-#include "coordinator/fleet/key_value_store_server.h"
-#include "coordinator/router/router.h"
 #include "gmock/gmock.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
-#include "grpcpp/security/server_credentials.h"
-#include "grpcpp/server_builder.h"
+#include "tests/coordinator/coordinator_fixture.h"
 #include "tests/coordinator/coordinator_test_util.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator/fake_worker.h"
@@ -26,6 +21,7 @@ namespace g4 {
 namespace {
 
 using ::g4::testing::Codec;
+using ::g4::testing::Eventually;
 using ::g4::testing::TinyConfig;
 
 using ::g4::testing::FakeWorker;
@@ -56,49 +52,15 @@ struct Result {
   }
 };
 
-class InferenceServiceTest : public ::testing::Test {
+class InferenceServiceTest : public ::g4::testing::CoordinatorFixture {
  protected:
   // Starts a coordinator with `num_workers` fake workers (tensor-parallel-size 1) and waits until
   // all replicas are READY.
   void Start(int num_workers, bool with_tokenizer = true) {
-    FleetOptions o;
-    o.model_dir = "/models/dense";
-    o.model_name = "dense";
-    o.model_config = TinyConfig();
-    o.health_interval = absl::Milliseconds(100);
-    o.log = [](const std::string&) {};
-    fleet_ = std::make_unique<FleetManager>(o, &store_);
-    router_ = std::make_unique<Router>(fleet_.get());
-    InferenceOptions io;
-    io.model_id = "dense";
-    io.vocab_size = 262144;  // the test tokenizer's
+    InferenceOptions io = TestInferenceOptions();
     io.stall_limit = stall_limit_;
-    service_ = std::make_unique<InferenceServiceImpl>(io, with_tokenizer ? Codec() : nullptr,
-                                                      fleet_.get(), router_.get());
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(port, 0);
-    stub_ = pb::Inference::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                                       grpc::InsecureChannelCredentials()));
-    for (int i = 0; i < num_workers; ++i) {
-      workers_.push_back(std::make_unique<FakeWorker>());
-      ASSERT_TRUE(fleet_->Register(workers_.back()->Registration()).ok());
-      ASSERT_TRUE(fleet_->WaitForState(i, ReplicaState::kReady, absl::Seconds(20)));
-    }
-    fleet_->Start();
-  }
-
-  void TearDown() override {
-    if (server_ != nullptr) {
-      service_->Shutdown();
-      server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
-      server_->Wait();
-    }
-    fleet_.reset();
-    workers_.clear();
+    StartCoordinator(TestFleetOptions(), io, with_tokenizer ? Codec() : nullptr, std::nullopt);
+    StartWorkers(num_workers);
   }
 
   Result Generate(const pb::GenerateRequest& request,
@@ -113,22 +75,7 @@ class InferenceServiceTest : public ::testing::Test {
     return result;
   }
 
-  static bool Eventually(const std::function<bool()>& f) {
-    for (int i = 0; i < 500; ++i) {
-      if (f()) return true;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-    return false;
-  }
-
   absl::Duration stall_limit_ = absl::Seconds(30);
-  KeyValueStoreServer store_;
-  std::vector<std::unique_ptr<FakeWorker>> workers_;
-  std::unique_ptr<FleetManager> fleet_;
-  std::unique_ptr<Router> router_;
-  std::unique_ptr<InferenceServiceImpl> service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<pb::Inference::Stub> stub_;
 };
 
 pb::GenerateRequest TextRequest(const std::string& text) {

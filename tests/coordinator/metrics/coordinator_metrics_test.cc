@@ -23,14 +23,9 @@
 #include "coordinator/api/inference_service.h"
 #include "coordinator/api/text_codec.h"
 #include "coordinator/fleet/fleet_manager.h"
-#include "coordinator/fleet/key_value_store_server.h"
 #include "coordinator/http/http_server.h"
 #include "coordinator/metrics/fleet_metrics.h"
-#include "coordinator/router/router.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
-#include "grpcpp/security/server_credentials.h"
-#include "grpcpp/server_builder.h"
+#include "tests/coordinator/coordinator_fixture.h"
 #include "tests/coordinator/coordinator_test_util.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
@@ -79,7 +74,7 @@ wpb::HealthResponse Stats(int running, int waiting, double kv_global, double kv_
   return h;
 }
 
-class CoordinatorMetricsTest : public ::testing::Test {
+class CoordinatorMetricsTest : public ::g4::testing::CoordinatorFixture {
  protected:
   void SetUp() override {
     absl::StatusOr<std::unique_ptr<MetricsServer>> ms = MetricsServer::Start("127.0.0.1", 0);
@@ -94,53 +89,14 @@ class CoordinatorMetricsTest : public ::testing::Test {
     metrics_ = *std::move(m);
     fleet_metrics_ = std::make_unique<FleetMetrics>(metrics_.get());
 
-    FleetOptions o;
-    o.model_dir = "/models/dense";
-    o.model_name = "dense";
-    o.model_config = TinyConfig();
+    FleetOptions o = TestFleetOptions();
     o.health_interval = absl::Milliseconds(50);
-    o.log = [](const std::string&) {};
     o.health_observer = [fm = fleet_metrics_.get()](const std::vector<WorkerHealth>& round) {
       fm->Observe(round);
     };
-    fleet_ = std::make_unique<FleetManager>(o, &store_);
-    router_ = std::make_unique<Router>(fleet_.get());
-    InferenceOptions io;
-    io.model_id = "dense";
-    io.vocab_size = 262144;
+    InferenceOptions io = TestInferenceOptions();
     io.metrics = metrics_.get();
-    service_ = std::make_unique<InferenceServiceImpl>(io, Codec(), fleet_.get(), router_.get());
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(port, 0);
-    stub_ = pb::Inference::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                                       grpc::InsecureChannelCredentials()));
-    http_ = std::make_unique<HttpServer>(HttpServerOptions(), service_->generation());
-    absl::StatusOr<int> http_port = http_->Start();
-    ASSERT_TRUE(http_port.ok()) << http_port.status();
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", *http_port);
-    client_->set_read_timeout(std::chrono::seconds(20));
-  }
-
-  void TearDown() override {
-    service_->Shutdown();
-    http_->Stop();
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
-    server_->Wait();
-    fleet_.reset();
-    workers_.clear();
-  }
-
-  void StartWorkers(int n) {
-    for (int i = 0; i < n; ++i) {
-      workers_.push_back(std::make_unique<FakeWorker>());
-      ASSERT_TRUE(fleet_->Register(workers_.back()->Registration()).ok());
-      ASSERT_TRUE(fleet_->WaitForState(i, ReplicaState::kReady, absl::Seconds(20)));
-    }
-    fleet_->Start();
+    StartCoordinator(o, io, Codec(), HttpServerOptions());
   }
 
   grpc::Status GrpcGenerate(int* tokens) {
@@ -166,15 +122,6 @@ class CoordinatorMetricsTest : public ::testing::Test {
   std::unique_ptr<MetricsServer> metrics_server_;
   std::unique_ptr<CoordinatorMetrics> metrics_;
   std::unique_ptr<FleetMetrics> fleet_metrics_;
-  KeyValueStoreServer store_;
-  std::unique_ptr<FleetManager> fleet_;
-  std::unique_ptr<Router> router_;
-  std::unique_ptr<InferenceServiceImpl> service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<pb::Inference::Stub> stub_;
-  std::unique_ptr<HttpServer> http_;
-  std::unique_ptr<httplib::Client> client_;
-  std::vector<std::unique_ptr<FakeWorker>> workers_;
 };
 
 TEST_F(CoordinatorMetricsTest, RequestsAndEngineStatsReachTheScrape) {
