@@ -114,6 +114,11 @@ void DeclareFlags(FlagSet& flags, CoordinatorFlags& f) {
             "on SIGTERM: fail readiness, take no new requests, let those in flight finish for "
             "at most this long, then exit 0")
       .MinExclusive(absl::ZeroDuration());
+  flags.Add("heap-release-interval", &f.heap_release_interval,
+            "give the heap's free pages back to the kernel every D (malloc_trim), so the resident "
+            "set follows the live heap; 0 = never")
+      .Value("D")
+      .Min(absl::ZeroDuration());
   flags.Add("migration-limit", &f.migration_limit,
             "times one request may continue on another replica when its replica fails "
             "mid-stream; 0 = never")

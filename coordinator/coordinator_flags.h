@@ -52,6 +52,8 @@ struct CoordinatorFlags {
   absl::Duration load_timeout = absl::Minutes(10);
   // SIGTERM: readiness fails, no new requests, those in flight finish for at most this long.
   absl::Duration drain_timeout = absl::Seconds(30);
+  // Free heap pages go back to the kernel this often (common/heap/heap_release.h); 0: never.
+  absl::Duration heap_release_interval = absl::Seconds(10);
   int migration_limit = 3;  // times one request may move to another replica (0: never)
   // API keys on the public plane (docs/security.md); with none (and no G4_API_KEY) it is open.
   std::vector<std::string> api_keys;  // --api-key KEY, repeatable

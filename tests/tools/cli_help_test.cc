@@ -70,7 +70,7 @@ TEST(CliHelpTest, AnUnknownFlagIsOneLineAndExitTwo) {
   }
 }
 
-// g4-worker documents all 14 of its flags (it used to list 3).
+// g4-worker documents all 15 of its flags (it used to list 3).
 TEST(CliHelpTest, WorkerUsageListsEveryFlag) {
   std::string worker;
   for (const std::string& bin : Binaries()) {
@@ -81,7 +81,7 @@ TEST(CliHelpTest, WorkerUsageListsEveryFlag) {
        {"--coordinator", "--host", "--port", "--threads", "--register-timeout",
         "--heartbeat-interval", "--gloo-interface", "--metrics-port", "--metrics-host",
         "--metrics-prefix", "--served-model-name", "--replica-group", "--replica-rank",
-        "--drain-timeout"}) {
+        "--drain-timeout", "--heap-release-interval"}) {
     EXPECT_THAT(r.out, HasSubstr(std::string("\n  ") + flag + " ")) << flag;
   }
 }

@@ -25,6 +25,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/flags/flag_set.h"
+#include "common/heap/heap_release.h"
 #include "worker/service/worker_flags.h"
 #include "worker/service/worker_server.h"
 
@@ -71,6 +72,7 @@ int main(int argc, char** argv) {
   }
   g4::WorkerServer* s = server->get();
   std::fprintf(stderr, "g4-worker listening on %s\n", s->address().c_str());
+  g4::HeapReleaser heap_releaser(flags->heap_release_interval);
   if (s->metrics() != nullptr) {
     std::fprintf(stderr, "g4-worker metrics on %s\n", s->metrics()->address().c_str());
   }

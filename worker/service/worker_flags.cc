@@ -43,6 +43,11 @@ void DeclareFlags(FlagSet& flags, WorkerFlags& f) {
             "SIGINT or a second SIGTERM stops at once")
       .Value("D")
       .Min(absl::ZeroDuration());
+  flags.Add("heap-release-interval", &f.heap_release_interval,
+            "give the heap's free pages back to the kernel every D (malloc_trim), so the resident "
+            "set follows the live heap; 0 = never")
+      .Value("D")
+      .Min(absl::ZeroDuration());
   flags.Add("gloo-interface", &o.gloo_interface,
             "listen for Gloo on this network interface instead of --host")
       .Value("IFACE");

@@ -17,6 +17,8 @@ struct WorkerFlags {
   int threads = 0;  // OpenBLAS threads; 0: OpenBLAS's default
   // SIGTERM: finish the streams in flight for at most this long, then exit; 0: exit at once.
   absl::Duration drain_timeout = absl::Seconds(30);
+  // Free heap pages go back to the kernel this often (common/heap/heap_release.h); 0: never.
+  absl::Duration heap_release_interval = absl::Seconds(10);
   bool help = false;
 };
 
