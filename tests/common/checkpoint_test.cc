@@ -12,6 +12,7 @@
 namespace g4 {
 namespace {
 
+using ::g4::testing_util::Iota;
 using ::g4::testing_util::SafetensorsWriter;
 using ::g4::testing_util::ScopedTempDir;
 using ::g4::testing_util::TinyDenseJson;
@@ -20,12 +21,6 @@ using ::g4::testing_util::WriteOptions;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
-
-std::vector<float> Iota(int n, float start = 0.f) {
-  std::vector<float> v(n);
-  for (int i = 0; i < n; ++i) v[i] = start + static_cast<float>(i);
-  return v;
-}
 
 class CheckpointTest : public ::testing::Test {
  protected:

@@ -29,6 +29,13 @@
 
 namespace g4::testing_util {
 
+// n consecutive floats from `start`: tensor contents whose every element says where it came from.
+inline std::vector<float> Iota(int n, float start = 0.f) {
+  std::vector<float> v(n);
+  for (int i = 0; i < n; ++i) v[i] = start + static_cast<float>(i);
+  return v;
+}
+
 struct WriteOptions {
   bool pad_header = true;                // pad the header with spaces to a multiple of 8
   std::string trailing_bytes;            // appended after the byte buffer

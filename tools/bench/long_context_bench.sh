@@ -20,7 +20,7 @@ PREFIX=${2:-100000}
 MODEL=tests/data/golden/long
 BLOCK=16
 CHUNK=2048
-B=build
+B=${G4_BUILD_DIR:-build}  # where the binaries are (a copy keeps a rebuild from touching the run)
 RUN=$(mktemp -d /tmp/g4serve-longctx.XXXXXX)
 pids=()
 cleanup() {
