@@ -266,7 +266,16 @@ std::vector<ScheduledChunk> ScheduleStep(const SchedulerOptions& options,
     budget.tokens += held.tokens;
     budget.cost += held.cost;
   }
-  prefills(/*long_ones=*/true);  // 5.
+  // 5. The long prefills. When the step carries latency-bound work (decodes, short prompts,
+  // admissions), their chunks add at most (slowdown − 1) times that work's own step, so a short
+  // prompt admitted now gets its first token after about one step of its own.
+  double latency_cost = 0;
+  for (const ScheduledChunk& c : out) latency_cost += options.cost.ChunkCost(c.begin, c.len);
+  if (latency_cost > 0 && options.step_overhead_cost > 0) {
+    budget.cost = std::min(budget.cost, (options.decode_step_slowdown - 1) *
+                                            (options.step_overhead_cost + latency_cost));
+  }
+  prefills(/*long_ones=*/true);
   if (kv != nullptr) {
     for (auto it = events->preempted.rbegin(); it != events->preempted.rend(); ++it) {
       waiting.insert(waiting.begin(), *it);  // front of the queue, oldest admitted first

@@ -16,7 +16,10 @@
 //  3. running prefills that can finish within one step's token budget ("short"), oldest first;
 //  4. admission of waiting requests — highest priority first, FCFS within a priority — each with
 //     a first chunk of what budget is left (chunked prefill);
-//  5. the long running prefills, oldest first, with what remains.
+//  5. the long running prefills, oldest first, with what remains — and, when the step carries
+//     latency-bound work (decodes, short prompts, admissions) and the overhead is known, at most
+//     (decode_step_slowdown − 1) times that work's own step (overhead + its cost), so a short
+//     prompt admitted during a long prefill is not held up by a large chunk of it.
 // Every running prefill progresses every step: its floor — min_prefill_chunk tokens, shrunk to
 // what the step's prefill budget can carry, at least one token — is held back for it from steps
 // 3 and 4. So a short prompt arriving during a long prefill is scheduled at the next step ahead

@@ -166,6 +166,52 @@ TEST(SchedulerTest, ShortPromptsGoBeforeTheLongPromptsChunkNextToDecodes) {
   EXPECT_LE(prefill, (o.decode_step_slowdown - 1) * (200 + decode_cost) + 1e-9);
 }
 
+// The analytic cost model of the long-context test checkpoint (one global layer of four).
+StepCostModel LongModelCost() {
+  StepCostModel m;
+  m.global_per_pair = 1.26e-3;
+  m.sliding_per_pair = 2.27e-3;
+  m.sliding_window = 1024;
+  return m;
+}
+
+// No decodes, the overhead known: the long prompt alone gets large steps (lone_prefill_overheads),
+// but in the step that admits short prompts its chunk adds at most (slowdown − 1) times the
+// short prompts' own step, so they are not held up by it.
+TEST(SchedulerTest, AStepAdmittingShortPromptsKeepsTheLongChunkSmall) {
+  auto long_prompt = Seq(1, 40000);
+  long_prompt->num_computed = 20000;
+  SchedulerOptions o;
+  o.max_num_batched_tokens = 2048;
+  o.cost = LongModelCost();
+  o.step_overhead_cost = 770;
+  std::vector<Sequence*> running = {long_prompt.get()}, waiting;
+  auto step = ScheduleStep(o, running, waiting);
+  ASSERT_EQ(step.size(), 1u);
+  const double lone = o.cost.ChunkCost(20000, step[0].len);
+  EXPECT_GT(lone, 4 * 770);
+  EXPECT_LE(lone, o.lone_prefill_overheads * 770);
+  long_prompt->num_computed += step[0].len;
+  std::vector<std::unique_ptr<Sequence>> shorts;
+  for (int i = 0; i < 16; ++i) {
+    shorts.push_back(Seq(2 + i, 64));
+    waiting.push_back(shorts.back().get());
+  }
+  step = ScheduleStep(o, running, waiting);
+  ASSERT_EQ(step.size(), 17u);
+  double shorts_cost = 0;
+  for (int i = 0; i < 16; ++i) {
+    EXPECT_EQ(step[i].seq, shorts[i].get());
+    EXPECT_EQ(step[i].len, 64);
+    shorts_cost += o.cost.ChunkCost(0, 64);
+  }
+  EXPECT_EQ(step[16].seq, long_prompt.get());
+  EXPECT_GE(step[16].len, 1);
+  EXPECT_LE(o.cost.ChunkCost(step[16].begin, step[16].len),
+            (o.decode_step_slowdown - 1) * (770 + shorts_cost) + 1e-9);
+  EXPECT_TRUE(waiting.empty());
+}
+
 TEST(SchedulerTest, EveryPrefillProgressesWhenDecodesSpendTheBudget) {
   std::vector<std::unique_ptr<Sequence>> decoding;
   std::vector<Sequence*> running, waiting;
@@ -216,14 +262,6 @@ TEST(SchedulerTest, StepOverheadLimitsPrefillNextToDecodes) {
   EXPECT_GE(o.cost.ChunkCost(0, step[1].len), cap - 2);
 }
 
-// The analytic cost model of the long-context test checkpoint (one global layer of four).
-StepCostModel LongModelCost() {
-  StepCostModel m;
-  m.global_per_pair = 1.26e-3;
-  m.sliding_per_pair = 2.27e-3;
-  m.sliding_window = 1024;
-  return m;
-}
 
 // The benchmark's shape (tools/bench/long_prefill_bench.sh): 16 streams decode while a 65 536-
 // token prompt prefills, with the overhead the estimator measured there (~770 token-equivalents
