@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "common/status_macros.h"
+#include "kernels/cpu/attention_workspace.h"
 
 namespace g4 {
 namespace {
@@ -301,8 +302,46 @@ int64_t KvBytesPerSequence(const ModelConfig& c, const KvPerToken& k, int64_t co
   return k.sliding * SlidingTokens(c, context) + k.global * context;
 }
 
+// The CPU backend's attention buffers that grow with the context (kernels/cpu/
+// attention_workspace.h), per rank at `context` tokens: the largest single attention call's
+// scratch, the gather buffers of the paged cache (V, and K where it is stored: each as large as
+// the largest layer's rows), and the derived keys' RoPE table while it grows. These are alive at
+// once during a global layer's attention deep into a long prompt.
+int64_t CpuAttentionBytes(const ModelConfig& c, const PlanRequest& req, const Degrees& d,
+                          int64_t context) {
+  const int tp = d.tp;
+  const int64_t t = std::min<int64_t>(req.max_num_batched_tokens, context);
+  int64_t scratch = 0, gather_v = 0, gather_k = 0, rope = 0;
+  for (int l = 0; l < c.num_layers; ++l) {
+    const int src = c.KvSourceLayer(l);
+    const int hd = c.HeadDim(l);
+    const int heads = c.num_heads / tp;
+    const bool derived = !c.HasVProj(src);
+    const int64_t keys = c.IsGlobal(src) || c.sliding_window <= 0
+                             ? context
+                             : std::min<int64_t>(context, c.sliding_window - 1 + t);
+    for (const int64_t queries : {int64_t{1}, t}) {
+      scratch = std::max(scratch, cpu::AttentionScratchFloats(queries, keys, heads, hd, derived,
+                                                              /*batch_invariant=*/false));
+    }
+    const int64_t width = int64_t{KvHeadsPerRank(c.NumKvHeads(src), tp)} * c.HeadDim(src);
+    gather_v = std::max(gather_v, cpu::GatherScratchFloats(keys, width));
+    if (!derived) gather_k = std::max(gather_k, cpu::GatherScratchFloats(keys, width));
+    if (derived) {
+      const RopeConfig& r = c.Rope(src);
+      // As the worker's RopeInvFreq: transformers' int(partial_rotary_factor * head_dim // 2).
+      const int rotated = r.type == RopeType::kProportional
+                              ? static_cast<int>(std::floor(r.partial_rotary_factor *
+                                                            c.HeadDim(src) / 2))
+                              : c.HeadDim(src) / 2;
+      rope = std::max(rope, cpu::RopeTablePeakFloats(context, rotated));
+    }
+  }
+  return (scratch + gather_v + gather_k + rope) * 4;
+}
+
 int64_t WorkspaceBytes(const ModelConfig& c, const PlanRequest& req, const Degrees& d, int rank,
-                       int64_t reserve) {
+                       int64_t context, int64_t reserve) {
   const int64_t t = req.max_num_batched_tokens;
   const int tp = d.tp;
   int64_t attn = 0, mlp = 0;
@@ -322,7 +361,9 @@ int64_t WorkspaceBytes(const ModelConfig& c, const PlanRequest& req, const Degre
   const int64_t rows = std::min<int64_t>(t, req.max_num_seqs);
   int64_t logits = rows * (c.vocab_size / tp) * 4;
   if (rank == 0 && tp > 1) logits += rows * c.vocab_size * 4;  // gathered on the leader
-  return t * width * 4 + logits + reserve;
+  const int64_t cpu = req.device_kind == DeviceKind::kCpu ? CpuAttentionBytes(c, req, d, context)
+                                                         : 0;
+  return t * width * 4 + logits + cpu + reserve;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -476,7 +517,7 @@ Built BuildPlan(const ModelConfig& c, const PlanRequest& req, const Degrees& d, 
       }
     }
     replica_weights += weights;
-    const int64_t workspace = WorkspaceBytes(c, req, d, r, reserve);
+    const int64_t workspace = WorkspaceBytes(c, req, d, r, context, reserve);
     pb::MemoryBreakdown* mem = rp->mutable_memory();
     mem->set_device_bytes(req.device_memory_bytes);
     mem->set_usable_bytes(usable);

@@ -5,14 +5,13 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/cpu/attention_workspace.h"
 #include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/rope_math.h"
 #include "kernels/cpu/rope_table.h"
 
 namespace g4::cpu {
 namespace {
-
-constexpr int kQueryBlock = 128;
 
 // Index range [lo, hi) of keys visible to a query at position qp.
 inline void VisibleKeys(const AttentionShape& s, int64_t qp, int64_t* lo, int64_t* hi) {
@@ -136,17 +135,22 @@ void DecodeAttention(float* out, const float* q, const float* v, const Attention
   }
 }
 
-// Many queries: per query block and KV head, the K rows of the block's visible span (derived
-// once for the whole group), then per query head S = Q·Kᵀ (BLAS), mask, softmax in fp32,
-// O = P·V (BLAS). Query blocks bound the score buffer, and the span skips keys that no query of
-// the block can see (long sliding-window prefills).
+// Many queries: per query block and query head, S = Q·Kᵀ (BLAS) over the block's visible span
+// of K rows — derived tile by tile (kKeyTile keys) where K is derived — then mask, softmax in
+// fp32, O = P·V (BLAS). Query blocks bound the score buffer (fewer queries per block as the span
+// grows: attention_workspace.h), and the span skips keys that no query of the block can see
+// (long sliding-window prefills). Spans of at most kKeyTile keys take one BLAS call, as before.
 void PrefillAttention(float* out, const float* q, const float* v, const AttentionShape& s,
                       const KeyRows& keys) {
   const int group = s.num_heads / s.num_kv_heads;
   const int d = s.head_dim;
+  const int block = QueryBlockRows(s.num_keys);
   std::vector<float> scores, scratch;
-  for (int q0 = 0; q0 < s.num_queries; q0 += kQueryBlock) {
-    const int nq = std::min(kQueryBlock, s.num_queries - q0);
+  // Exact sizes up front (attention_workspace.h): no geometric growth past what the plan counts.
+  scores.reserve(static_cast<size_t>(std::min(block, s.num_queries)) * s.num_keys);
+  if (s.k_derive.enabled()) scratch.reserve(std::min<int64_t>(s.num_keys, kKeyTile) * d);
+  for (int q0 = 0; q0 < s.num_queries; q0 += block) {
+    const int nq = std::min(block, s.num_queries - q0);
     int64_t span_lo, unused, span_hi;
     VisibleKeys(s, s.q_pos0 + q0, &span_lo, &unused);
     VisibleKeys(s, s.q_pos0 + q0 + nq - 1, &unused, &span_hi);
@@ -159,13 +163,16 @@ void PrefillAttention(float* out, const float* q, const float* v, const Attentio
     }
     scores.resize(static_cast<size_t>(nq) * nk);
     for (int g = 0; g < s.num_kv_heads; ++g) {
-      int64_t ld;
-      const float* kg = keys.Rows(g, span_lo, span_hi, scratch, &ld);
       const float* vg = v + span_lo * s.kv_stride + static_cast<int64_t>(g) * d;
       for (int h = g * group; h < (g + 1) * group; ++h) {
         const float* qh = q + q0 * s.q_stride + static_cast<int64_t>(h) * d;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, static_cast<int>(nk), d,
-                    s.scale, qh, s.q_stride, kg, ld, 0.0f, scores.data(), nk);
+        for (int64_t j0 = span_lo; j0 < span_hi; j0 += kKeyTile) {
+          const int64_t j1 = std::min(span_hi, j0 + kKeyTile);
+          int64_t ld;
+          const float* kg = keys.Rows(g, j0, j1, scratch, &ld);
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, static_cast<int>(j1 - j0), d,
+                      s.scale, qh, s.q_stride, kg, ld, 0.0f, scores.data() + (j0 - span_lo), nk);
+        }
         for (int i = 0; i < nq; ++i) {
           int64_t lo, hi;
           VisibleKeys(s, s.q_pos0 + q0 + i, &lo, &hi);

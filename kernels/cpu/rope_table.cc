@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/attention_workspace.h"
 #include "kernels/cpu/rope_math.h"
 
 namespace g4::cpu {
@@ -18,7 +19,13 @@ void RopeTable::Cover(const float* inv_freq, int half, int64_t end) {
     rows_.clear();
   }
   if (end <= size_) return;
-  rows_.resize(end * 2 * rotated_);  // amortized growth: decode adds one position per step
+  // Grown in kRopeGranule positions (decode adds one position per step), exactly, so the plan's
+  // term (RopeTablePeakFloats) holds.
+  const int64_t need = end * 2 * rotated_;
+  if (static_cast<int64_t>(rows_.capacity()) < need) {
+    rows_.reserve(RoundUp(end, kRopeGranule) * 2 * rotated_);
+  }
+  rows_.resize(need);
   for (int64_t p = size_; p < end; ++p) {
     float* row = rows_.data() + p * 2 * rotated_;
     RopeCosSin(p, inv_freq_.data(), rotated_, row, row + rotated_);

@@ -55,7 +55,9 @@ metric() {  # NAME [LABEL]: the first sample of NAME (with LABEL) on the coordin
 rss() { awk '/VmHWM/ {print $2 * 1024}' "/proc/$1/status"; }
 echo "model $MODEL, $TOTAL tokens (prompt $((TOTAL - 8)) + 8), B=$BLOCK, C=$CHUNK"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "worker RSS before the request: $(rss "${workers[0]}") / $(rss "${workers[1]}") B"
+idle0=$(rss "${workers[0]}")
+idle1=$(rss "${workers[1]}")
+echo "worker RSS before the request: $idle0 / $idle1 B"
 
 python3 - "$TOTAL" "$PREFIX" "$RUN" <<'EOF'
 import json, random, sys
@@ -93,23 +95,27 @@ print(f"peak sliding pages {float(s):.0f}, bound ceil((1024-1+{C})/{B})+1 = {mat
 EOF
 $B/tools/g4_plan/g4-plan --model "$MODEL" --cpu-ranks 2 --tensor-parallel-size 2 \
   --max-context "$TOTAL" --max-num-seqs 1 --max-num-batched-tokens $CHUNK --json >"$RUN/plan.json"
-python3 - "$RUN/plan.json" "$rss0" "$rss1" "$GLOBAL_PAGES" "$BLOCK" <<'EOF'
+python3 - "$RUN/plan.json" "$rss0" "$rss1" "$GLOBAL_PAGES" "$BLOCK" "$idle0" "$idle1" <<'EOF'
 import json, sys
 plan = json.load(open(sys.argv[1]))
 rss = [int(sys.argv[2]), int(sys.argv[3])]
 pages, block = int(sys.argv[4]), int(sys.argv[5])
-for r, got in zip(plan["ranks"], rss):
+idle = [int(sys.argv[6]), int(sys.argv[7])]
+for r, got, base in zip(plan["ranks"], rss, idle):
     m = r["memory"]
     weights, work = int(m["weights_bytes"]), int(m["activation_workspace_bytes"])
     kv_seq = int(r["kv_bytes_per_sequence_at_max_context"])
     reserve, dt = int(plan["runtime_reserve_bytes"]), int(plan["kv_dtype_bytes"])
-    # The CPU backend holds weights and KV in fp32: scale the plan's 2-byte figures by 4/2.
-    predicted = weights * 4 // dt + work + kv_seq * 4 // dt + reserve
+    # The CPU backend holds weights and KV in fp32: scale the plan's 2-byte figures by 4/2. The
+    # workspace includes the runtime reserve.
+    predicted = weights * 4 // dt + work + kv_seq * 4 // dt
     print(f"rank {r.get('rank', 0)}: peak RSS {got / 2**20:.1f} MiB; plan (fp32) "
           f"{predicted / 2**20:.1f} MiB = weights {weights * 4 // dt / 2**20:.1f} + workspace "
-          f"{work / 2**20:.1f} + KV of one {plan['max_context']}-token sequence "
+          f"{(work - reserve) / 2**20:.1f} + KV of one {plan['max_context']}-token sequence "
           f"{kv_seq * 4 // dt / 2**20:.1f} + runtime reserve {reserve / 2**20:.1f}; "
-          f"RSS / plan {got / predicted:.3f}")
+          f"RSS / plan {got / predicted:.3f}; what the request added, RSS - idle RSS "
+          f"{(got - base) / 2**20:.1f} MiB against the plan without the reserve "
+          f"{(predicted - reserve) / 2**20:.1f} MiB: {(got - base) / (predicted - reserve):.3f}")
 EOF
 
 gstart=$(date +%s.%N)

@@ -113,74 +113,29 @@ class StepBuilder {
   Budget budget_;
 };
 
-// Cost budget the running prefills leave for waiting requests: what the prompts of those that
-// could be admitted would cost from position 0, at most half of what is left.
-double ReserveForWaiting(const SchedulerOptions& o, const std::vector<Sequence*>& running,
-                         const std::vector<Sequence*>& waiting, const Budget& budget) {
-  const int64_t slots = o.max_num_seqs - static_cast<int64_t>(running.size());
-  double want = 0;
-  for (int64_t j = 0; j < slots && j < static_cast<int64_t>(waiting.size()); ++j) {
-    want += o.cost.ChunkCost(0, std::min(budget.tokens, Pending(waiting[j])));
-    if (want >= budget.cost / 2) break;
+// The cost the step's prefill chunks may spend in all, given what the decodes already spent
+// (`decode_cost`) and what is left of the cost budget (`left`). Infinite: tokens only.
+double PrefillCostBudget(const SchedulerOptions& o, double decode_cost, double left, bool lone) {
+  const double overhead = o.step_overhead_cost;
+  if (decode_cost > 0) {
+    if (overhead <= 0) return left;
+    return std::min(left, (o.decode_step_slowdown - 1) * (overhead + decode_cost));
   }
-  return std::min(want, budget.cost / 2);
+  if (overhead > 0) return std::max(left, o.lone_prefill_overheads * overhead);
+  // Alone (nothing else running or waiting) and nothing known of the overhead: no step's latency
+  // is at stake, and small chunks would only add steps.
+  return lone ? std::numeric_limits<double>::infinity() : left;
 }
 
-}  // namespace
-
-std::vector<ScheduledChunk> ScheduleStep(const SchedulerOptions& options,
-                                         std::vector<Sequence*>& running,
-                                         std::vector<Sequence*>& waiting, KvBlockManager* kv,
-                                         KvScheduleEvents* events) {
-  std::vector<ScheduledChunk> out;
-  G4_CHECK(kv == nullptr || events != nullptr);
-  StepBuilder step(options, running, out, kv, events);
+// Admits waiting requests, priority descending then arrival, each with a first chunk of what is
+// left of the budgets; moves them from `waiting` to the end of `running`.
+void Admit(const SchedulerOptions& options, StepBuilder& step, std::vector<Sequence*>& running,
+           std::vector<Sequence*>& waiting, KvBlockManager* kv, KvScheduleEvents* events) {
   Budget& budget = step.budget();
-  for (size_t i = 0; i < running.size();) {  // decodes first
-    Sequence* s = running[i];
-    if (Pending(s) > 1 || budget.tokens <= 0) {
-      ++i;
-      continue;
-    }
-    if (step.Schedule(i, 1, /*partial=*/false) == 0) continue;  // running[i] left
-    ++i;
-  }
-  const double decode_cost = options.max_num_batched_tokens - budget.cost;
-  if (decode_cost > 0 && options.step_overhead_cost > 0) {
-    budget.cost = std::min(budget.cost, options.step_overhead_cost + decode_cost);
-  }
-  // Then prefills / recomputes, oldest first, within the cost budget minus what the waiting
-  // requests would need, but at least min_prefill_chunk tokens each.
-  const double reserve = ReserveForWaiting(options, running, waiting, budget);
-  for (size_t i = 0; i < running.size();) {
-    Sequence* s = running[i];
-    if (Pending(s) <= 1 || budget.tokens <= 0) {
-      ++i;
-      continue;
-    }
-    const int64_t most = std::min(budget.tokens, Pending(s));
-    // Alone (nothing else running or waiting), no step's latency is at stake: tokens only.
-    const bool alone = running.size() == 1 && waiting.empty();
-    int64_t want = alone ? most
-                         : options.cost.MaxLenWithin(s->num_computed, most, budget.cost - reserve);
-    want = std::max(want, std::min<int64_t>(most, std::max(1, options.min_prefill_chunk)));
-    if (step.Schedule(i, want, /*partial=*/true) == 0) continue;
-    ++i;
-  }
-  if (kv != nullptr) {
-    for (auto it = events->preempted.rbegin(); it != events->preempted.rend(); ++it) {
-      waiting.insert(waiting.begin(), *it);  // front of the queue, oldest admitted first
-    }
-    if (!events->preempted.empty()) return out;  // no admission while memory is short
-  }
-  // Admission: priority descending, then arrival.
   std::stable_sort(waiting.begin(), waiting.end(), [](const Sequence* a, const Sequence* b) {
     return a->request.priority != b->request.priority ? a->request.priority > b->request.priority
                                                       : a->arrival < b->arrival;
   });
-  // Waiting requests get at least what was reserved for them, even when the running prefills'
-  // minimum chunks overspent the budget.
-  budget.cost = std::max(budget.cost, reserve);
   size_t admitted = 0;
   while (admitted < waiting.size() && budget.tokens > 0 && (budget.cost > 0 || running.empty()) &&
          static_cast<int>(running.size()) < options.max_num_seqs) {
@@ -229,6 +184,103 @@ std::vector<ScheduledChunk> ScheduleStep(const SchedulerOptions& options,
     step.Charge(s, len);
   }
   waiting.erase(waiting.begin(), waiting.begin() + static_cast<std::ptrdiff_t>(admitted));
+}
+
+bool ScheduledThisStep(const std::vector<ScheduledChunk>& out, const Sequence* s) {
+  for (const ScheduledChunk& c : out) {
+    if (c.seq == s) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<ScheduledChunk> ScheduleStep(const SchedulerOptions& options,
+                                         std::vector<Sequence*>& running,
+                                         std::vector<Sequence*>& waiting, KvBlockManager* kv,
+                                         KvScheduleEvents* events) {
+  std::vector<ScheduledChunk> out;
+  G4_CHECK(kv == nullptr || events != nullptr);
+  StepBuilder step(options, running, out, kv, events);
+  Budget& budget = step.budget();
+  const bool lone = running.size() == 1 && waiting.empty();
+  for (size_t i = 0; i < running.size();) {  // 1. decodes
+    Sequence* s = running[i];
+    if (Pending(s) > 1 || budget.tokens <= 0) {
+      ++i;
+      continue;
+    }
+    if (step.Schedule(i, 1, /*partial=*/false) == 0) continue;  // running[i] left
+    ++i;
+  }
+  // 2. What the prefill chunks may cost in all.
+  const double decode_cost = options.max_num_batched_tokens - budget.cost;
+  budget.cost = PrefillCostBudget(options, decode_cost, budget.cost, lone);
+  const double prefill_budget = budget.cost;
+  auto is_prefill = [](const Sequence* s) { return Pending(s) > 1; };
+  auto is_long = [&](const Sequence* s) { return Pending(s) > options.max_num_batched_tokens; };
+  // A running prefill's floor: min_prefill_chunk tokens, as many as the prefill budget carries,
+  // at least one.
+  auto floor_of = [&](const Sequence* s) {
+    const int64_t most = std::min<int64_t>(Pending(s), std::max(1, options.min_prefill_chunk));
+    return std::max<int64_t>(1, options.cost.MaxLenWithin(s->num_computed, most, prefill_budget));
+  };
+  // The long prefills' floors, held back from the short prefills and admission.
+  Budget held;
+  for (const Sequence* s : running) {
+    if (!is_prefill(s) || !is_long(s)) continue;
+    const int64_t f = floor_of(s);
+    held.tokens += f;
+    held.cost += options.cost.ChunkCost(s->num_computed, f);
+  }
+  // Schedules the running prefills of one kind (short or long), oldest first.
+  auto prefills = [&](bool long_ones) {
+    for (size_t i = 0; i < running.size();) {
+      Sequence* s = running[i];
+      if (!is_prefill(s) || is_long(s) != long_ones || ScheduledThisStep(out, s)) {
+        ++i;
+        continue;
+      }
+      const int64_t floor = floor_of(s);
+      if (long_ones) {  // its own floor is no longer held back from it
+        held.tokens -= floor;
+        held.cost -= options.cost.ChunkCost(s->num_computed, floor);
+      }
+      const int64_t most = std::min(budget.tokens - held.tokens, Pending(s));
+      if (most <= 0) {
+        ++i;
+        continue;
+      }
+      int64_t want = options.cost.MaxLenWithin(s->num_computed, most, budget.cost - held.cost);
+      want = std::max(want, std::min(most, floor));
+      if (step.Schedule(i, want, /*partial=*/true) == 0) continue;  // running[i] left
+      ++i;
+    }
+  };
+  prefills(/*long_ones=*/false);  // 3.
+  // 4. Admission (not while memory is short: a step that preempted admits nothing).
+  if (kv == nullptr || events->preempted.empty()) {
+    budget.tokens -= held.tokens;
+    budget.cost -= held.cost;
+    Admit(options, step, running, waiting, kv, events);
+    budget.tokens += held.tokens;
+    budget.cost += held.cost;
+  }
+  // 5. The long prefills. When the step carries latency-bound work (decodes, short prompts,
+  // admissions), their chunks add at most (slowdown − 1) times that work's own step, so a short
+  // prompt admitted now gets its first token after about one step of its own.
+  double latency_cost = 0;
+  for (const ScheduledChunk& c : out) latency_cost += options.cost.ChunkCost(c.begin, c.len);
+  if (latency_cost > 0 && options.step_overhead_cost > 0) {
+    budget.cost = std::min(budget.cost, (options.decode_step_slowdown - 1) *
+                                            (options.step_overhead_cost + latency_cost));
+  }
+  prefills(/*long_ones=*/true);
+  if (kv != nullptr) {
+    for (auto it = events->preempted.rbegin(); it != events->preempted.rend(); ++it) {
+      waiting.insert(waiting.begin(), *it);  // front of the queue, oldest admitted first
+    }
+  }
   return out;
 }
 

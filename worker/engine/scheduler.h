@@ -1,18 +1,30 @@
 // Continuous batching: chooses, each step, which sequences run and how many of their tokens,
-// under a token budget (max_num_batched_tokens), a cost budget (max_num_batched_tokens
-// token-equivalents of the StepCostModel: attention over a long context costs more than its
-// token count) and a sequence limit (max_num_seqs).
+// under a token budget (max_num_batched_tokens), a cost budget (token-equivalents of the
+// StepCostModel: attention over a long context costs far more than its token count) and a
+// sequence limit (max_num_seqs).
 //
-// Order: every running sequence that is decoding gets its one token first (latency of running
-// requests before admitting new ones), then running sequences still prefilling (or recomputing
-// after a preemption) get chunks, then waiting requests are admitted — highest priority first,
-// FCFS within a priority — each with a first chunk of at most the remaining budget (chunked
-// prefill). A step thus mixes decodes with prefill chunks. While requests wait, running prefills
-// leave them up to half of the cost budget (what their prompts would cost), so a short request
-// arriving during a long prefill is admitted at the next step; and every running prefill gets at
-// least min_prefill_chunk tokens per step, however much the decodes cost, so a long prompt
-// progresses every step (waiting requests keep their reserve even then). A prefill alone in the
-// engine (nothing else running or waiting) is limited by tokens only. docs/long_context.md.
+// Order within a step:
+//  1. every running sequence that is decoding gets its one token (latency of running requests
+//     first);
+//  2. the prefill budget: next to decodes, prefill may add at most (decode_step_slowdown − 1)
+//     times what the decodes' step costs (its fixed overhead, step_overhead_cost, plus the
+//     decodes' own cost), so a step carrying decodes takes at most about decode_step_slowdown
+//     times a decode-only step; without decodes, a step costs at most lone_prefill_overheads
+//     overheads (or max_num_batched_tokens, whichever is more), which bounds how long an arrival
+//     waits for the step in flight; before the overhead is known, a prefill alone in the engine
+//     is limited by tokens only;
+//  3. running prefills that can finish within one step's token budget ("short"), oldest first;
+//  4. admission of waiting requests — highest priority first, FCFS within a priority — each with
+//     a first chunk of what budget is left (chunked prefill);
+//  5. the long running prefills, oldest first, with what remains — and, when the step carries
+//     latency-bound work (decodes, short prompts, admissions) and the overhead is known, at most
+//     (decode_step_slowdown − 1) times that work's own step (overhead + its cost), so a short
+//     prompt admitted during a long prefill is not held up by a large chunk of it.
+// Every running prefill progresses every step: its floor — min_prefill_chunk tokens, shrunk to
+// what the step's prefill budget can carry, at least one token — is held back for it from steps
+// 3 and 4. So a short prompt arriving during a long prefill is scheduled at the next step ahead
+// of the long prompt's next chunk, and its TTFT is about its unloaded TTFT plus one step.
+// docs/long_context.md.
 //
 // Paged KV (a KvBlockManager given): a chunk runs only once Allocate() gave it slots. A prefill
 // chunk shrinks to what fits; when not even one token fits (a decode), the most recently
@@ -21,7 +33,7 @@
 // until the chunk fits or the sequence preempts itself. Admission adopts the cached prefix
 // (AddSequence: num_computed starts at P) and admits only when the whole first chunk fits — or,
 // when nothing is running (no page will come free by waiting), with the largest first chunk that
-// fits; no admission in a step that preempted.
+// fits; no admission in a step that preempted before it.
 #ifndef G4SERVE_WORKER_ENGINE_SCHEDULER_H_
 #define G4SERVE_WORKER_ENGINE_SCHEDULER_H_
 
@@ -40,13 +52,20 @@ struct SchedulerOptions {
   int max_num_batched_tokens = 2048;
   // What a chunk costs; the default charges its tokens only.
   StepCostModel cost;
-  // Tokens every running prefill gets per step (token budget permitting), even when the cost
-  // budget is spent.
+  // Tokens every running prefill gets per step (token budget permitting), unless the step's
+  // prefill cost budget cannot carry that many; then as many as it can, at least one.
   int min_prefill_chunk = 16;
-  // The fixed time of a step in cost units (StepTimeEstimator::OverheadCost; 0: unknown). When
-  // decodes run, prefill chunks get at most this plus the decodes' cost: a step with prefill
-  // then takes at most about twice what the decodes alone would.
+  // The fixed time of a step in cost units (StepTimeEstimator::OverheadCost; 0: unknown).
   double step_overhead_cost = 0;
+  // With the overhead known: a step that carries decodes takes at most this multiple of the
+  // decodes' own step (prefill adds at most (this − 1) · (overhead + the decodes' cost)). Below
+  // the 2x goal, leaving room for the estimate's error on a noisy machine.
+  double decode_step_slowdown = 1.8;
+  // With the overhead known: a step without decodes costs at most this many overheads (or
+  // max_num_batched_tokens, whichever is more). Prefill throughput loses about 1/this to the
+  // extra steps' fixed time; an arrival waits at most about this many overheads for the step in
+  // flight.
+  double lone_prefill_overheads = 8;
 };
 
 struct ScheduledChunk {

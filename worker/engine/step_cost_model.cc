@@ -1,6 +1,7 @@
 #include "worker/engine/step_cost_model.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace g4 {
 namespace {
@@ -64,22 +65,41 @@ StepCostModel StepCostModel::FromConfig(const ModelConfig& c, double attention_s
 }
 
 void StepTimeEstimator::Observe(double cost, double seconds) {
-  if (!(cost >= 0) || !(seconds >= 0)) return;
-  s0_ = decay_ * s0_ + 1;
-  s1_ = decay_ * s1_ + cost;
-  s2_ = decay_ * s2_ + cost * cost;
-  t1_ = decay_ * t1_ + seconds;
-  t2_ = decay_ * t2_ + cost * seconds;
+  if (!(cost >= 0) || !(seconds >= 0) || !std::isfinite(cost) || !std::isfinite(seconds)) return;
+  for (CostClass& c : classes_) {
+    c.weight *= kAging;
+    if (c.weight < 0.05) c = CostClass{};
+  }
+  const int k = cost < 1 ? 0 : std::min(kClasses - 1, 1 + static_cast<int>(std::log2(cost)));
+  CostClass& c = classes_[k];
+  if (c.weight >= 2) seconds = std::min(seconds, kOutlierFactor * c.seconds);
+  c.weight = decay_ * c.weight + 1;
+  c.cost += (cost - c.cost) / c.weight;
+  c.seconds += (seconds - c.seconds) / c.weight;
+  Refit();
 }
 
-double StepTimeEstimator::OverheadCost() const {
-  const double det = s0_ * s2_ - s1_ * s1_;
-  // Too little spread in the costs seen (e.g. decodes only): no slope to trust.
-  if (s0_ < 4 || !(det > 1e-9 * s2_ * s0_)) return 0;
-  const double slope = (s0_ * t2_ - s1_ * t1_) / det;
-  const double overhead = (t1_ - slope * s1_) / s0_;
-  if (!(slope > 0) || !(overhead > 0)) return 0;
-  return overhead / slope;
+void StepTimeEstimator::Refit() {
+  // Least squares through the classes' means, each class counting once: the classes the steps
+  // happen to crowd into do not outweigh the others.
+  double n = 0, sc = 0, scc = 0, st = 0, sct = 0, lo = 0, hi = 0;
+  for (const CostClass& c : classes_) {
+    if (c.weight == 0) continue;
+    lo = n == 0 ? c.cost : std::min(lo, c.cost);
+    hi = n == 0 ? c.cost : std::max(hi, c.cost);
+    n += 1;
+    sc += c.cost;
+    scc += c.cost * c.cost;
+    st += c.seconds;
+    sct += c.cost * c.seconds;
+  }
+  if (n < 2 || !(hi >= 2 * lo) || hi <= 0) return;  // no line: keep the last estimate
+  const double det = n * scc - sc * sc;
+  if (!(det > 0)) return;
+  const double slope = (n * sct - sc * st) / det;
+  const double overhead = (st - slope * sc) / n;
+  if (!(slope > 0) || !(overhead > 0)) return;
+  overhead_cost_ = overhead / slope;
 }
 
 }  // namespace g4

@@ -48,25 +48,48 @@ struct StepCostModel {
 };
 
 // Calibrates the cost model against the clock: fits step time = overhead + seconds_per_cost ·
-// cost over recent steps (exponentially weighted least squares), where cost is the step's total
-// StepCostModel cost. The fixed overhead (step descriptor broadcast, the collectives of a
-// forward, kernel launches) does not depend on the batch; OverheadCost() expresses it in cost
-// units. The scheduler then lets prefill chunks that share a step with decodes add at most about
-// as much time as the step would take without them, so the decodes' inter-token latency stays
-// within about 2x (SchedulerOptions::step_overhead_cost). Not thread-safe (the engine thread).
+// cost, where cost is the step's total StepCostModel cost. The fixed overhead (step descriptor
+// broadcast, the collectives of a forward, kernel launches) does not depend on the batch;
+// OverheadCost() expresses it in cost units. The scheduler lets prefill chunks that share a step
+// with decodes add at most a share of what the step would take without them
+// (SchedulerOptions::decode_step_slowdown), so the decodes' inter-token latency stays within 2x.
+//
+// Robust against its own feedback: the scheduler picks the prefill steps' costs from the
+// estimate, so during a long prefill nearly every step costs the same and a plain least-squares
+// fit over recent steps loses the slope (the estimate then random-walks with the costs it chose,
+// measured: 0 to 80 000 within 100 steps). So steps are kept per cost class (powers of two), each
+// class with an exponentially weighted mean of its steps, and the line is fitted through the
+// classes: decode-only steps seen before a prefill still anchor the fit while it runs. A step more
+// than kOutlierFactor times its class's mean (a machine hiccup) counts as that bound. A class
+// nobody visits fades slowly (kAging per step); when the classes left do not determine a line
+// (one class, or costs within 2x), the last good estimate is kept. Not thread-safe (the engine
+// thread).
 class StepTimeEstimator {
  public:
-  // `decay` weighs the previous steps per new one (0.98: about the last 50 steps count).
-  explicit StepTimeEstimator(double decay = 0.98) : decay_(decay) {}
+  // `decay` weighs a class's previous steps per new step of that class (0.9: about the last 10
+  // count).
+  explicit StepTimeEstimator(double decay = 0.9) : decay_(decay) {}
 
   void Observe(double cost, double seconds);
-  // overhead / seconds_per_cost in cost units; 0 until the fit is meaningful (steps of different
-  // costs seen, a positive slope and overhead).
-  double OverheadCost() const;
+  // overhead / seconds_per_cost in cost units; 0 until a meaningful fit (classes of costs at
+  // least 2x apart, a positive slope and overhead) has been seen.
+  double OverheadCost() const { return overhead_cost_; }
+
+  static constexpr int kClasses = 48;  // class k: cost in [2^(k-1), 2^k); class 0: cost < 1
+  static constexpr double kOutlierFactor = 4;
+  static constexpr double kAging = 0.998;  // per step, for every class (~1 500 steps to 5 %)
 
  private:
+  struct CostClass {
+    double weight = 0;   // decayed number of steps
+    double cost = 0;     // their weighted mean cost
+    double seconds = 0;  // and mean time
+  };
+  void Refit();
+
   double decay_;
-  double s0_ = 0, s1_ = 0, s2_ = 0, t1_ = 0, t2_ = 0;  // Σw, Σw·c, Σw·c², Σw·t, Σw·c·t
+  CostClass classes_[kClasses];
+  double overhead_cost_ = 0;
 };
 
 }  // namespace g4

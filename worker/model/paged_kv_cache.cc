@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
+#include "kernels/cpu/attention_workspace.h"
 
 namespace g4 {
 namespace {
@@ -130,6 +131,22 @@ void PagedSequenceKv::Write(int layer, const float* k, const float* v) {
   }
 }
 
+namespace {
+
+// Makes `buf` hold n floats. Its contents are rewritten on every read, so when it must grow it is
+// freed first and reallocated in kGatherGranuleFloats steps: never the old and the new buffer at
+// once, and exactly the size the plan counts (cpu::GatherScratchFloats).
+void GrowGather(std::vector<float>& buf, int64_t n) {
+  if (static_cast<int64_t>(buf.size()) >= n) return;
+  if (static_cast<int64_t>(buf.capacity()) < n) {
+    std::vector<float>().swap(buf);
+    buf.reserve(cpu::GatherScratchFloats(n, 1));
+  }
+  buf.resize(n);
+}
+
+}  // namespace
+
 KvCacheView::Keys PagedSequenceKv::Read(int layer) {
   const ModelConfig& c = s_->config_;
   const int src = c.KvSourceLayer(layer);
@@ -141,10 +158,8 @@ KvCacheView::Keys PagedSequenceKv::Read(int layer) {
   const int64_t begin = pool == KvPool::kGlobal ? 0 : WindowStart(length_);
   const int64_t end = length_ + reserved_;
   const int64_t rows = end - begin;
-  if (static_cast<int64_t>(s_->v_scratch_.size()) < rows * W) s_->v_scratch_.resize(rows * W);
-  if (!p.v_only && static_cast<int64_t>(s_->k_scratch_.size()) < rows * W) {
-    s_->k_scratch_.resize(rows * W);
-  }
+  GrowGather(s_->v_scratch_, rows * W);
+  if (!p.v_only) GrowGather(s_->k_scratch_, rows * W);
   float* kd = p.v_only ? nullptr : s_->k_scratch_.data();
   float* vd = s_->v_scratch_.data();
   // Gather block by block: within a page the rows of one layer are strided by num_layers rows.

@@ -315,6 +315,49 @@ TEST(PlannerTest, TinyDenseOnTwoCpuRanks) {
   EXPECT_GT(sum, p.model().num_parameters() * 2);
 }
 
+// On the CPU backend the workspace counts the attention buffers that grow with the context
+// (kernels/cpu/attention_workspace.h; the kernel's allocations are checked against those
+// formulas by tests/kernels/cpu/attention_workspace_test.cc). The long-context checkpoint at
+// 262 144 tokens, TP 2 (one query head and one KV head per rank), 2048-token steps:
+TEST(PlannerTest, CpuWorkspaceCountsTheAttentionBuffersOfTheMaxContext) {
+  const ModelConfig c = LoadConfig("tests/data/golden/long");
+  PlanRequest r;
+  r.model_name = "long";
+  r.num_devices = 2;
+  r.tensor_parallel_size = 2;
+  r.device_memory_bytes = 4 * kGiB;
+  r.max_num_seqs = 1;
+  r.max_num_batched_tokens = 2048;
+  r.runtime_reserve_bytes = 64 << 20;
+  r.device_kind = DeviceKind::kGpu;
+  const pb::ParallelPlan gpu = MustPlan(c, r);
+  r.device_kind = DeviceKind::kCpu;
+  const pb::ParallelPlan cpu = MustPlan(c, r);
+  ASSERT_EQ(cpu.max_context(), 262144);
+  const int64_t scores = 16 * 262144;   // global layer: 16-query blocks × 262 144 keys
+  const int64_t derived = 4096 * 32;    // one tile of derived keys (head_dim 32)
+  const int64_t gather_v = 262144 * 32;  // V rows of the global layer (K is derived)
+  const int64_t gather_k = 262144;      // K rows of a sliding layer: 3071 × 16, one granule
+  const int64_t rope = 2 * 262144 * 2 * 4;  // cos/sin of 4 rotated pairs, old + new table
+  const int64_t expected = 4 * (scores + derived + gather_v + gather_k + rope);
+  EXPECT_EQ(expected, 68681728);  // 65.5 MiB
+  for (int rank = 0; rank < 2; ++rank) {
+    EXPECT_EQ(cpu.ranks(rank).memory().activation_workspace_bytes() -
+                  gpu.ranks(rank).memory().activation_workspace_bytes(),
+              expected)
+        << "rank " << rank;
+  }
+  // At 32 768 tokens: 128-query blocks, everything 8x smaller but the derived tile and the
+  // sliding gather.
+  r.max_context = 32768;
+  const pb::ParallelPlan short_cpu = MustPlan(c, r);
+  r.device_kind = DeviceKind::kGpu;
+  const pb::ParallelPlan short_gpu = MustPlan(c, r);
+  EXPECT_EQ(short_cpu.ranks(0).memory().activation_workspace_bytes() -
+                short_gpu.ranks(0).memory().activation_workspace_bytes(),
+            4 * (128 * 32768 + derived + 32768 * 32 + gather_k + 2 * 32768 * 2 * 4));
+}
+
 TEST(PlannerTest, FormatsTableAndJson) {
   const pb::ParallelPlan p = MustPlan(Dense31B(), Gpus(8, 80, 8));
   const std::string table = FormatPlanTable(p);

@@ -72,5 +72,38 @@ TEST(StepTimeEstimatorTest, FitsTheFixedOverheadInCostUnits) {
   EXPECT_NEAR(e.OverheadCost(), 3000, 1);
 }
 
+// The scheduler picks prefill steps' costs from the estimate, so during a long prefill nearly
+// every step costs the same. The decode-only steps seen before keep anchoring the fit: the
+// estimate stays put instead of drifting with the costs it chose.
+TEST(StepTimeEstimatorTest, KeepsTheFitWhileEveryStepCostsTheSame) {
+  StepTimeEstimator e;
+  auto time = [](double cost) { return 0.027 + cost * 35e-6; };  // 27 ms + 35 us per unit
+  const double truth = 0.027 / 35e-6;
+  for (int i = 0; i < 30; ++i) e.Observe(20, time(20));     // decodes
+  for (int i = 0; i < 5; ++i) e.Observe(1500, time(1500));  // the first prefill steps
+  EXPECT_NEAR(e.OverheadCost(), truth, 1);
+  // 1 000 steps of a long prefill, each at overhead + decodes, with 10 % noise.
+  for (int i = 0; i < 1000; ++i) {
+    const double cost = truth + 20;
+    e.Observe(cost, time(cost) * (i % 2 == 0 ? 1.1 : 0.9));
+  }
+  EXPECT_NEAR(e.OverheadCost(), truth, 0.1 * truth);
+}
+
+// A step that took far longer than its class's others (a machine hiccup) counts as at most
+// kOutlierFactor times their mean.
+TEST(StepTimeEstimatorTest, AHiccupMovesTheEstimateLittle) {
+  StepTimeEstimator e;
+  auto time = [](double cost) { return 0.027 + cost * 35e-6; };
+  for (int i = 0; i < 10; ++i) {
+    e.Observe(20, time(20));
+    e.Observe(1000, time(1000));
+  }
+  const double before = e.OverheadCost();
+  e.Observe(1000, 2.4);  // 2.4 s instead of 62 ms
+  EXPECT_GT(e.OverheadCost(), 0);
+  EXPECT_NEAR(e.OverheadCost(), before, 0.5 * before);
+}
+
 }  // namespace
 }  // namespace g4
