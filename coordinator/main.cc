@@ -81,6 +81,7 @@ int Main(int argc, char** argv) {
   // A client or worker that closed its connection is an error on the next write, never a
   // SIGPIPE that kills the coordinator.
   signal(SIGPIPE, SIG_IGN);
+  LimitMallocArenas();  // before any thread (common/heap/heap_release.h)
   absl::StatusOr<CoordinatorFlags> flags =
       ParseCoordinatorFlags(std::vector<std::string>(argv + 1, argv + argc));
   if (!flags.ok()) return FlagError("g4-coordinator", flags.status());

@@ -8,10 +8,18 @@
 // stays flat, but the resident set creeps up: in the soak (docs/resilience.md) the coordinator's
 // arenas held 8 MiB of which 6.9 MiB were free chunks, and its RSS grew by ~0.3 MiB a minute.
 // malloc_trim(0) walks every arena and hands whole free pages back (madvise(MADV_DONTNEED)).
+//
+// What trimming cannot give back is a page that still holds one live chunk, and every arena has
+// some: fewer arenas, fewer such pages. glibc sizes its arena limit for the machine (8 per
+// core of the node), not for the CPUs a container may use; on a 64-core node a 2-CPU pod gets
+// up to 512 arenas. The long-running binaries cap it at the CPUs they may run on. In the
+// kill-heavy soak (a worker killed every 25 s) that halved the coordinator's anonymous memory
+// growth (docs/resilience.md, "Soak").
 #ifndef G4SERVE_COMMON_HEAP_HEAP_RELEASE_H_
 #define G4SERVE_COMMON_HEAP_HEAP_RELEASE_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <thread>
 
@@ -19,6 +27,18 @@
 #include "absl/time/time.h"
 
 namespace g4 {
+
+// Caps glibc's malloc arenas at the number of CPUs this process may run on (sched_getaffinity,
+// at least 2) unless the operator chose a limit (MALLOC_ARENA_MAX, or arena_max in
+// GLIBC_TUNABLES). Call before the process starts threads. Returns the cap it set, 0 if none
+// (chosen by the operator, or not glibc's allocator).
+int LimitMallocArenas();
+
+// Serves every allocation of at least `bytes` with a mapping of its own, unmapped when freed.
+// glibc's threshold otherwise rises to the size of the largest block freed (up to 32 MiB), and a
+// buffer that is freed and allocated again larger stays resident in the heap next to its
+// successor. No-op where the allocator is not glibc's.
+void SetMmapThreshold(size_t bytes);
 
 // Returns the free pages of every malloc arena to the kernel now. A no-op where the allocator
 // is not glibc's (sanitizer builds replace malloc; their allocator has no such call).

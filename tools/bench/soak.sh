@@ -6,8 +6,10 @@
 # and writes to OUT/summary.txt:
 #  * requests sent / failed (must be 0: a healthy replica always exists and streams migrate),
 #  * migrations and replica recoveries (the coordinator's metrics), time to re-form per kill,
-#  * RSS of the coordinator and of the never-killed worker at the first sample after warm-up
-#    and at the end (must stay within 5%),
+#  * memory of the coordinator and of the never-killed worker: the median resident set (VmRSS)
+#    and its anonymous part (RssAnon: the heap and stacks, what a leak would grow; the rest is
+#    shared-library pages, paged in as code runs for the first time) over the first minutes after
+#    warm-up and over the last minutes (must stay within 5%),
 #  * running sequences and KV usage once the load stopped (must be 0).
 #
 #   bash tools/bench/soak.sh [DURATION_S=1800] [KILL_EVERY_S=300] [MODEL=tests/data/golden/dense]
@@ -77,7 +79,8 @@ metric() {  # metric NAME_REGEX -> sum of the matching samples
   curl -s "127.0.0.1:$METRICS/metrics" | awk -v re="^$1" \
     '$0 ~ re && $0 !~ /^#/ { s += $NF } END { printf "%g\n", s + 0 }'
 }
-rss_kb() { awk '/VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+mem_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+mem_kbs() { echo "$(mem_kb "$1" VmRSS),$(mem_kb "$1" RssAnon)"; }
 
 echo "soak: cluster up? $(wait_ready 3 60) s; coordinator pid $coord"
 
@@ -99,14 +102,15 @@ $B/tools/load_generator/g4-load --server "127.0.0.1:$PORT" --num-requests "$N" \
 load=$!
 pids+=($load)
 
-echo "t_s,coordinator_rss_kb,worker2_rss_kb,replicas_ready" > "$OUT/rss.csv"
+echo "t_s,coordinator_rss_kb,coordinator_anon_kb,worker2_rss_kb,worker2_anon_kb,replicas_ready" \
+  > "$OUT/rss.csv"
 start=$SECONDS
 next_kill=$KILL_EVERY
 victim=0
 : > "$OUT/kills.txt"
 while kill -0 $load 2>/dev/null; do
   t=$((SECONDS - start))
-  echo "$t,$(rss_kb $coord),$(rss_kb ${wpid[2]}),$(ready)" >> "$OUT/rss.csv"
+  echo "$t,$(mem_kbs $coord),$(mem_kbs ${wpid[2]}),$(ready)" >> "$OUT/rss.csv"
   if (( t >= next_kill && t < DURATION - 30 )); then
     kill -9 "${wpid[$victim]}" 2>/dev/null || true
     sleep 5
@@ -128,18 +132,26 @@ import csv, json, sys
 out, rc, mig, mig0, rec, running, waiting, kv = sys.argv[1:9]
 s = json.load(open(f"{out}/soak.json"))
 rows = list(csv.DictReader(open(f"{out}/rss.csv")))
-warm = next((r for r in rows if int(r["t_s"]) >= 120), rows[0])
-last = rows[-1]
+# Medians over a window after the warm-up (2 minutes) and over the last window of the run: one
+# sample moves by a few hundred KiB with the requests in flight at that instant.
+end_t = int(rows[-1]["t_s"])
+window = max(30, min(300, (end_t - 120) // 3))
+first = [r for r in rows if 120 <= int(r["t_s"]) < 120 + window] or rows[:1]
+last = [r for r in rows if int(r["t_s"]) > end_t - window] or rows[-1:]
+def median(rs, key):
+    v = sorted(int(r[key]) for r in rs)
+    return v[len(v) // 2]
 def growth(key):
-    a, b = int(warm[key]), int(last[key])
-    return f"{a / 1024:.1f} MiB at {warm['t_s']} s -> {b / 1024:.1f} MiB at {last['t_s']} s ({100.0 * (b - a) / max(a, 1):+.1f}%)"
+    a, b = median(first, key), median(last, key)
+    return (f"{a / 1024:.1f} MiB (median, {first[0]['t_s']}-{first[-1]['t_s']} s) -> {b / 1024:.1f} MiB "
+            f"({last[0]['t_s']}-{last[-1]['t_s']} s): {100.0 * (b - a) / max(a, 1):+.1f}%")
 print(f"requests: {s['completed'] + s['failed']} sent, {s['completed']} ok, {s['failed']} failed"
       f" (g4-load exit {rc}); {s['output_throughput']:.1f} output tok/s, TTFT p99 {s['ttft_ms']['p99']:.0f} ms,"
       f" ITL p99 {s['itl_ms']['p99']:.1f} ms")
 print(f"migrations: {float(mig) - float(mig0):.0f}; replica recoveries: {float(rec):.0f}")
 for line in open(f"{out}/kills.txt"):
     print("  " + line.strip())
-print(f"coordinator RSS: {growth('coordinator_rss_kb')}")
-print(f"worker 2 (never killed) RSS: {growth('worker2_rss_kb')}")
+print(f"coordinator RSS: {growth('coordinator_rss_kb')}; anonymous {growth('coordinator_anon_kb')}")
+print(f"worker 2 (never killed) RSS: {growth('worker2_rss_kb')}; anonymous {growth('worker2_anon_kb')}")
 print(f"idle after the load: running {running}, waiting {waiting}, KV usage {kv}")
 EOF

@@ -11,7 +11,6 @@
 // streams until the coordinator releases its replica or D passes (then the streams left end
 // UNAVAILABLE and the coordinator migrates them), and exits 0. SIGINT, or a second SIGTERM, stops
 // at once.
-#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -53,7 +52,8 @@ int main(int argc, char** argv) {
   // large free) carved them from the heap instead, where each freed one stayed resident next to
   // its successor: at 65 536 tokens the worker's RSS grew 1.3x what the plan counts; with this,
   // within 3 % (docs/performance.md).
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  g4::SetMmapThreshold(size_t{1} << 20);
+  g4::LimitMallocArenas();
   absl::StatusOr<g4::WorkerFlags> flags =
       g4::ParseWorkerFlags(std::vector<std::string>(argv + 1, argv + argc));
   if (!flags.ok()) return g4::FlagError("g4-worker", flags.status());

@@ -2,9 +2,16 @@
 
 #include <unistd.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <thread>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -35,6 +42,55 @@ int64_t ResidentBytes() {
   int64_t size = 0, resident = 0;
   statm >> size >> resident;
   return resident * sysconf(_SC_PAGESIZE);
+}
+
+// How many arenas malloc has made (malloc_info lists one <heap> per arena, the main one too).
+int Arenas() {
+#if defined(__GLIBC__)
+  char* text = nullptr;
+  size_t size = 0;
+  FILE* out = open_memstream(&text, &size);
+  if (out == nullptr) return -1;
+  malloc_info(0, out);
+  std::fclose(out);
+  int heaps = 0;
+  for (const char* p = text; (p = std::strstr(p, "<heap nr=")) != nullptr; ++p) ++heaps;
+  std::free(text);
+  return heaps;
+#else
+  return -1;
+#endif
+}
+
+// First in this file (and ctest runs each test in a process of its own): no test before it has
+// made threads, and arenas with them.
+TEST(HeapReleaseTest, ArenasStayWithinTheCapEvenWithManyThreads) {
+  if (!kGlibcMalloc) GTEST_SKIP() << "a sanitizer's allocator replaces glibc's malloc";
+  unsetenv("MALLOC_ARENA_MAX");
+  const int cap = LimitMallocArenas();
+  ASSERT_GE(cap, 2);
+  // Threads that all allocate while the others hold their blocks: without a cap glibc gives
+  // contending threads arenas of their own, up to 8 per core.
+  std::atomic<int> holding{0};
+  std::vector<std::thread> threads;
+  const int n = 4 * cap + 4;
+  for (int i = 0; i < n; ++i) {
+    threads.emplace_back([&] {
+      std::vector<void*> blocks;
+      for (int j = 0; j < 64; ++j) blocks.push_back(std::malloc(256));
+      holding.fetch_add(1);
+      while (holding.load() < n) std::this_thread::yield();
+      for (void* b : blocks) std::free(b);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_LE(Arenas(), cap);
+}
+
+TEST(HeapReleaseTest, TheOperatorsArenaLimitIsKept) {
+  setenv("MALLOC_ARENA_MAX", "7", 1);
+  EXPECT_EQ(LimitMallocArenas(), 0);
+  unsetenv("MALLOC_ARENA_MAX");
 }
 
 // The situation of a server's arenas: many small blocks freed below one that is still in use,
