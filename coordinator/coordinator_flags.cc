@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/flags/flag_set.h"
 #include "common/status_macros.h"
+#include "proto/internal_tls_flags.h"
 
 namespace g4 {
 namespace {
@@ -129,11 +130,34 @@ void DeclareFlags(FlagSet& flags, CoordinatorFlags& f) {
       .Value("KEY")
       .Default("none: the public APIs are open");
   flags.Add("api-key-file", &f.api_key_file,
-            "more keys, one per line ('#' comments); read at start")
+            "more keys, one per line ('#' comments); re-read when it changes (a file that "
+            "cannot be read or holds a bad key or none keeps the keys in force)")
       .Value("PATH");
+  flags.Add("api-key-file-refresh-interval", &f.api_key_file_refresh_interval,
+            "how often --api-key-file is read again; 0 = at start only")
+      .Min(absl::ZeroDuration());
   flags.Add("protect-health-and-metrics", &f.protect_health_and_metrics,
             "with API keys: /health and /metrics need a key too (metrics: HTTP basic auth, the "
             "key as password); off: they stay open for probes and scrapers");
+  flags.Add("tls-cert", &f.tls_cert,
+            "TLS on the public gRPC port (--port; not the HTTP port): the server certificate "
+            "(PEM, then any intermediates); with --tls-key; re-read when it changes")
+      .Value("PATH")
+      .Default("none: plaintext");
+  flags.Add("tls-key", &f.tls_key, "the private key of --tls-cert (PEM)").Value("PATH");
+  flags.Add("tls-refresh-interval", &f.tls_refresh_interval,
+            "how often --tls-cert and --tls-key are re-read")
+      .MinExclusive(absl::ZeroDuration());
+  DeclareInternalTlsFlags(
+      flags, f.internal_tls,
+      {.cert_help = "mutual TLS on the internal plane: this coordinator's certificate (PEM, then "
+                    "any intermediates); with --internal-tls-key and --internal-tls-ca; needs "
+                    "--internal-port; re-read when it changes. docs/security.md",
+       .cert_default = "none: the internal plane is plaintext and unauthenticated",
+       .ca_help = "mutual TLS: the CA bundle (PEM) workers' certificates must chain to",
+       .peer_flag = "worker-identity",
+       .peer_help = "mutual TLS: the DNS subjectAltName a worker's certificate must carry; calls "
+                    "to the internal port from any other certificate are PERMISSION_DENIED"});
 }
 
 constexpr FlagSpec<CoordinatorFlags> kSpec = {kProgram, kSynopsis, kDescription, DeclareFlags};
@@ -154,6 +178,15 @@ absl::StatusOr<CoordinatorFlags> ParseCoordinatorFlags(const std::vector<std::st
   }
   if (!f.internal_host.empty() && f.internal_port < 0) {
     return absl::InvalidArgumentError("--internal-host: needs --internal-port");
+  }
+  if (f.internal_tls.enabled() && f.internal_port < 0) {
+    return absl::InvalidArgumentError(
+        "--internal-tls-cert: needs --internal-port (the public port stays plaintext)");
+  }
+  G4_RETURN_IF_ERROR(CheckInternalTlsOptions(f.internal_tls));
+  if (f.tls_cert.empty() != f.tls_key.empty()) {
+    return absl::InvalidArgumentError(f.tls_cert.empty() ? "--tls-cert: needed with --tls-key"
+                                                         : "--tls-key: needed with --tls-cert");
   }
   if (!f.http_port_file.empty() && f.http_port < 0) {
     return absl::InvalidArgumentError("--http-port-file: needs --http-port");

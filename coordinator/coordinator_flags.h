@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "proto/internal_tls.h"
 
 namespace g4 {
 
@@ -58,7 +59,16 @@ struct CoordinatorFlags {
   // API keys on the public plane (docs/security.md); with none (and no G4_API_KEY) it is open.
   std::vector<std::string> api_keys;  // --api-key KEY, repeatable
   std::string api_key_file;           // --api-key-file PATH: one key per line
+  // How often --api-key-file is read again (a changed file replaces its keys); 0: at start only.
+  absl::Duration api_key_file_refresh_interval = absl::Seconds(10);
   bool protect_health_and_metrics = false;  // /health and /metrics need a key too
+  // TLS on the public gRPC port (not HTTP; docs/security.md): both files or neither.
+  std::string tls_cert;
+  std::string tls_key;
+  absl::Duration tls_refresh_interval = absl::Seconds(60);
+  // Mutual TLS on the internal plane (proto/internal_tls.h, docs/security.md): all three files
+  // or none; needs --internal-port. peer_name: the identity worker certificates must carry.
+  InternalTlsOptions internal_tls = InternalTlsRequiring(kDefaultWorkerIdentity);
   bool help = false;
 };
 

@@ -33,6 +33,7 @@
 #include "coordinator/api/reflection_v1_service.h"
 #include "coordinator/api/request_limits.h"
 #include "coordinator/api/text_codec.h"
+#include "coordinator/auth/api_key_file_watcher.h"
 #include "coordinator/auth/api_keys.h"
 #include "coordinator/coordinator_flags.h"
 #include "coordinator/drain.h"
@@ -166,18 +167,22 @@ int Main(int argc, char** argv) {
 
   // API keys (docs/security.md): --api-key, --api-key-file and G4_API_KEY together. Never
   // logged: only how many there are.
-  std::vector<std::string> key_list = flags->api_keys;
+  std::vector<std::string> fixed_keys = flags->api_keys;  // all but the file's
+  if (const char* env = std::getenv(kApiKeyEnvVar); env != nullptr && *env != '\0') {
+    fixed_keys.emplace_back(env);
+  }
+  std::vector<std::string> key_list = fixed_keys;
+  std::string key_file_text;
   if (!flags->api_key_file.empty()) {
+    absl::StatusOr<std::string> text = ReadFile(flags->api_key_file);
     absl::StatusOr<std::vector<std::string>> from_file =
         ApiKeys::ReadKeyFile(flags->api_key_file);
     if (!from_file.ok()) {
       Log(std::string(from_file.status().message()));
       return 1;
     }
+    if (text.ok()) key_file_text = *std::move(text);
     key_list.insert(key_list.end(), from_file->begin(), from_file->end());
-  }
-  if (const char* env = std::getenv(kApiKeyEnvVar); env != nullptr && *env != '\0') {
-    key_list.emplace_back(env);
   }
   absl::StatusOr<ApiKeys> api_keys = ApiKeys::Create(key_list, "--api-key");
   if (!api_keys.ok()) {
@@ -188,6 +193,14 @@ int Main(int argc, char** argv) {
     Log("--protect-health-and-metrics: needs an API key (--api-key, --api-key-file or "
         "G4_API_KEY)");
     return 1;
+  }
+  // A changed key file replaces its keys without a restart (docs/security.md).
+  std::unique_ptr<ApiKeyFileWatcher> key_file_watcher;
+  if (!flags->api_key_file.empty() &&
+      flags->api_key_file_refresh_interval > absl::ZeroDuration()) {
+    key_file_watcher = std::make_unique<ApiKeyFileWatcher>(
+        flags->api_key_file, key_file_text, fixed_keys, &*api_keys,
+        flags->api_key_file_refresh_interval, [](const std::string& line) { Log(line); });
   }
 
   // Metrics first: the fleet's health loop and the generation path report into them.
@@ -258,6 +271,15 @@ int Main(int argc, char** argv) {
     Log(absl::StrCat("metrics on ", metrics_server->address()));
   }
 
+  // Mutual TLS on the internal plane (docs/security.md); the flags are checked already.
+  absl::StatusOr<std::unique_ptr<InternalTls>> internal_tls =
+      InternalTls::Create(flags->internal_tls);
+  if (!internal_tls.ok()) {
+    Log(std::string(internal_tls.status().message()));
+    return 1;
+  }
+  fleet_options.internal_tls = *std::move(internal_tls);
+
   KeyValueStoreServer store;
   FleetManager fleet(fleet_options, &store);
   Router router(&fleet);
@@ -301,9 +323,17 @@ int Main(int argc, char** argv) {
   if (!split_planes) builder.RegisterService(&fleet_service);
   ReflectionV1Service reflection_v1;  // v1 next to the plugin's v1alpha
   builder.RegisterService(&reflection_v1);
+  // TLS on the public gRPC port (--tls-cert, docs/security.md); the HTTP port stays plaintext.
+  std::shared_ptr<grpc::ServerCredentials> public_credentials;
+  if (!flags->tls_cert.empty() || !flags->tls_key.empty()) {
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls =
+        PublicTlsServerCredentials(flags->tls_cert, flags->tls_key, flags->tls_refresh_interval);
+    if (!tls.ok()) return FlagError("g4-coordinator", tls.status());
+    public_credentials = *std::move(tls);
+  }
   // A port in use is an error (one line, exit 1), never shared (SO_REUSEPORT off).
   absl::StatusOr<StartedGrpcServer> started =
-      StartGrpcServer(builder, absl::StrCat(host, ":", flags->port));
+      StartGrpcServer(builder, absl::StrCat(host, ":", flags->port), public_credentials);
   if (!started.ok()) {
     Log(absl::StrCat("--port: ", started.status().message()));
     return 1;
@@ -328,7 +358,8 @@ int Main(int argc, char** argv) {
                                         10000);
     internal_builder.RegisterService(&fleet_service);
     absl::StatusOr<StartedGrpcServer> internal = StartGrpcServer(
-        internal_builder, absl::StrCat(internal_host, ":", flags->internal_port));
+        internal_builder, absl::StrCat(internal_host, ":", flags->internal_port),
+        fleet_options.internal_tls->ServerCredentials());
     absl::Status s = internal.status();
     if (internal.ok()) {
       internal_server = std::move(internal->server);
@@ -411,18 +442,33 @@ int Main(int argc, char** argv) {
     }
     Log(absl::StrCat("OpenAI-compatible HTTP on ", host, ":", http_port));
   }
+  if (public_credentials != nullptr) {
+    Log(absl::StrCat("public gRPC on ", host, ":", port, ": TLS (", flags->tls_cert,
+                     ", re-read every ", absl::FormatDuration(flags->tls_refresh_interval), ")",
+                     flags->http_port >= 0
+                         ? "; the OpenAI HTTP port is plaintext: terminate TLS in front of it"
+                         : ""));
+  }
   Log(api_keys->enabled()
           ? absl::StrCat("public APIs require an API key (", api_keys->size(), " configured",
                          flags->protect_health_and_metrics ? "; /health and /metrics too" : "",
                          ")")
           : "public APIs are open: no API key configured (--api-key, docs/security.md)");
-  // Loud on purpose: who can reach this port can register as a worker (docs/security.md).
-  Log(absl::StrCat("WARNING: the internal plane (Fleet, rendezvous store) on ", internal_address,
-                   " is unauthenticated",
-                   split_planes ? ""
-                                : " and shares the public port (no --internal-port): any client "
-                                  "of the public API can register as a worker",
-                   "; local development only (docs/security.md)"));
+  if (fleet_options.internal_tls->enabled()) {
+    Log(absl::StrCat("internal plane on ", internal_address, ": mutual TLS (CA ",
+                     flags->internal_tls.ca_file, "; workers must be ",
+                     flags->internal_tls.peer_name, "; files re-read every ",
+                     absl::FormatDuration(flags->internal_tls.refresh_interval), ")"));
+  } else {
+    // Loud on purpose: who can reach this port can register as a worker (docs/security.md).
+    Log(absl::StrCat(
+        "WARNING: the internal plane (Fleet, rendezvous store) on ", internal_address,
+        " is unauthenticated and unencrypted (no --internal-tls-cert)",
+        split_planes ? ""
+                     : " and shares the public port (no --internal-port): any client "
+                       "of the public API can register as a worker",
+        "; local development only (docs/security.md)"));
+  }
   Log(absl::StrCat("serving ", model_id, " on ", host, ":", port, " (tensor-parallel-size ",
                    flags->tensor_parallel_size, ", num-replicas ",
                    flags->num_replicas == 0 ? std::string("auto")

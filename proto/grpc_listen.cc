@@ -65,10 +65,13 @@ std::string Reason(const std::vector<std::string>& lines) {
 
 }  // namespace
 
-absl::StatusOr<StartedGrpcServer> StartGrpcServer(grpc::ServerBuilder& builder,
-                                                  const std::string& address) {
+absl::StatusOr<StartedGrpcServer> StartGrpcServer(
+    grpc::ServerBuilder& builder, const std::string& address,
+    std::shared_ptr<grpc::ServerCredentials> credentials) {
   StartedGrpcServer started;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &started.port);
+  builder.AddListeningPort(
+      address, credentials != nullptr ? credentials : grpc::InsecureServerCredentials(),
+      &started.port);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   ScopedGrpcLogCapture capture;
   started.server = builder.BuildAndStart();

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 
@@ -22,10 +23,11 @@ struct StartedGrpcServer {
 };
 
 // Adds `address` ("host:port", "[v6]:port"; port 0 picks one) as the only listening port of
-// `builder` (insecure credentials, SO_REUSEPORT off) and starts it. UNAVAILABLE "cannot listen
+// `builder` (with `credentials`; null: insecure, SO_REUSEPORT off) and starts it. UNAVAILABLE "cannot listen
 // on ADDRESS: <reason>" (e.g. "Address already in use") when it cannot bind.
-absl::StatusOr<StartedGrpcServer> StartGrpcServer(grpc::ServerBuilder& builder,
-                                                  const std::string& address);
+absl::StatusOr<StartedGrpcServer> StartGrpcServer(
+    grpc::ServerBuilder& builder, const std::string& address,
+    std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
 
 }  // namespace g4
 

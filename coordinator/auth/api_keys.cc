@@ -50,13 +50,44 @@ std::string ApiKeys::IdentityOf(absl::string_view key) {
                                   reinterpret_cast<const char*>(d.data()), 8)));
 }
 
+// Not through Replace: its by-value parameter is move-constructed.
+ApiKeys::ApiKeys(ApiKeys&& other) {
+  std::shared_ptr<const KeySet> taken = other.keys();
+  absl::MutexLock lock(mu_.get());
+  keys_ = std::move(taken);
+}
+
+ApiKeys& ApiKeys::operator=(ApiKeys&& other) {
+  if (this == &other) return *this;
+  std::shared_ptr<const KeySet> taken = other.keys();
+  absl::MutexLock lock(mu_.get());
+  keys_ = std::move(taken);
+  return *this;
+}
+
+std::shared_ptr<const ApiKeys::KeySet> ApiKeys::keys() const {
+  absl::ReaderMutexLock lock(mu_.get());
+  return keys_;
+}
+
+void ApiKeys::Replace(ApiKeys other) { *this = std::move(other); }
+
+bool ApiKeys::enabled() const { return !keys()->digests.empty(); }
+
+size_t ApiKeys::size() const { return keys()->digests.size(); }
+
 absl::StatusOr<ApiKeys> ApiKeys::Create(const std::vector<std::string>& keys,
                                         absl::string_view source) {
-  ApiKeys out;
+  auto set = std::make_shared<KeySet>();
   for (const std::string& key : keys) {
     if (absl::Status s = CheckKey(key, source); !s.ok()) return s;
-    out.digests_.push_back(DigestOf(key));
-    out.identities_.push_back(IdentityOf(key));
+    set->digests.push_back(DigestOf(key));
+    set->identities.push_back(IdentityOf(key));
+  }
+  ApiKeys out;
+  {
+    absl::MutexLock lock(out.mu_.get());
+    out.keys_ = std::move(set);
   }
   return out;
 }
@@ -88,13 +119,15 @@ std::optional<std::string> ApiKeys::Identify(absl::string_view key) const {
   // Digests have one length whatever the key's, and every configured key is compared: the time
   // tells neither a key's length nor which key (or how much of one) matched.
   const Digest presented = DigestOf(key);
+  const std::shared_ptr<const KeySet> set = keys();
   int match = -1;
-  for (size_t i = 0; i < digests_.size(); ++i) {
-    const bool equal = CRYPTO_memcmp(presented.data(), digests_[i].data(), presented.size()) == 0;
+  for (size_t i = 0; i < set->digests.size(); ++i) {
+    const bool equal =
+        CRYPTO_memcmp(presented.data(), set->digests[i].data(), presented.size()) == 0;
     match = equal ? static_cast<int>(i) : match;
   }
   if (match < 0) return std::nullopt;
-  return identities_[match];
+  return set->identities[match];
 }
 
 absl::StatusOr<std::string> ApiKeys::Authenticate(

@@ -5,11 +5,13 @@
 // a key is known by its identity, "key:" and the first 16 hex digits of its SHA-256 digest,
 // which is also the caller namespace of its requests' ids (docs/api.md "Request ids and Abort").
 //
-// Immutable after creation; thread-safe.
+// Thread-safe. The set of keys can be replaced while requests are checked (Replace: an
+// --api-key-file re-read on change, api_key_file_watcher.h).
 #ifndef G4SERVE_COORDINATOR_AUTH_API_KEYS_H_
 #define G4SERVE_COORDINATOR_AUTH_API_KEYS_H_
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 
 namespace g4 {
 
@@ -30,6 +33,8 @@ class ApiKeys {
  public:
   // No keys: everything is open (enabled() false).
   ApiKeys() = default;
+  ApiKeys(ApiKeys&& other);
+  ApiKeys& operator=(ApiKeys&& other);
 
   // INVALID_ARGUMENT (naming `source`, never the key) for an empty key, one with whitespace or
   // control characters, or one longer than 4096 bytes.
@@ -41,8 +46,11 @@ class ApiKeys {
   // number) for a bad key, and when the file holds no key.
   static absl::StatusOr<std::vector<std::string>> ReadKeyFile(const std::string& path);
 
-  bool enabled() const { return !digests_.empty(); }
-  size_t size() const { return digests_.size(); }
+  bool enabled() const;
+  size_t size() const;
+
+  // Takes `other`'s keys (all of them, at once): requests checked afterwards see only those.
+  void Replace(ApiKeys other);
 
   // The identity of `key` when it is one of the keys; nullopt otherwise. Takes the same time
   // whichever key (if any) matches.
@@ -60,8 +68,15 @@ class ApiKeys {
   using Digest = std::array<unsigned char, 32>;
   static Digest DigestOf(absl::string_view key);
 
-  std::vector<Digest> digests_;
-  std::vector<std::string> identities_;  // parallel to digests_
+  struct KeySet {
+    std::vector<Digest> digests;
+    std::vector<std::string> identities;  // parallel to digests
+  };
+  std::shared_ptr<const KeySet> keys() const;
+
+  // Behind a pointer so that ApiKeys stays movable (StatusOr<ApiKeys>).
+  std::unique_ptr<absl::Mutex> mu_ = std::make_unique<absl::Mutex>();
+  std::shared_ptr<const KeySet> keys_ ABSL_GUARDED_BY(*mu_) = std::make_shared<KeySet>();
 };
 
 }  // namespace g4

@@ -218,8 +218,10 @@ absl::StatusOr<std::string> FleetManager::Register(const wpb::RegisterRequest& r
   worker->info.replica_rank = request.has_replica_rank() ? request.replica_rank() : -1;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
-  worker->channel = grpc::CreateCustomChannel(request.address(),
-                                              grpc::InsecureChannelCredentials(), args);
+  worker->channel =
+      options_.internal_tls != nullptr
+          ? options_.internal_tls->Dial(request.address(), args)
+          : grpc::CreateCustomChannel(request.address(), grpc::InsecureChannelCredentials(), args);
   worker->stub = wpb::Worker::NewStub(worker->channel);
   std::string id;
   Notes notes;

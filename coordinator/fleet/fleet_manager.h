@@ -68,6 +68,7 @@
 #include "coordinator/router/router.h"
 #include "g4serve/v1/plan.pb.h"
 #include "g4serve/worker/v1/worker.grpc.pb.h"
+#include "proto/internal_tls.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 
@@ -112,6 +113,8 @@ struct FleetOptions {
   // READY); an empty vector when no replica is READY. Must not call back into the manager
   // while blocking it for long. Optional (the coordinator's metrics, docs/metrics.md).
   std::function<void(const std::vector<WorkerHealth>&)> health_observer;
+  // Credentials of the channels to the workers (mutual TLS, docs/security.md); null: plaintext.
+  std::shared_ptr<const InternalTls> internal_tls;
 };
 
 // The PlanRequest a replica of `options` is planned with, without its devices (kind, count and

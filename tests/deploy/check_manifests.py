@@ -213,6 +213,88 @@ def check_network_policies(where, policies, pods):
             problem(where, f"NetworkPolicy: worker ports {ports or 'all'} are open to {sorted(map(str, sources)) or 'anyone'}")
 
 
+TLS_FLAGS = ("--internal-tls-cert", "--internal-tls-key", "--internal-tls-ca")
+
+
+def check_internal_tls(where, by_kind, pods, effective):
+    """Mutual TLS on the internal plane (docs/security.md): the coordinator and the workers both
+    have the three --internal-tls-* files or neither; every file is in a read-only Secret volume
+    mounted as a directory (no subPath: the kubelet updates only those on renewal); a Secret made
+    by a cert-manager Certificate names the identity the other side requires, for server and
+    client auth; no gRPC probe on a port that speaks TLS only."""
+    certificates = {c["spec"].get("secretName"): c for c in by_kind.get("Certificate", [])}
+    issuers = {i["metadata"]["name"] for i in by_kind.get("Issuer", []) + by_kind.get("ClusterIssuer", [])}
+    for c in by_kind.get("Certificate", []):
+        ref = c["spec"].get("issuerRef", {}).get("name")
+        if ref not in issuers:
+            problem(where, f"Certificate {c['metadata']['name']}: issuer {ref} is not rendered")
+    coord, work = effective.get("g4-coordinator", {}), effective.get("g4-worker", {})
+    on = {b: any(f in effective.get(b, {}) for f in TLS_FLAGS) for b in ("g4-coordinator", "g4-worker")}
+    if on["g4-coordinator"] != on["g4-worker"]:
+        problem(where, f"internal TLS only on {[b for b, v in on.items() if v]}: both sides or neither")
+    # The identity each side's certificate must carry (the other side's flag or its default).
+    wanted = {"g4-coordinator": work.get("--coordinator-identity") or "g4serve-coordinator",
+              "g4-worker": coord.get("--worker-identity") or "g4serve-worker"}
+    for owner, _, t in pods:
+        spec = t.get("spec", {})
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for c in spec.get("containers", []):
+            binary = (c.get("command") or [""])[0]
+            values = {}
+            for a in c.get("args", []):
+                flag, _, value = a.partition("=")
+                values[flag] = value
+            given = [f for f in TLS_FLAGS if f in values]
+            if not given:
+                continue
+            cw = f"{owner} container {c['name']}"
+            if len(given) != 3:
+                problem(where, f"{cw}: internal TLS needs all of {TLS_FLAGS}, has {given}")
+            secrets = set()
+            for f in given:
+                path = values[f]
+                mount = None
+                for m in c.get("volumeMounts", []):
+                    mp = m.get("mountPath", "").rstrip("/")
+                    if path.startswith(mp + "/") and (mount is None or len(mp) > len(mount["mountPath"].rstrip("/"))):
+                        mount = m
+                if mount is None:
+                    problem(where, f"{cw}: {f}={path} is not under any volumeMount")
+                    continue
+                vol = volumes.get(mount["name"], {})
+                if "secret" not in vol:
+                    problem(where, f"{cw}: {f}={path} is on volume {mount['name']}, not a Secret")
+                    continue
+                if mount.get("subPath"):
+                    problem(where, f"{cw}: {f} mounted with subPath: renewals would never reach it")
+                if not mount.get("readOnly"):
+                    problem(where, f"{cw}: the TLS volume {mount['name']} is not readOnly")
+                secret = vol["secret"].get("secretName")
+                secrets.add(secret)
+                key = path[len(mount["mountPath"].rstrip("/")) + 1:]
+                items = vol["secret"].get("items")
+                if items and key not in {i.get("path") for i in items}:
+                    problem(where, f"{cw}: {f}={path}: Secret {secret} projects no {key}")
+                cert = certificates.get(secret)
+                if cert is not None and key not in ("tls.crt", "tls.key", "ca.crt"):
+                    problem(where, f"{cw}: {f}={path}: cert-manager's Secret {secret} has tls.crt, tls.key and ca.crt, not {key}")
+            for secret in secrets:
+                cert = certificates.get(secret)
+                if cert is None:
+                    continue  # a Secret made outside (docs/deployment.md)
+                names = cert["spec"].get("dnsNames", [])
+                if binary in wanted and wanted[binary] not in names:
+                    problem(where, f"{cw}: Certificate {cert['metadata']['name']} names {names}, the other side requires {wanted[binary]}")
+                usages = set(cert["spec"].get("usages", []))
+                if not {"server auth", "client auth"} <= usages:
+                    problem(where, f"Certificate {cert['metadata']['name']}: usages {sorted(usages)} lack server auth and client auth")
+            grpc_port = container_ports(c).get("grpc")
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                pg = c.get(probe, {}).get("grpc")
+                if pg is not None and pg.get("port") in (grpc_port, "grpc") and binary == "g4-worker":
+                    problem(where, f"{cw}: {probe} is a gRPC probe on the mutual-TLS port {grpc_port}: the kubelet's probe has no certificate")
+
+
 def check_overlay(name, docs, flags):
     where = f"[{name}]"
     by_kind = {}
@@ -227,7 +309,8 @@ def check_overlay(name, docs, flags):
                     "LeaderWorkerSet": "leaderworkerset.x-k8s.io/v1",
                     "PodMonitor": "monitoring.coreos.com/v1",
                     "PodDisruptionBudget": "policy/v1", "Namespace": "v1",
-                    "NetworkPolicy": "networking.k8s.io/v1"}
+                    "NetworkPolicy": "networking.k8s.io/v1",
+                    "Certificate": "cert-manager.io/v1", "Issuer": "cert-manager.io/v1"}
     for kind, api in expected_api.items():
         for d in by_kind.get(kind, []):
             if d["apiVersion"] != api:
@@ -401,6 +484,7 @@ def check_overlay(name, docs, flags):
             if sp.get("targetPort") != "internal" and str(sp.get("targetPort")) != coord.get("--internal-port"):
                 problem(where, f"Service {host} (internal) also exposes {sp.get('targetPort')!r}")
     check_network_policies(where, by_kind.get("NetworkPolicy", []), pods)
+    check_internal_tls(where, by_kind, pods, effective)
     for flag, portname in (("--port", "grpc"), ("--internal-port", "internal"), ("--http-port", "http"),
                            ("--metrics-port", "metrics")):
         for o, d, t in pods:

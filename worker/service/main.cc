@@ -81,6 +81,19 @@ int main(int argc, char** argv) {
   g4::WorkerServer* s = server->get();
   std::fprintf(stderr, "g4-worker listening on %s\n", s->address().c_str());
   g4::HeapReleaser heap_releaser(flags->heap_release_interval);
+  const g4::InternalTlsOptions& tls = options.internal_tls;
+  if (tls.enabled()) {
+    std::fprintf(stderr,
+                 "g4-worker: internal plane: mutual TLS (CA %s; the coordinator must be %s)\n",
+                 tls.ca_file.c_str(), tls.peer_name.c_str());
+  } else {
+    // Loud on purpose: who can reach this port can call Load/Generate (docs/security.md).
+    std::fprintf(stderr,
+                 "g4-worker: WARNING: the Worker service on %s and the channel to the "
+                 "coordinator are unauthenticated and unencrypted (no --internal-tls-cert); "
+                 "local development only (docs/security.md)\n",
+                 s->address().c_str());
+  }
   if (s->metrics() != nullptr) {
     std::fprintf(stderr, "g4-worker metrics on %s\n", s->metrics()->address().c_str());
   }

@@ -4,6 +4,7 @@
 #include "common/flags/flag_set.h"
 #include "common/metrics/metrics_server.h"
 #include "common/status_macros.h"
+#include "proto/internal_tls_flags.h"
 
 namespace g4 {
 namespace {
@@ -76,6 +77,16 @@ void DeclareFlags(FlagSet& flags, WorkerFlags& f) {
             "this worker's rank in its group, 0 = leader; needs --replica-group (Kubernetes: "
             "$(LWS_WORKER_INDEX)); -1 = registration order")
       .Range(-1, 4095);
+  DeclareInternalTlsFlags(
+      flags, o.internal_tls,
+      {.cert_help = "mutual TLS on the internal plane: this worker's certificate (PEM, then any "
+                    "intermediates); with --internal-tls-key and --internal-tls-ca; re-read "
+                    "when it changes. docs/security.md",
+       .cert_default = "none: the Worker service and the coordinator channel are plaintext",
+       .ca_help = "mutual TLS: the CA bundle (PEM) the coordinator's certificate must chain to",
+       .peer_flag = "coordinator-identity",
+       .peer_help = "mutual TLS: the DNS subjectAltName the coordinator's certificate must "
+                    "carry; Worker calls from any other certificate are PERMISSION_DENIED"});
 }
 
 constexpr FlagSpec<WorkerFlags> kSpec = {kProgram, kSynopsis, kDescription, DeclareFlags};
@@ -88,6 +99,7 @@ absl::StatusOr<WorkerFlags> ParseWorkerFlags(const std::vector<std::string>& arg
   WorkerFlags f;
   G4_RETURN_IF_ERROR(kSpec.Parse(args, &f));
   if (f.help) return f;
+  G4_RETURN_IF_ERROR(CheckInternalTlsOptions(f.server.internal_tls));
   if (f.server.replica_rank >= 0 && f.server.replica_group.empty()) {
     return absl::InvalidArgumentError("--replica-rank needs --replica-group");
   }

@@ -72,6 +72,9 @@ absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(WorkerServerOp
   if (absl::Status st = ValidateMetricsPrefix(options.metrics_prefix); !st.ok()) return st;
   std::unique_ptr<WorkerServer> s(new WorkerServer(std::move(options)));
   const WorkerServerOptions& o = s->options_;
+  absl::StatusOr<std::unique_ptr<InternalTls>> tls = InternalTls::Create(o.internal_tls);
+  if (!tls.ok()) return tls.status();
+  s->tls_ = *std::move(tls);
 
   std::unique_ptr<MetricsServer> metrics;
   if (o.metrics_port >= 0) {
@@ -84,8 +87,7 @@ absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(WorkerServerOp
   grpc::ChannelArguments channel_args;
   channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   channel_args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  s->coordinator_ =
-      grpc::CreateCustomChannel(o.coordinator, grpc::InsecureChannelCredentials(), channel_args);
+  s->coordinator_ = s->tls_->Dial(o.coordinator, channel_args);
   s->store_ = std::make_unique<GrpcKeyValueStore>(s->coordinator_);
 
   WorkerServiceOptions so;
@@ -117,7 +119,7 @@ absl::StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(WorkerServerOp
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // A port in use is an error, never shared (SO_REUSEPORT off); one line (grpc_listen.h).
   absl::StatusOr<StartedGrpcServer> started =
-      StartGrpcServer(builder, JoinHostPort(o.host, o.port));
+      StartGrpcServer(builder, JoinHostPort(o.host, o.port), s->tls_->ServerCredentials());
   if (!started.ok()) return started.status();
   s->server_ = std::move(started->server);
   s->port_ = started->port;

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/metrics/metrics_server.h"
+#include "proto/internal_tls.h"
 #include "g4serve/worker/v1/worker.grpc.pb.h"
 #include "worker/service/grpc_key_value_store.h"
 #include "worker/service/worker_service.h"
@@ -46,6 +47,10 @@ struct WorkerServerOptions {
   // from the LeaderWorkerSet env (LWS_GROUP_INDEX, LWS_WORKER_INDEX).
   std::string replica_group;
   int replica_rank = -1;
+  // Mutual TLS on the internal plane (proto/internal_tls.h, docs/security.md): the Worker
+  // service takes calls only from, and the Fleet channel dials only, a certificate of the CA
+  // that names peer_name. Disabled (no files): plaintext.
+  InternalTlsOptions internal_tls = InternalTlsRequiring(kDefaultCoordinatorIdentity);
 };
 
 // This machine as the coordinator sees it: kind "cpu", the model name from /proc/cpuinfo, total
@@ -57,8 +62,8 @@ std::string JoinHostPort(const std::string& host, int port);
 
 class WorkerServer {
  public:
-  // Binds and starts serving. Errors: INVALID_ARGUMENT for missing options, UNAVAILABLE when the
-  // address cannot be bound.
+  // Binds and starts serving. Errors: INVALID_ARGUMENT for missing options or unusable TLS files
+  // (CheckInternalTlsOptions), UNAVAILABLE when the address cannot be bound.
   static absl::StatusOr<std::unique_ptr<WorkerServer>> Start(WorkerServerOptions options);
   ~WorkerServer();  // Shutdown()
 
@@ -113,6 +118,7 @@ class WorkerServer {
   void EndCall(grpc::ClientContext* ctx);
 
   const WorkerServerOptions options_;
+  std::unique_ptr<InternalTls> tls_;
   std::shared_ptr<grpc::Channel> coordinator_;
   std::unique_ptr<GrpcKeyValueStore> store_;
   std::unique_ptr<WorkerServiceImpl> service_;
