@@ -70,7 +70,7 @@ TEST(CliHelpTest, AnUnknownFlagIsOneLineAndExitTwo) {
   }
 }
 
-// g4-worker documents all 15 of its flags (it used to list 3).
+// g4-worker documents all 21 of its flags (it used to list 3).
 TEST(CliHelpTest, WorkerUsageListsEveryFlag) {
   std::string worker;
   for (const std::string& bin : Binaries()) {
@@ -81,7 +81,9 @@ TEST(CliHelpTest, WorkerUsageListsEveryFlag) {
        {"--coordinator", "--host", "--port", "--threads", "--register-timeout",
         "--heartbeat-interval", "--gloo-interface", "--metrics-port", "--metrics-host",
         "--metrics-prefix", "--served-model-name", "--replica-group", "--replica-rank",
-        "--drain-timeout", "--heap-release-interval"}) {
+        "--drain-timeout", "--heap-release-interval", "--model-root", "--internal-tls-cert",
+        "--internal-tls-key", "--internal-tls-ca", "--internal-tls-refresh-interval",
+        "--coordinator-identity"}) {
     EXPECT_THAT(r.out, HasSubstr(std::string("\n  ") + flag + " ")) << flag;
   }
 }
