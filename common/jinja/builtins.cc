@@ -858,6 +858,12 @@ absl::StatusOr<Value> ApplyFilter(absl::string_view name, const Value& v, const 
       }
       G4_ASSIGN_OR_RETURN(width, ToIndex(w, "width"));
     }
+    // A template is not a way to allocate without bound (as `seq * n`, interpreter.cc).
+    constexpr int64_t kMaxIndentWidth = int64_t{16} << 20;
+    if (width > kMaxIndentWidth) {
+      return absl::InvalidArgumentError(absl::StrCat("indent width ", width,
+                                                     " is over the limit of ", kMaxIndentWidth));
+    }
     const Value* first = args.Get(1, "first");
     const Value* blank = args.Get(2, "blank");
     std::string pad(static_cast<size_t>(std::max<int64_t>(width, 0)), ' ');
@@ -869,6 +875,10 @@ absl::StatusOr<Value> ApplyFilter(absl::string_view name, const Value& v, const 
       lines.push_back(s.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos));
       if (nl == std::string::npos) break;
       pos = nl + 1;
+    }
+    if (static_cast<uint64_t>(lines.size()) * pad.size() > (uint64_t{16} << 20)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "indent would add ", lines.size(), " x ", pad.size(), " characters (limit 16 MiB)"));
     }
     std::string out;
     for (size_t i = 0; i < lines.size(); ++i) {

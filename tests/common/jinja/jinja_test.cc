@@ -281,6 +281,17 @@ TEST(InterpreterTest, IntegerOverflowAndHugeRepetitionAreErrors) {
             std::string("[9223372036854775806]").size());
 }
 
+// Found by the jinja fuzz target: `indent` with a huge width allocated without bound (bad_alloc).
+TEST(InterpreterTest, HugeIndentIsAnErrorNotAnAllocation) {
+  EXPECT_EQ(*RenderStr("{{ 'a\nb'|indent(2) }}"), "a\n  b");
+  absl::StatusOr<std::string> r = RenderStr("{{ 'a\nb'|indent(9223372036854775807) }}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("over the limit"));
+  r = RenderStr("{{ ('x\n' * 100000)|indent(1000) }}");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("limit 16 MiB"));
+}
+
 TEST(ValueTest, JsonRoundTripKeepsOrder) {
   Json j = Json::parse(R"({"z": 1, "a": [true, null, 2.5, "s"], "m": {"y": {}, "b": []}})");
   Value v = Value::FromJson(j);
