@@ -25,6 +25,7 @@
 
 #include "common/dtype.h"
 #include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
 #include "nlohmann/json.hpp"
 
 namespace g4::testing_util {
@@ -132,29 +133,7 @@ class SafetensorsWriter {
   std::map<std::string, std::string> metadata_;
 };
 
-// A fresh directory under testing::TempDir(), removed with its contents on destruction.
-class ScopedTempDir {
- public:
-  ScopedTempDir() {
-    std::string tmpl = ::testing::TempDir();
-    if (!tmpl.empty() && tmpl.back() != '/') tmpl += '/';
-    tmpl += "g4_loader_XXXXXX";
-    if (::mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
-  }
-  ~ScopedTempDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  ScopedTempDir(const ScopedTempDir&) = delete;
-  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
-
-  bool ok() const { return !path_.empty(); }
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using ::g4::testing::ScopedTempDir;
 
 }  // namespace g4::testing_util
 

@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/temp_dir.h"
 
 namespace g4 {
 namespace {
@@ -37,9 +38,7 @@ ModelConfig Config(const std::string& dir) {
 class ModelDir {
  public:
   explicit ModelDir(const std::function<void(nlohmann::json&)>& edit, bool weights = true) {
-    dir_ = ::testing::TempDir() + "/startup_checks." + std::to_string(getpid()) + "." +
-           std::to_string(counter_++);
-    fs::create_directories(dir_);
+    dir_ = temp_dir_.path();
     nlohmann::json config = nlohmann::json::parse(Read(std::string(kDense) + "/config.json"));
     edit(config);
     std::ofstream(dir_ + "/config.json") << config.dump();
@@ -47,11 +46,10 @@ class ModelDir {
       fs::copy_file(std::string(kDense) + "/model.safetensors", dir_ + "/model.safetensors");
     }
   }
-  ~ModelDir() { fs::remove_all(dir_); }
   const std::string& path() const { return dir_; }
 
  private:
-  static inline int counter_ = 0;
+  g4::testing::ScopedTempDir temp_dir_{"startup_checks"};
   std::string dir_;
 };
 

@@ -24,6 +24,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/integration/network_lab.h"
 #include "tests/integration/process.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/worker/model/golden_reference.h"
 #include "tools/load_generator/sse_parser.h"
 
@@ -161,9 +162,9 @@ class ChaosTest : public ::testing::Test {
         NetworkLab::Create({"coord", "client", "w0", "w1", "w2", "w3"});
     if (!lab.ok()) GTEST_SKIP() << "chaos tests skipped: " << lab.status().message();
     lab_ = *std::move(lab);
-    dir_ = ::testing::TempDir() + "/g4chaos." + std::to_string(getpid()) + "." +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::system(("mkdir -p " + dir_).c_str());
+    temp_dir_ = std::make_unique<testing::ScopedTempDir>(
+        absl::StrCat("g4chaos.", ::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    dir_ = temp_dir_->path();
   }
 
   void TearDown() override {
@@ -320,6 +321,7 @@ class ChaosTest : public ::testing::Test {
   }
 
   std::unique_ptr<NetworkLab> lab_;
+  std::unique_ptr<testing::ScopedTempDir> temp_dir_;  // logs; removed after the processes
   std::string dir_;
   Process coordinator_;
   std::vector<std::unique_ptr<Process>> workers_;

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +20,7 @@
 #include "g4serve/v1/inference.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/integration/process.h"
+#include "tests/testing/temp_dir.h"
 
 namespace g4::testing {
 
@@ -37,16 +39,28 @@ struct ClusterOptions {
   std::string api_key;
 };
 
+// The common case: `workers` workers serving `model` at tensor-/expert-parallel sizes `tp`/`ep`,
+// the coordinator started with `coordinator_flags` besides the cluster's own.
+inline ClusterOptions ClusterOf(std::string model, int workers, int tp, int ep,
+                                std::vector<std::string> coordinator_flags = {}) {
+  ClusterOptions options;
+  options.model = std::move(model);
+  options.workers = workers;
+  options.tensor_parallel_size = tp;
+  options.expert_parallel_size = ep;
+  options.extra_coordinator_flags = std::move(coordinator_flags);
+  return options;
+}
+
 class Cluster {
  public:
   explicit Cluster(ClusterOptions options) : options_(std::move(options)) {}
 
   // Starts everything and waits until `replicas` replicas are ready (bounded).
   ::testing::AssertionResult Start(int replicas, absl::Duration timeout = absl::Seconds(60)) {
-    dir_ = ::testing::TempDir() + "/g4cluster." + std::to_string(getpid()) + "." +
-           std::to_string(counter_++);
-    std::string mk = "mkdir -p " + dir_;
-    if (std::system(mk.c_str()) != 0) return ::testing::AssertionFailure() << "mkdir " << dir_;
+    if (temp_dir_ == nullptr) temp_dir_ = std::make_unique<ScopedTempDir>("g4cluster");
+    if (!temp_dir_->ok()) return ::testing::AssertionFailure() << "no temporary directory";
+    dir_ = temp_dir_->path();
     if (::testing::AssertionResult started = StartCoordinator(/*port=*/0); !started) {
       return started;
     }
@@ -285,8 +299,9 @@ class Cluster {
   }
 
  private:
-  static inline int counter_ = 0;
   ClusterOptions options_;
+  // Declared first so that it goes last: the processes below still write into it.
+  std::unique_ptr<ScopedTempDir> temp_dir_;
   std::string dir_, address_, internal_address_;
   int internal_port_ = 0;  // 0 until the first start picks one
   int http_port_ = 0;

@@ -18,6 +18,7 @@ namespace g4 {
 namespace {
 
 using testing::Cluster;
+using testing::ClusterOf;
 using testing::ClusterOptions;
 
 g4serve::v1::GenerateRequest GreedyRequest(const std::vector<int32_t>& prompt, int max_tokens) {
@@ -49,7 +50,7 @@ class DistributedGoldenTest : public ::testing::TestWithParam<Plan> {};
 TEST_P(DistributedGoldenTest, GreedyTokensAndLogprobsMatchTransformers) {
   const Plan& p = GetParam();
   const auto ref = testing::LoadGoldenReference(p.variant);
-  Cluster cluster(ClusterOptions{testing::GoldenDir(p.variant), p.workers, p.tp, p.ep, {}});
+  Cluster cluster(ClusterOf(testing::GoldenDir(p.variant), p.workers, p.tp, p.ep));
   ASSERT_TRUE(cluster.Start(/*replicas=*/p.workers / p.tp));
   const int n = static_cast<int>(ref.greedy_tokens.size());
   Cluster::Result r = cluster.Generate(GreedyRequest(ref.greedy_prompt, n));
@@ -85,7 +86,7 @@ INSTANTIATE_TEST_SUITE_P(Plans, DistributedGoldenTest,
 // request is served by the other.
 TEST(DistributedFailureTest, DeadWorkerLeavesTheOtherReplicaServing) {
   const auto ref = testing::LoadGoldenReference("dense");
-  Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 2, 1, 1, {}});
+  Cluster cluster(ClusterOf(testing::GoldenDir("dense"), 2, 1, 1));
   ASSERT_TRUE(cluster.Start(/*replicas=*/2));
   cluster.worker(0).Kill(SIGKILL);
   // The health checker notices within a few intervals; requests meanwhile may fail once.
@@ -102,7 +103,7 @@ TEST(DistributedFailureTest, DeadWorkerLeavesTheOtherReplicaServing) {
 // A worker that stops answering (SIGSTOP) is found by the health checker's deadline.
 TEST(DistributedFailureTest, HungWorkerIsMarkedUnavailable) {
   const auto ref = testing::LoadGoldenReference("dense");
-  Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 2, 1, 1, {}});
+  Cluster cluster(ClusterOf(testing::GoldenDir("dense"), 2, 1, 1));
   ASSERT_TRUE(cluster.Start(/*replicas=*/2));
   cluster.worker(1).Kill(SIGSTOP);
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
@@ -116,7 +117,7 @@ TEST(DistributedFailureTest, HungWorkerIsMarkedUnavailable) {
 // When every replica is down the API says UNAVAILABLE, promptly.
 TEST(DistributedFailureTest, NoReplicaIsUnavailable) {
   const auto ref = testing::LoadGoldenReference("dense");
-  Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 2, 2, 1, {}});
+  Cluster cluster(ClusterOf(testing::GoldenDir("dense"), 2, 2, 1));
   ASSERT_TRUE(cluster.Start(/*replicas=*/1));
   cluster.worker(1).Kill(SIGKILL);
   const absl::Time deadline = absl::Now() + absl::Seconds(15);
@@ -129,7 +130,7 @@ TEST(DistributedFailureTest, NoReplicaIsUnavailable) {
 // their heartbeat finds it does not know them, they tear down, register again and reload.
 TEST(DistributedRecoveryTest, WorkersRegisterAgainWithARestartedCoordinator) {
   const auto ref = testing::LoadGoldenReference("dense");
-  Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 2, 2, 1, {}});
+  Cluster cluster(ClusterOf(testing::GoldenDir("dense"), 2, 2, 1));
   ASSERT_TRUE(cluster.Start(/*replicas=*/1));
   Cluster::Result before = cluster.Generate(GreedyRequest(ref.greedy_prompt, 4));
   ASSERT_TRUE(before.status.ok()) << before.status.error_message() << "\n" << cluster.Logs();
@@ -150,7 +151,7 @@ TEST(DistributedRecoveryTest, WorkersRegisterAgainWithARestartedCoordinator) {
 
 // Text in, text out, through the model's tokenizer.
 TEST(DistributedTextTest, TextPromptReturnsText) {
-  Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 2, 2, 1, {}});
+  Cluster cluster(ClusterOf(testing::GoldenDir("dense"), 2, 2, 1));
   ASSERT_TRUE(cluster.Start(1));
   g4serve::v1::GenerateRequest req;
   req.set_text("<bos>Hello, how are you?");
@@ -167,7 +168,7 @@ TEST(DistributedTextTest, TextPromptReturnsText) {
 // internal port, the Inference API only on the public one; the workers registered on the
 // internal one and the replica serves; the store refuses keys outside a load in progress.
 TEST(DistributedPlanesTest, FleetIsOnlyOnTheInternalPort) {
-  Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 2, 2, 1, {}});
+  Cluster cluster(ClusterOf(testing::GoldenDir("dense"), 2, 2, 1));
   ASSERT_TRUE(cluster.Start(1));
   auto store_get = [](const std::string& address) {
     auto fleet = g4serve::worker::v1::Fleet::NewStub(
@@ -213,8 +214,8 @@ TEST(DistributedPlanesTest, FleetIsOnlyOnTheInternalPort) {
 // to wait in the queue forever), and a prompt the KV pools cannot hold even alone gets
 // INVALID_ARGUMENT at once, naming the limit.
 TEST(DistributedAdmissionTest, SmallKvPoolsServeWhatFitsAndRefuseWhatNeverCan) {
-  Cluster cluster(ClusterOptions{testing::GoldenDir("dense"), 1, 1, 1,
-                                 {"--max-num-seqs", "1", "--num-global-pages", "3"}});
+  Cluster cluster(ClusterOf(testing::GoldenDir("dense"), 1, 1, 1,
+                            {"--max-num-seqs", "1", "--num-global-pages", "3"}));
   ASSERT_TRUE(cluster.Start(/*replicas=*/1));
   Cluster::Result r = cluster.Generate(GreedyRequest(std::vector<int32_t>(33, 7), 4));
   ASSERT_TRUE(r.status.ok()) << r.status.error_message() << "\n" << cluster.Logs();

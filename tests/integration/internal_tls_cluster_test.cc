@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "proto/internal_tls.h"
 #include "tests/integration/cluster.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/test_certificates.h"
 #include "tests/worker/model/golden_reference.h"
 
@@ -118,7 +119,8 @@ int Count(const std::string& text, const std::string& what) {
 }
 
 TEST(InternalTlsClusterTest, RogueWorkersCannotJoinAndTheReplicaKeepsServing) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/internal_tls_cluster.", getpid());
+  const ScopedTempDir temp_dir("internal_tls_cluster");
+  const std::string& dir = temp_dir.path();
   ASSERT_TRUE(MakeTestCertificates(dir));
   ClusterOptions options;
   options.model = GoldenDir("dense");
@@ -202,7 +204,8 @@ TEST(InternalTlsClusterTest, RogueWorkersCannotJoinAndTheReplicaKeepsServing) {
 // Without the flags both binaries say loudly that the internal plane is open; with only some of
 // the three files they stop at start (exit 2, a flag error), naming the missing flag.
 TEST(InternalTlsClusterTest, MissingFilesStopTheBinariesAndNoFlagsWarn) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/internal_tls_flags.", getpid());
+  const ScopedTempDir temp_dir("internal_tls_flags");
+  const std::string& dir = temp_dir.path();
   ASSERT_TRUE(MakeTestCertificates(dir));
   Process coordinator;
   ASSERT_TRUE(coordinator.Start(
@@ -234,7 +237,8 @@ TEST(InternalTlsClusterTest, MissingFilesStopTheBinariesAndNoFlagsWarn) {
 // --tls-cert / --tls-key: the public gRPC port speaks TLS (clients verify it against the CA);
 // a plaintext client gets no answer. The HTTP port is not covered (docs/security.md).
 TEST(PublicTlsTest, TheGrpcPortServesTls) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/public_tls.", getpid());
+  const ScopedTempDir temp_dir("public_tls");
+  const std::string& dir = temp_dir.path();
   ASSERT_TRUE(MakeTestCertificates(dir));
   Process coordinator;
   ASSERT_TRUE(coordinator.Start({G4_COORDINATOR_BIN, "--model", GoldenDir("dense"), "--host",

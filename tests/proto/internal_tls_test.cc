@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/grpc_listen.h"
+#include "tests/testing/temp_dir.h"
 #include "tests/testing/test_certificates.h"
 
 namespace g4 {
@@ -37,7 +38,8 @@ class RegisterOnly final : public wv1::Fleet::Service {
 class InternalTlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new std::string(absl::StrCat(::testing::TempDir(), "/internal_tls_test.", getpid()));
+    temp_dir_ = new testing::ScopedTempDir("internal_tls_test");
+    dir_ = new std::string(temp_dir_->path());
     ASSERT_TRUE(testing::MakeTestCertificates(*dir_));
     ASSERT_TRUE(testing::MakeTestCa(*dir_, "ca2"));
     ASSERT_TRUE(testing::IssueTestCertificate(*dir_, "coordinator2", "ca2",
@@ -45,7 +47,7 @@ class InternalTlsTest : public ::testing::Test {
     ASSERT_TRUE(testing::IssueTestCertificate(*dir_, "worker2", "ca2", kDefaultWorkerIdentity));
   }
   static void TearDownTestSuite() {
-    std::filesystem::remove_all(*dir_);
+    delete temp_dir_;
     delete dir_;
   }
 
@@ -109,6 +111,7 @@ class InternalTlsTest : public ::testing::Test {
     if (server_ != nullptr) server_->Shutdown();
   }
 
+  static inline testing::ScopedTempDir* temp_dir_ = nullptr;
   static inline std::string* dir_ = nullptr;
   RegisterOnly service_;
   std::unique_ptr<grpc::Server> server_;

@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
 
 namespace g4::testing {
 
@@ -30,25 +31,6 @@ class HardTimeLimit {
  public:
   explicit HardTimeLimit(unsigned seconds) { alarm(seconds); }
   ~HardTimeLimit() { alarm(0); }
-};
-
-// A fresh directory under /tmp, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "g4comm.XXXXXX").string();
-    char* made = mkdtemp(tmpl.data());
-    if (made == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 // Runs fn(rank) for rank in [0, size) on `size` threads and returns the per-rank statuses.

@@ -28,7 +28,7 @@ namespace {
 using ::g4::testing::HardTimeLimit;
 using ::g4::testing::RunRanksAsProcesses;
 using ::g4::testing::RunRanksAsThreads;
-using ::g4::testing::TempDir;
+using ::g4::testing::ScopedTempDir;
 using ::testing::HasSubstr;
 
 constexpr absl::Duration kTimeout = absl::Seconds(2);
@@ -159,7 +159,7 @@ TEST(GlooFailureTest, BroadcastBytesFromDeadRootFails) {
 // 3 = connect failed.
 TEST(GlooFailureTest, KilledPeerProcessFailsSurvivorsCollective) {
   HardTimeLimit limit(60);
-  TempDir dir;
+  ScopedTempDir dir{"g4comm"};
   std::vector<int> codes = RunRanksAsProcesses(2, [&](int rank) {
     DirectoryKeyValueStore store(dir.path());
     absl::StatusOr<std::unique_ptr<Communicator>> comm =
@@ -185,7 +185,7 @@ TEST(GlooFailureTest, KilledPeerProcessFailsSurvivorsCollective) {
 // A peer process that never starts: the survivor's connect fails in bounded time.
 TEST(GlooFailureTest, MissingPeerProcessFailsConnect) {
   HardTimeLimit limit(60);
-  TempDir dir;
+  ScopedTempDir dir{"g4comm"};
   std::vector<int> codes = RunRanksAsProcesses(1, [&](int rank) {
     DirectoryKeyValueStore store(dir.path());
     const absl::Time start = absl::Now();

@@ -20,7 +20,7 @@ namespace {
 using ::g4::testing::CheckAllCollectives;
 using ::g4::testing::HardTimeLimit;
 using ::g4::testing::RunRanksAsProcesses;
-using ::g4::testing::TempDir;
+using ::g4::testing::ScopedTempDir;
 
 enum ExitCode { kOk = 0, kConnectFailed = 10, kCollectiveFailed = 11 };
 
@@ -29,7 +29,7 @@ class GlooProcessesTest : public ::testing::TestWithParam<int> {};
 TEST_P(GlooProcessesTest, AllCollectivesAreCorrect) {
   HardTimeLimit limit(60);
   const int size = GetParam();
-  TempDir dir;
+  ScopedTempDir dir{"g4comm"};
   std::vector<int> codes = RunRanksAsProcesses(size, [&](int rank) {
     DirectoryKeyValueStore store(dir.path());
     GlooOptions o;

@@ -14,7 +14,7 @@ namespace g4 {
 namespace {
 
 using ::g4::testing::HardTimeLimit;
-using ::g4::testing::TempDir;
+using ::g4::testing::ScopedTempDir;
 
 enum class Kind { kInMemory, kDirectory };
 
@@ -29,7 +29,7 @@ class KeyValueStoreTest : public ::testing::TestWithParam<Kind> {
   }
 
   HardTimeLimit limit_{30};
-  TempDir dir_;
+  ScopedTempDir dir_{"g4comm"};
   std::unique_ptr<KeyValueStore> store_;
 };
 
@@ -89,7 +89,7 @@ INSTANTIATE_TEST_SUITE_P(Stores, KeyValueStoreTest,
 
 TEST(DirectoryKeyValueStoreTest, SharedBetweenInstances) {
   HardTimeLimit limit(30);
-  TempDir dir;
+  ScopedTempDir dir{"g4comm"};
   DirectoryKeyValueStore a(dir.path());
   DirectoryKeyValueStore b(dir.path());
   ASSERT_TRUE(a.Set("x/y", "z").ok());
