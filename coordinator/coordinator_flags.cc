@@ -158,6 +158,20 @@ void DeclareFlags(FlagSet& flags, CoordinatorFlags& f) {
        .peer_flag = "worker-identity",
        .peer_help = "mutual TLS: the DNS subjectAltName a worker's certificate must carry; calls "
                     "to the internal port from any other certificate are PERMISSION_DENIED"});
+  flags.AddCustom(
+      "worker-address-check", "peer|off",
+      "peer: a worker may register (and heartbeat) only the address its call comes from "
+      "(its host's IP, or a name resolving to it); off: any address, for networks with NAT "
+      "or a proxy between workers and the coordinator. docs/security.md",
+      [&f](absl::string_view value) -> absl::Status {
+        if (value == "peer" || value == "off") {
+          f.check_worker_address = value == "peer";
+          return absl::OkStatus();
+        }
+        return absl::InvalidArgumentError(
+            absl::StrCat("expected peer or off, got \"", value, "\""));
+      })
+      .Default("peer");
 }
 
 constexpr FlagSpec<CoordinatorFlags> kSpec = {kProgram, kSynopsis, kDescription, DeclareFlags};

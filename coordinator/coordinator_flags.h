@@ -69,6 +69,9 @@ struct CoordinatorFlags {
   // Mutual TLS on the internal plane (proto/internal_tls.h, docs/security.md): all three files
   // or none; needs --internal-port. peer_name: the identity worker certificates must carry.
   InternalTlsOptions internal_tls = InternalTlsRequiring(kDefaultWorkerIdentity);
+  // Register / Heartbeat only for the address the call comes from
+  // (coordinator/fleet/worker_address_check.h): --worker-address-check=peer|off.
+  bool check_worker_address = true;
   bool help = false;
 };
 

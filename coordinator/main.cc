@@ -299,7 +299,7 @@ int Main(int argc, char** argv) {
   inference_options.progress_grace = flags->health_timeout;
   InferenceServiceImpl inference(inference_options, codec->get(), &fleet, &router);
   inference.SetApiKeys(&*api_keys);
-  FleetServiceImpl fleet_service(&fleet, &store);
+  FleetServiceImpl fleet_service(&fleet, &store, flags->check_worker_address);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -468,6 +468,10 @@ int Main(int argc, char** argv) {
                      : " and shares the public port (no --internal-port): any client "
                        "of the public API can register as a worker",
         "; local development only (docs/security.md)"));
+  }
+  if (!flags->check_worker_address) {
+    Log("WARNING: --worker-address-check=off: a worker may register any address, not only "
+        "its own (docs/security.md)");
   }
   Log(absl::StrCat("serving ", model_id, " on ", host, ":", port, " (tensor-parallel-size ",
                    flags->tensor_parallel_size, ", num-replicas ",

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "coordinator/fleet/worker_address_check.h"
 #include "proto/grpc_status.h"
 
 namespace g4 {
@@ -12,6 +13,10 @@ namespace wpb = ::g4serve::worker::v1;
 grpc::Status FleetServiceImpl::Register(grpc::ServerContext* context,
                                         const wpb::RegisterRequest* request,
                                         wpb::RegisterResponse* response) {
+  if (check_worker_address_ && !request->address().empty()) {
+    absl::Status mine = CheckAddressIsPeer(request->address(), context->peer());
+    if (!mine.ok()) return ToGrpcStatus(mine);
+  }
   absl::StatusOr<std::string> id = fleet_->Register(*request);
   if (!id.ok()) return ToGrpcStatus(id.status());
   response->set_worker_id(*id);
@@ -21,6 +26,10 @@ grpc::Status FleetServiceImpl::Register(grpc::ServerContext* context,
 grpc::Status FleetServiceImpl::Heartbeat(grpc::ServerContext* context,
                                          const wpb::HeartbeatRequest* request,
                                          wpb::HeartbeatResponse* response) {
+  if (check_worker_address_) {
+    absl::Status mine = CheckAddressIsPeer(request->address(), context->peer());
+    if (!mine.ok()) return ToGrpcStatus(mine);
+  }
   return ToGrpcStatus(fleet_->Heartbeat(request->worker_id(), request->address()));
 }
 

@@ -1,5 +1,7 @@
 // Fleet gRPC service (worker.proto): Register and Heartbeat go to the FleetManager; StoreSet /
 // StoreGet are the rendezvous store. Sync API: StoreGet holds a server thread while it waits.
+// With check_worker_address, Register and Heartbeat take only the address the call came from
+// (coordinator/fleet/worker_address_check.h).
 #ifndef G4SERVE_COORDINATOR_FLEET_FLEET_SERVICE_H_
 #define G4SERVE_COORDINATOR_FLEET_FLEET_SERVICE_H_
 
@@ -12,8 +14,9 @@ namespace g4 {
 class FleetServiceImpl final : public g4serve::worker::v1::Fleet::Service {
  public:
   // Both must outlive the service.
-  FleetServiceImpl(FleetManager* fleet, KeyValueStoreServer* store)
-      : fleet_(fleet), store_(store) {}
+  FleetServiceImpl(FleetManager* fleet, KeyValueStoreServer* store,
+                   bool check_worker_address = true)
+      : fleet_(fleet), store_(store), check_worker_address_(check_worker_address) {}
 
   grpc::Status Register(grpc::ServerContext* context,
                         const g4serve::worker::v1::RegisterRequest* request,
@@ -32,6 +35,7 @@ class FleetServiceImpl final : public g4serve::worker::v1::Fleet::Service {
  private:
   FleetManager* const fleet_;
   KeyValueStoreServer* const store_;
+  const bool check_worker_address_;
 };
 
 }  // namespace g4

@@ -176,6 +176,14 @@ TEST(InternalTlsClusterTest, RogueWorkersCannotJoinAndTheReplicaKeepsServing) {
   EXPECT_EQ((Call<wv1::StoreGetRequest, wv1::StoreGetResponse>(
                 [&](auto* c, const auto& q, auto* r) { return fleet->StoreGet(c, q, r); }, get)),
             grpc::StatusCode::FAILED_PRECONDITION);
+  // A compromised worker (the workers' certificate) cannot register another host's address
+  // and have requests sent there: its call comes from 127.0.0.1 (--worker-address-check).
+  wv1::RegisterRequest elsewhere;
+  elsewhere.set_address(absl::StrCat("127.0.0.2:", cluster.WorkerPort(1)));
+  EXPECT_EQ((Call<wv1::RegisterRequest, wv1::RegisterResponse>(
+                [&](auto* c, const auto& q, auto* r) { return fleet->Register(c, q, r); },
+                elsewhere)),
+            grpc::StatusCode::PERMISSION_DENIED);
 
   // Real g4-worker processes: without TLS flags, and with the rogue CA's certificate. Neither
   // registers; both give up after --register-timeout.

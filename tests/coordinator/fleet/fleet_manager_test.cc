@@ -65,7 +65,8 @@ TEST(FleetManagerTest, HeartbeatKnowsRegisteredWorkersByIdAndAddress) {
   KeyValueStoreServer store;
   FleetManager fleet(Options(2), &store);
   fleet.Start();
-  FleetServiceImpl service(&fleet, &store);
+  // Called in-process (no connection, no peer): the address check is FleetServiceTest's.
+  FleetServiceImpl service(&fleet, &store, /*check_worker_address=*/false);
   FakeWorker w0, w1;
   absl::StatusOr<std::string> id0 = fleet.Register(w0.Registration());
   ASSERT_TRUE(id0.ok()) << id0.status();
@@ -657,6 +658,72 @@ TEST(FleetServiceTest, RegisterAndStoreOverGrpc) {
   store.Shutdown();
   server->Shutdown();
   fleet.Shutdown();
+}
+
+// A worker registers, and heartbeats with, only the address its call comes from: over loopback
+// the peer is 127.0.0.1, so 127.0.0.2 (someone else's address) is PERMISSION_DENIED; with the
+// check off it is taken.
+TEST(FleetServiceTest, ARegistrationMustComeFromItsAddress) {
+  for (bool check : {true, false}) {
+    SCOPED_TRACE(check ? "--worker-address-check=peer" : "--worker-address-check=off");
+    KeyValueStoreServer store;
+    FleetManager fleet(Options(2), &store);  // TP=2: one worker forms no replica (no Load)
+    FleetServiceImpl service(&fleet, &store, check);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service);
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    ASSERT_NE(port, 0);
+    auto stub = wpb::Fleet::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                                        grpc::InsecureChannelCredentials()));
+    auto register_as = [&](const std::string& address, std::string* id) {
+      grpc::ClientContext ctx;
+      wpb::RegisterRequest request;
+      request.set_address(address);
+      wpb::RegisterResponse response;
+      grpc::Status s = stub->Register(&ctx, request, &response);
+      if (id != nullptr) *id = response.worker_id();
+      return s;
+    };
+    auto heartbeat = [&](const std::string& id, const std::string& address) {
+      grpc::ClientContext ctx;
+      wpb::HeartbeatRequest request;
+      request.set_worker_id(id);
+      request.set_address(address);
+      wpb::HeartbeatResponse response;
+      return stub->Heartbeat(&ctx, request, &response);
+    };
+
+    std::string own_id;
+    grpc::Status own = register_as("127.0.0.1:7001", &own_id);
+    ASSERT_TRUE(own.ok()) << own.error_message();
+    EXPECT_TRUE(heartbeat(own_id, "127.0.0.1:7001").ok());
+
+    grpc::Status other = register_as("127.0.0.2:7003", nullptr);
+    if (check) {
+      EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+      EXPECT_THAT(other.error_message(), HasSubstr("127.0.0.2:7003"));
+      EXPECT_THAT(other.error_message(), HasSubstr("came from 127.0.0.1"));
+      EXPECT_EQ(fleet.FreeWorkers(), 1);  // not taken: no replica formed
+      EXPECT_EQ(heartbeat(own_id, "127.0.0.2:7001").error_code(),
+                grpc::StatusCode::PERMISSION_DENIED);
+      EXPECT_EQ(register_as("no-such-host.invalid:7004", nullptr).error_code(),
+                grpc::StatusCode::PERMISSION_DENIED);
+      // A name that resolves to the peer's address is the same host.
+      grpc::Status named = register_as("localhost:7002", nullptr);
+      EXPECT_TRUE(named.ok()) << named.error_message();
+    } else {
+      EXPECT_TRUE(other.ok()) << other.error_message();  // (the replica it forms fails to load)
+    }
+    if (check) {
+      grpc::Status portless = register_as("127.0.0.1", nullptr);
+      EXPECT_EQ(portless.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+      EXPECT_THAT(portless.error_message(), HasSubstr("HOST:PORT"));
+    }
+    server->Shutdown();
+    fleet.Shutdown();
+  }
 }
 
 }  // namespace
