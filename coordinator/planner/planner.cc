@@ -643,12 +643,15 @@ std::string FormatGiB(int64_t bytes) {
   return absl::StrFormat("%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
 }
 
-// The CPU worker's own resident set, without a model's tensors: the binary, its shared libraries,
-// gRPC, OpenBLAS and the heap the service keeps. Measured: 23.5 MiB for an idle g4-worker that
-// loaded the tiny long-context checkpoint (0.3 MiB of weights), 2026-12-03, Intel Xeon VM. It used
-// to be 64 MiB, a guess that made the plan 1.7x what a 32768-token request's worker held
-// (docs/long_context.md, "Memory against the plan").
-constexpr int64_t kCpuRuntimeReserveBytes = 24 * kMiB;
+// The CPU worker's own resident set while it serves, without a model's tensors: the binary and
+// its shared libraries (~20 MiB of file pages), gRPC, and what the first forward pass allocates
+// once and keeps (OpenBLAS's and Gloo's buffers, the heap's arenas): ~6 MiB. Measured as vLLM
+// profiles memory, with a warm-up: a g4-worker of the tiny long-context checkpoint (0.3 MiB of
+// weights) peaks at 30.3-30.6 MiB after one 64-token request (idle before it: 23.5-25.6 MiB),
+// 2026-12-03, Intel Xeon VM; rounded up to 32 MiB. It used to be 64 MiB (a guess: the plan was
+// 1.7x a 32768-token request's worker), then 24 MiB (an idle worker: ranks 4-14 % over the plan).
+// docs/long_context.md, "Memory against the plan".
+constexpr int64_t kCpuRuntimeReserveBytes = 32 * kMiB;
 
 absl::StatusOr<pb::ParallelPlan> MakePlan(const ModelConfig& c, const PlanRequest& req) {
   G4_RETURN_IF_ERROR(ValidateRequest(c, req));

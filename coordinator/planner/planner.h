@@ -33,7 +33,7 @@ struct PlanRequest {
   int max_num_seqs = 256;
   int weight_dtype_bytes = 2;          // bf16
   int kv_dtype_bytes = 2;              // bf16
-  int64_t runtime_reserve_bytes = -1;  // -1: 512 MiB on GPU (context, cuBLAS, NCCL), 24 MiB on CPU (the process)
+  int64_t runtime_reserve_bytes = -1;  // -1: 512 MiB on GPU (context, cuBLAS, NCCL), 32 MiB on CPU (the warm process)
 };
 
 // Makes the plan. InvalidArgument names the request field or config key that is wrong

@@ -12,11 +12,17 @@
 #      HTTP: both TTFTs (max_tokens 1) and usage.prompt_tokens_details.cached_tokens.
 # Not a test: at 262144 tokens this takes many minutes on 2 cores.
 #
-#   bash tools/bench/long_context_bench.sh [TOTAL=262144] [PREFIX=100000]
+#   bash tools/bench/long_context_bench.sh [TOTAL=262144] [PREFIX=100000] [PHASES=served,generate,prefix]
+#
+# PHASES picks what runs after the long request is served (comma-separated): "generate" (the
+# g4-generate comparison, the slowest part), "prefix" (the shared-prefix pair); "served" alone
+# measures the long request only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 TOTAL=${1:-262144}
 PREFIX=${2:-100000}
+PHASES=${3:-served,generate,prefix}
+phase() { [[ ",$PHASES," == *",$1,"* ]]; }
 MODEL=tests/data/golden/long
 BLOCK=16
 CHUNK=2048
@@ -118,6 +124,7 @@ for r, got, base in zip(plan["ranks"], rss, idle):
           f"{(predicted - reserve) / 2**20:.1f} MiB: {(got - base) / (predicted - reserve):.3f}")
 EOF
 
+if phase generate; then
 gstart=$(date +%s.%N)
 local_out=$($B/tools/g4_generate/g4-generate --model "$MODEL" --prompt-tokens-file "$RUN/long.ids" \
   --max-new-tokens 8 --threads 2 | tail -1)
@@ -125,6 +132,8 @@ echo "g4-generate (one process, 2 threads): $(python3 -c "print(round($(date +%s
 echo "served tokens     [$served]"
 echo "g4-generate tokens $local_out"
 [[ "[$served]" == "$(tr -d ' ' <<<"$local_out")" ]] && echo "greedy tokens: EQUAL" || echo "greedy tokens: DIFFERENT"
+fi
+phase prefix || exit 0
 
 for name in first second; do
   t=$(curl -s -o "$RUN/$name.out" -w '%{time_total}' -H 'Content-Type: application/json' \
