@@ -239,6 +239,19 @@ struct Measure {
   int64_t failed = 0;
 };
 
+// What `count` units cost the coordinator of `s` since `start` (its CPU then: `cpu_before`).
+Measure Summarize(const Server& s, int64_t count, int64_t failed, absl::Time start,
+                  double cpu_before) {
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const double cpu = bench::ProcessCpuSeconds(s.process.pid()) - cpu_before;
+  Measure m;
+  m.count = static_cast<double>(count);
+  m.per_second = m.count / seconds;
+  m.cpu_us = m.count > 0 ? std::max(0.0, cpu - s.idle_rate * seconds) * 1e6 / m.count : 0;
+  m.failed = failed;
+  return m;
+}
+
 Measure Connections(const Options& o, Server& s, SSL_CTX* tls) {
   std::atomic<int64_t> done{0}, failed{0};
   const double cpu_before = bench::ProcessCpuSeconds(s.process.pid());
@@ -261,14 +274,7 @@ Measure Connections(const Options& o, Server& s, SSL_CTX* tls) {
       }
     }
   });
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  const double cpu = bench::ProcessCpuSeconds(s.process.pid()) - cpu_before;
-  Measure m;
-  m.count = static_cast<double>(done.load());
-  m.per_second = m.count / seconds;
-  m.cpu_us = m.count > 0 ? std::max(0.0, cpu - s.idle_rate * seconds) * 1e6 / m.count : 0;
-  m.failed = failed.load();
-  return m;
+  return Summarize(s, done.load(), failed.load(), start, cpu_before);
 }
 
 // The completion_tokens of the last usage object in `body`; -1 if none.
@@ -318,14 +324,7 @@ Measure Streams(const Options& o, Server& s, SSL_CTX* tls, int streams) {
       tokens += n;
     }
   });
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  const double cpu = bench::ProcessCpuSeconds(s.process.pid()) - cpu_before;
-  Measure m;
-  m.count = static_cast<double>(tokens.load());
-  m.per_second = m.count / seconds;
-  m.cpu_us = m.count > 0 ? std::max(0.0, cpu - s.idle_rate * seconds) * 1e6 / m.count : 0;
-  m.failed = failed.load();
-  return m;
+  return Summarize(s, tokens.load(), failed.load(), start, cpu_before);
 }
 
 // Runs `measure(server)` --rounds times on each server, alternating; the median per server
