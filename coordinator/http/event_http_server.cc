@@ -1,12 +1,12 @@
 #include "coordinator/http/event_http_server.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -606,7 +606,10 @@ void EventHttpServer::UpdateInterest(Connection& c) {
   if (c.state != Connection::State::kAnswering) want |= EPOLLIN;
   if (c.has_output()) want |= EPOLLOUT;
   if (c.tls != nullptr && c.state != Connection::State::kLingering) {
-    if (c.tls->handshake_needs_writable() || c.tls->read_needs_writable()) want |= EPOLLOUT;
+    if (c.tls->handshake_needs_writable() ||
+        (c.state == Connection::State::kReading && c.tls->read_needs_writable())) {
+      want |= EPOLLOUT;
+    }
     if (c.has_output() && c.tls->write_needs_readable()) want |= EPOLLIN;
   }
   if (want == c.interest) return;

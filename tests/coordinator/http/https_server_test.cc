@@ -321,7 +321,9 @@ TEST_F(HttpsServerTest, APlaintextRequestGets400AndOthersAreServed) {
 }
 
 TEST_F(HttpsServerTest, SilentHalfHelloAndGarbageClientsAreClosedAtTheDeadline) {
-  Start(/*header_timeout=*/absl::Seconds(2));
+  // Others must be served well before the stalled clients' deadline: they do not wait for it.
+  constexpr absl::Duration kHeadDeadline = absl::Seconds(5);
+  Start(kHeadDeadline);
   std::vector<int> stuck;
   for (int i = 0; i < 20; ++i) stuck.push_back(Connect(port_));  // connect, send nothing
   const std::string half = HalfClientHello();
@@ -335,26 +337,26 @@ TEST_F(HttpsServerTest, SilentHalfHelloAndGarbageClientsAreClosedAtTheDeadline) 
   const int garbage = Connect(port_);
   const std::string junk(300, '\x7f');
   ASSERT_EQ(send(garbage, junk.data(), junk.size(), 0), static_cast<ssize_t>(junk.size()));
-  EXPECT_TRUE(ClosedBy(garbage, absl::Now() + absl::Seconds(5)));
+  EXPECT_TRUE(ClosedBy(garbage, absl::Now() + absl::Seconds(4)));
   close(garbage);
-  // Meanwhile others are served, promptly.
+  // Meanwhile others are served.
   for (int i = 0; i < 5; ++i) {
-    const absl::Time start = absl::Now();
     TlsClient client(ca(), port_);
     ASSERT_TRUE(client.connected());
     EXPECT_THAT(client.Get("/hello"), ::testing::EndsWith("hello"));
-    EXPECT_LT(absl::Now() - start, absl::Seconds(1.5));
   }
+  EXPECT_LT(absl::Now() - opened, kHeadDeadline - absl::Seconds(1));
   for (int fd : stuck) {
     ASSERT_GE(fd, 0);
-    EXPECT_TRUE(ClosedBy(fd, opened + absl::Seconds(15)));
+    EXPECT_TRUE(ClosedBy(fd, opened + kHeadDeadline + absl::Seconds(15)));
     close(fd);
   }
-  EXPECT_GE(absl::Now() - opened, absl::Seconds(1.5));  // not before the deadline
+  EXPECT_GE(absl::Now() - opened, kHeadDeadline - absl::Seconds(1));  // not before the deadline
   EXPECT_EQ(tls_->handshake_failures(), 26);
-  // 26 failures, one line (the rest are counted into the next line, 10 s later).
+  // 26 failures within 10 s: one line (the rest would be counted into the next one).
   const std::vector<std::string> log = Log();
-  ASSERT_EQ(log.size(), 1u) << log.back();
+  ASSERT_FALSE(log.empty());
+  EXPECT_LE(log.size(), 2u) << log.back();  // 2 only on a machine so slow that 10 s passed
   EXPECT_THAT(log[0], HasSubstr("HTTP TLS: handshake with 127.0.0.1:"));
 }
 
