@@ -106,7 +106,10 @@ bool HttpTlsContext::RefreshNow() {
     text = pair->cert_pem + pair->key_pem;
     {
       absl::MutexLock lock(&mu_);
-      if (text == loaded_text_) return false;
+      if (text == loaded_text_) {
+        refused_text_.clear();  // back to the pair in force: a new failure is news again
+        return false;
+      }
     }
     ctx = MakeContext(*pair);
   }
