@@ -140,8 +140,9 @@ void DeclareFlags(FlagSet& flags, CoordinatorFlags& f) {
             "with API keys: /health and /metrics need a key too (metrics: HTTP basic auth, the "
             "key as password); off: they stay open for probes and scrapers");
   flags.Add("tls-cert", &f.tls_cert,
-            "TLS on the public gRPC port (--port; not the HTTP port): the server certificate "
-            "(PEM, then any intermediates); with --tls-key; re-read when it changes")
+            "TLS on the public ports: gRPC (--port) and the OpenAI HTTP port (--http-port, "
+            "then HTTPS); the server certificate (PEM, then any intermediates); with "
+            "--tls-key; re-read when it changes (not /metrics)")
       .Value("PATH")
       .Default("none: plaintext");
   flags.Add("tls-key", &f.tls_key, "the private key of --tls-cert (PEM)").Value("PATH");

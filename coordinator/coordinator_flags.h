@@ -62,7 +62,7 @@ struct CoordinatorFlags {
   // How often --api-key-file is read again (a changed file replaces its keys); 0: at start only.
   absl::Duration api_key_file_refresh_interval = absl::Seconds(10);
   bool protect_health_and_metrics = false;  // /health and /metrics need a key too
-  // TLS on the public gRPC port (not HTTP; docs/security.md): both files or neither.
+  // TLS on the public gRPC and HTTP ports (not /metrics; docs/security.md): both files or neither.
   std::string tls_cert;
   std::string tls_key;
   absl::Duration tls_refresh_interval = absl::Seconds(60);

@@ -323,13 +323,23 @@ int Main(int argc, char** argv) {
   if (!split_planes) builder.RegisterService(&fleet_service);
   ReflectionV1Service reflection_v1;  // v1 next to the plugin's v1alpha
   builder.RegisterService(&reflection_v1);
-  // TLS on the public gRPC port (--tls-cert, docs/security.md); the HTTP port stays plaintext.
+  // TLS on the public ports (--tls-cert, docs/security.md): one certificate for gRPC and HTTP.
   std::shared_ptr<grpc::ServerCredentials> public_credentials;
+  std::unique_ptr<HttpTlsContext> http_tls;
   if (!flags->tls_cert.empty() || !flags->tls_key.empty()) {
     absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> tls =
         PublicTlsServerCredentials(flags->tls_cert, flags->tls_key, flags->tls_refresh_interval);
     if (!tls.ok()) return FlagError("g4-coordinator", tls.status());
     public_credentials = *std::move(tls);
+    if (flags->http_port >= 0) {
+      absl::StatusOr<std::unique_ptr<HttpTlsContext>> https = HttpTlsContext::Create(
+          {.cert_file = flags->tls_cert,
+           .key_file = flags->tls_key,
+           .refresh_interval = flags->tls_refresh_interval},
+          [](const std::string& line) { Log(line); });
+      if (!https.ok()) return FlagError("g4-coordinator", https.status());
+      http_tls = *std::move(https);
+    }
   }
   // A port in use is an error (one line, exit 1), never shared (SO_REUSEPORT off).
   absl::StatusOr<StartedGrpcServer> started =
@@ -425,6 +435,7 @@ int Main(int argc, char** argv) {
     http_options.port = flags->http_port;
     http_options.api_keys = &*api_keys;
     http_options.protect_health = flags->protect_health_and_metrics;
+    http_options.tls = http_tls.get();
     http = std::make_unique<HttpServer>(http_options, inference.generation());
     absl::StatusOr<int> bound = http->Start();
     absl::Status s = bound.status();
@@ -440,14 +451,14 @@ int Main(int argc, char** argv) {
       fleet.Shutdown();
       return 1;
     }
-    Log(absl::StrCat("OpenAI-compatible HTTP on ", host, ":", http_port));
+    Log(absl::StrCat("OpenAI-compatible HTTP on ", host, ":", http_port,
+                     http_tls != nullptr ? ": HTTPS (TLS)" : ""));
   }
   if (public_credentials != nullptr) {
-    Log(absl::StrCat("public gRPC on ", host, ":", port, ": TLS (", flags->tls_cert,
-                     ", re-read every ", absl::FormatDuration(flags->tls_refresh_interval), ")",
-                     flags->http_port >= 0
-                         ? "; the OpenAI HTTP port is plaintext: terminate TLS in front of it"
-                         : ""));
+    Log(absl::StrCat("public gRPC on ", host, ":", port,
+                     http_tls != nullptr ? absl::StrCat(" and HTTP on ", host, ":", http_port) : "",
+                     ": TLS (", flags->tls_cert, ", re-read every ",
+                     absl::FormatDuration(flags->tls_refresh_interval), ")"));
   }
   Log(api_keys->enabled()
           ? absl::StrCat("public APIs require an API key (", api_keys->size(), " configured",

@@ -1,15 +1,10 @@
 #include "proto/internal_tls.h"
 
-#include <openssl/bio.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +12,7 @@
 #include <grpc/grpc_security_constants.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/tls_key_pair.h"
 #include "grpcpp/security/auth_metadata_processor.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
@@ -28,15 +24,6 @@ constexpr char kCertFlag[] = "--internal-tls-cert";
 constexpr char kKeyFlag[] = "--internal-tls-key";
 constexpr char kCaFlag[] = "--internal-tls-ca";
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-struct KeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
 struct StoreFree {
   void operator()(X509_STORE* s) const { X509_STORE_free(s); }
 };
@@ -46,27 +33,6 @@ struct StoreCtxFree {
 struct StackFree {
   void operator()(STACK_OF(X509) * s) const { sk_X509_pop_free(s, X509_free); }
 };
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-
-absl::StatusOr<std::string> ReadFile(const char* flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot be read"));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (text.str().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": empty"));
-  }
-  return text.str();
-}
-
-// Every certificate of a PEM text, in order.
-std::vector<X509Ptr> ReadCertificates(const std::string& pem) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  std::vector<X509Ptr> certs;
-  while (X509* x = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) certs.emplace_back(x);
-  ERR_clear_error();  // the end of the text reads as an error
-  return certs;
-}
 
 // OpenSSL's words for why a chain does not verify.
 std::string VerifyChain(const std::vector<X509Ptr>& chain, const std::vector<X509Ptr>& cas) {
@@ -83,34 +49,6 @@ std::string VerifyChain(const std::vector<X509Ptr>& chain, const std::vector<X50
   }
   if (X509_verify_cert(ctx.get()) == 1) return "";
   return X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
-}
-
-// The certificate chain of `cert_pem` when it holds one whose first certificate `key_pem`'s key
-// matches; INVALID_ARGUMENT naming the flags otherwise.
-absl::StatusOr<std::vector<X509Ptr>> CheckPair(const char* cert_flag, const std::string& cert_file,
-                                               const std::string& cert_pem, const char* key_flag,
-                                               const std::string& key_file,
-                                               const std::string& key_pem) {
-  std::vector<X509Ptr> chain = ReadCertificates(cert_pem);
-  if (chain.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(cert_flag, " ", cert_file, ": no PEM certificate"));
-  }
-  std::unique_ptr<BIO, BioFree> key_bio(
-      BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
-  std::unique_ptr<EVP_PKEY, KeyFree> key(
-      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
-  ERR_clear_error();
-  if (key == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(key_flag, " ", key_file, ": no PEM private key (or it is encrypted)"));
-  }
-  if (X509_check_private_key(chain[0].get(), key.get()) != 1) {
-    ERR_clear_error();
-    return absl::InvalidArgumentError(
-        absl::StrCat(key_flag, " ", key_file, ": not the key of ", cert_flag, " ", cert_file));
-  }
-  return chain;
 }
 
 // Server side: the call's peer (already verified against the CA by the handshake) must carry
@@ -155,22 +93,17 @@ absl::Status CheckInternalTlsOptions(const InternalTlsOptions& o) {
   if (o.refresh_interval < absl::Seconds(1)) {
     return absl::InvalidArgumentError("--internal-tls-refresh-interval: at least 1s");
   }
-  absl::StatusOr<std::string> cert_pem = ReadFile(kCertFlag, o.cert_file);
-  if (!cert_pem.ok()) return cert_pem.status();
-  absl::StatusOr<std::string> key_pem = ReadFile(kKeyFlag, o.key_file);
-  if (!key_pem.ok()) return key_pem.status();
-  absl::StatusOr<std::string> ca_pem = ReadFile(kCaFlag, o.ca_file);
+  absl::StatusOr<TlsKeyPair> pair =
+      ReadTlsKeyPair({kCertFlag, o.cert_file, kKeyFlag, o.key_file});
+  if (!pair.ok()) return pair.status();
+  absl::StatusOr<std::string> ca_pem = ReadTlsFile(kCaFlag, o.ca_file);
   if (!ca_pem.ok()) return ca_pem.status();
-
-  absl::StatusOr<std::vector<X509Ptr>> chain =
-      CheckPair(kCertFlag, o.cert_file, *cert_pem, kKeyFlag, o.key_file, *key_pem);
-  if (!chain.ok()) return chain.status();
-  const std::vector<X509Ptr> cas = ReadCertificates(*ca_pem);
+  const std::vector<X509Ptr> cas = ReadPemCertificates(*ca_pem);
   if (cas.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(kCaFlag, " ", o.ca_file, ": no PEM certificate"));
   }
-  if (const std::string why = VerifyChain(*chain, cas); !why.empty()) {
+  if (const std::string why = VerifyChain(pair->chain, cas); !why.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(kCertFlag, " ", o.cert_file,
                                                    ": does not verify against ", kCaFlag, " ",
                                                    o.ca_file, ": ", why));
@@ -180,8 +113,6 @@ absl::Status CheckInternalTlsOptions(const InternalTlsOptions& o) {
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> PublicTlsServerCredentials(
     const std::string& cert_file, const std::string& key_file, absl::Duration refresh_interval) {
-  constexpr char kPublicCertFlag[] = "--tls-cert";
-  constexpr char kPublicKeyFlag[] = "--tls-key";
   if (cert_file.empty() != key_file.empty()) {
     return absl::InvalidArgumentError(cert_file.empty() ? "--tls-cert: needed with --tls-key"
                                                         : "--tls-key: needed with --tls-cert");
@@ -189,13 +120,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> PublicTlsServerCredenti
   if (refresh_interval < absl::Seconds(1)) {
     return absl::InvalidArgumentError("--tls-refresh-interval: at least 1s");
   }
-  absl::StatusOr<std::string> cert_pem = ReadFile(kPublicCertFlag, cert_file);
-  if (!cert_pem.ok()) return cert_pem.status();
-  absl::StatusOr<std::string> key_pem = ReadFile(kPublicKeyFlag, key_file);
-  if (!key_pem.ok()) return key_pem.status();
-  absl::StatusOr<std::vector<X509Ptr>> chain =
-      CheckPair(kPublicCertFlag, cert_file, *cert_pem, kPublicKeyFlag, key_file, *key_pem);
-  if (!chain.ok()) return chain.status();
+  absl::StatusOr<TlsKeyPair> pair =
+      ReadTlsKeyPair({kPublicTlsCertFlag, cert_file, kPublicTlsKeyFlag, key_file});
+  if (!pair.ok()) return pair.status();
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
       key_file, cert_file, static_cast<unsigned int>(absl::ToInt64Seconds(refresh_interval)));
   grpc::experimental::TlsServerCredentialsOptions options(provider);

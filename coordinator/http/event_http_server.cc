@@ -1,5 +1,6 @@
 #include "coordinator/http/event_http_server.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "coordinator/http/tls_connection.h"
 
 namespace g4 {
 namespace {
@@ -42,6 +44,25 @@ int RaiseDescriptorLimit() {
   }
   if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur > (1u << 30)) return 1 << 30;
   return static_cast<int>(limit.rlim_cur);
+}
+
+// "host:port" of the socket's peer, for log lines.
+std::string PeerOf(int fd) {
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return "?";
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (peer.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&peer);
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    port = ntohs(a->sin6_port);
+    return absl::StrCat("[", host, "]:", port);
+  }
+  const auto* a = reinterpret_cast<const sockaddr_in*>(&peer);
+  inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+  port = ntohs(a->sin_port);
+  return absl::StrCat(host, ":", port);
 }
 
 }  // namespace
@@ -106,6 +127,7 @@ struct EventHttpServer::Connection {
   absl::Time body_start;
   absl::Time idle_since;
   absl::Time linger_until;
+  std::unique_ptr<TlsConnection> tls;      // on a TLS port
   std::shared_ptr<HttpExchange> exchange;  // kAnswering
   bool response_complete = false;
   bool keep_alive = false;
@@ -283,13 +305,27 @@ void EventHttpServer::AcceptAll() {
       return;
     }
     if (static_cast<int>(connections_.size()) >= max_connections_ && !ShedIdle()) {
-      RejectOverCap(fd);
+      if (options_.tls != nullptr) {
+        close(fd);
+      } else {
+        RejectOverCap(fd);
+      }
       continue;
+    }
+    std::unique_ptr<TlsConnection> tls;
+    if (options_.tls != nullptr) {
+      // The context in force now: a refreshed certificate applies from the next accept.
+      tls = TlsConnection::Accept(options_.tls->Current().get(), fd);
+      if (tls == nullptr) {
+        close(fd);
+        continue;
+      }
     }
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     const uint64_t id = next_id_++;
     auto c = std::make_unique<Connection>(id, fd, options_.limits, absl::Now());
+    c->tls = std::move(tls);
     Connection& conn = *c;
     connections_.emplace(id, std::move(c));
     open_connections_.fetch_add(1, std::memory_order_relaxed);
@@ -335,18 +371,26 @@ void EventHttpServer::OnEvent(uint64_t id, uint32_t events) {
   if (it == connections_.end()) return;
   Connection& c = *it->second;
   if (events & EPOLLERR) return Close(id);
+  // TLS may need the other direction than the operation's: a write that waits for readable, a
+  // read that waits for writable.
+  const bool writable = (events & EPOLLOUT) ||
+                        (c.tls != nullptr && c.tls->write_needs_readable() && (events & EPOLLIN));
   switch (c.state) {
     case Connection::State::kReading:
-      if (events & EPOLLOUT) {
+      if (c.tls != nullptr && !c.tls->handshake_done()) return DriveHandshake(c);
+      if (writable) {
         if (!Flush(c)) return;
         UpdateInterest(c);
       }
-      if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) OnReadable(c);
+      if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) ||
+          (c.tls != nullptr && c.tls->read_needs_writable() && (events & EPOLLOUT))) {
+        OnReadable(c);
+      }
       return;
     case Connection::State::kAnswering:
       // The client closed its side while its request is being answered: it is gone.
       if (events & (EPOLLRDHUP | EPOLLHUP)) return Close(id);
-      if (events & EPOLLOUT) {
+      if (writable) {
         if (!Flush(c)) return;
         if (c.response_complete && !c.has_output()) return AfterResponse(c);
         UpdateInterest(c);
@@ -363,8 +407,50 @@ void EventHttpServer::OnEvent(uint64_t id, uint32_t events) {
   }
 }
 
+void EventHttpServer::DriveHandshake(Connection& c) {
+  const TlsIo io = c.tls->Handshake();
+  switch (io.kind) {
+    case TlsIo::kOk:
+      UpdateInterest(c);
+      // The request may have come with the client's last handshake flight.
+      return OnReadable(c);
+    case TlsIo::kWantRead:
+    case TlsIo::kWantWrite:
+      return UpdateInterest(c);
+    case TlsIo::kClosed:  // connected and left (a TCP probe, a port scan): not worth a line
+      return Close(c.id);
+    case TlsIo::kFailed:
+      if (c.tls->plaintext_http()) {
+        // An http:// URL for an https:// port: say so in the client's language, then close.
+        HandshakeFailed(c, "a plaintext HTTP request (the client must use https://)");
+        c.tls.reset();
+        UpdateInterest(c);
+        return FailRequest(c, 400, "this port serves HTTPS: use an https:// URL");
+      }
+      HandshakeFailed(c, c.tls->error());
+      return Close(c.id);
+  }
+}
+
+void EventHttpServer::HandshakeFailed(Connection& c, const std::string& why) {
+  if (options_.tls != nullptr) options_.tls->HandshakeFailed(PeerOf(c.fd), why);
+}
+
 void EventHttpServer::OnReadable(Connection& c) {
   char buf[kReadChunk];
+  if (c.tls != nullptr) {
+    const TlsIo io = c.tls->Read(buf, sizeof buf);
+    switch (io.kind) {
+      case TlsIo::kOk:
+        return Parse(c, absl::string_view(buf, io.bytes));
+      case TlsIo::kWantRead:
+      case TlsIo::kWantWrite:
+        return UpdateInterest(c);
+      case TlsIo::kClosed:
+      case TlsIo::kFailed:
+        return Close(c.id);
+    }
+  }
   const ssize_t n = recv(c.fd, buf, sizeof buf, 0);
   if (n > 0) return Parse(c, absl::string_view(buf, static_cast<size_t>(n)));
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
@@ -441,6 +527,17 @@ void EventHttpServer::ServiceExchange(Connection& c) {
 }
 
 bool EventHttpServer::Flush(Connection& c) {
+  while (c.tls != nullptr && c.has_output()) {
+    const TlsIo io = c.tls->Write(c.out.data() + c.out_pos, c.out.size() - c.out_pos);
+    if (io.kind == TlsIo::kOk) {
+      c.out_pos += io.bytes;
+      c.last_write = absl::Now();
+      continue;
+    }
+    if (io.kind == TlsIo::kWantWrite || io.kind == TlsIo::kWantRead) break;
+    Close(c.id);
+    return false;
+  }
   while (c.has_output()) {
     const ssize_t n = send(c.fd, c.out.data() + c.out_pos, c.out.size() - c.out_pos,
                            MSG_NOSIGNAL);
@@ -477,6 +574,7 @@ void EventHttpServer::AfterResponse(Connection& c) {
 }
 
 void EventHttpServer::StartLinger(Connection& c) {
+  if (c.tls != nullptr) c.tls->Shutdown();  // close_notify, best effort
   shutdown(c.fd, SHUT_WR);
   c.state = Connection::State::kLingering;
   UpdateInterest(c);
@@ -488,6 +586,7 @@ void EventHttpServer::Close(uint64_t id) {
   if (it == connections_.end()) return;
   Connection& c = *it->second;
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+  if (c.tls != nullptr) c.tls->Shutdown();  // close_notify, best effort
   close(c.fd);
   if (c.exchange != nullptr) c.exchange->MarkGone();
   deadlines_.erase({c.deadline, id});
@@ -506,6 +605,13 @@ void EventHttpServer::UpdateInterest(Connection& c) {
   uint32_t want = EPOLLRDHUP;
   if (c.state != Connection::State::kAnswering) want |= EPOLLIN;
   if (c.has_output()) want |= EPOLLOUT;
+  if (c.tls != nullptr && c.state != Connection::State::kLingering) {
+    if (c.tls->handshake_needs_writable() ||
+        (c.state == Connection::State::kReading && c.tls->read_needs_writable())) {
+      want |= EPOLLOUT;
+    }
+    if (c.has_output() && c.tls->write_needs_readable()) want |= EPOLLIN;
+  }
   if (want == c.interest) return;
   epoll_event ev{};
   ev.events = want;
@@ -519,7 +625,14 @@ void EventHttpServer::ExpireDeadlines(absl::Time now) {
     const uint64_t id = deadlines_.begin()->second;
     deadlines_.erase(deadlines_.begin());
     auto it = connections_.find(id);
-    if (it != connections_.end()) it->second->deadline = absl::InfiniteFuture();
+    if (it == connections_.end()) continue;
+    Connection& c = *it->second;
+    c.deadline = absl::InfiniteFuture();
+    if (c.tls != nullptr && !c.tls->handshake_done()) {
+      HandshakeFailed(c, absl::StrCat("not finished within ",
+                                      absl::FormatDuration(options_.header_timeout),
+                                      " of connecting (the request head's deadline)"));
+    }
     Close(id);
   }
 }

@@ -13,6 +13,13 @@
 //   connection (no request in progress); when none is idle it is answered 503 and closed at once.
 // * Strict framing: see http_request_parser.h (413 however the body arrives; duplicate or
 //   contradictory Content-Length / Transfer-Encoding: 400).
+// * Optional TLS (`tls`, docs/security.md): each connection gets a non-blocking TLS server
+//   (tls_connection.h) whose handshake the loop drives from readiness events, within the head
+//   deadline that runs from accept; the plaintext path is unchanged when `tls` is null. A
+//   plaintext HTTP request on a TLS port is answered 400 in plaintext and closed; other failed
+//   handshakes are closed and logged, rate-limited (tls_context.h). Over the connection cap, a
+//   TLS connection is closed without an answer (a handshake just to say 503 would spend the CPU
+//   the cap protects).
 // * The port is bound without SO_REUSEPORT: a port in use fails Start.
 //
 // Requests are handed to `handler` ON THE LOOP THREAD with an HttpExchange for the answer; the
@@ -40,6 +47,7 @@
 #include "absl/time/time.h"
 #include "coordinator/http/http_exchange.h"
 #include "coordinator/http/http_request_parser.h"
+#include "coordinator/http/tls_context.h"
 
 namespace g4 {
 
@@ -58,6 +66,8 @@ struct EventHttpServerOptions {
   // before closing, so that the client sees the response instead of a reset (nginx's
   // "lingering close").
   absl::Duration linger_timeout = absl::Seconds(2);
+  // TLS on this port (not owned; must outlive the server); null: plaintext.
+  HttpTlsContext* tls = nullptr;
 };
 
 // Called on the loop thread for each request; must not block.
@@ -93,6 +103,8 @@ class EventHttpServer {
   void RejectOverCap(int fd);
   void OnEvent(uint64_t id, uint32_t events);
   void OnReadable(Connection& c);
+  void DriveHandshake(Connection& c);
+  void HandshakeFailed(Connection& c, const std::string& why);
   void Parse(Connection& c, absl::string_view data);
   void Dispatch(Connection& c);
   void FailRequest(Connection& c, int status, absl::string_view message);

@@ -65,6 +65,7 @@ absl::StatusOr<int> HttpServer::Start() {
   o.body_timeout = options_.body_timeout;
   o.idle_timeout = options_.idle_timeout;
   o.write_timeout = options_.write_timeout;
+  o.tls = options_.tls;
   server_ = std::make_unique<EventHttpServer>(
       o,
       [this](HttpRequest request, std::shared_ptr<HttpExchange> exchange) {

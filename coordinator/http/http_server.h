@@ -51,6 +51,8 @@ struct HttpServerOptions {
   // API keys (docs/security.md): null or not enabled = open. Must outlive the server.
   const ApiKeys* api_keys = nullptr;
   bool protect_health = false;  // /health needs a key too (with api_keys)
+  // HTTPS (--tls-cert/--tls-key, docs/security.md): null = plaintext. Must outlive the server.
+  HttpTlsContext* tls = nullptr;
 };
 
 class HttpServer {

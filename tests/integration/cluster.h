@@ -10,7 +10,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,6 +39,9 @@ struct ClusterOptions {
   std::vector<std::string> extra_worker_flags;
   // Started with --api-key api_key (docs/security.md); the cluster's own calls send it.
   std::string api_key;
+  // TLS on the public ports (--tls-cert, --tls-key; docs/security.md); the cluster's own gRPC
+  // calls verify the coordinator against tls_ca. All empty: plaintext.
+  std::string tls_cert, tls_key, tls_ca;
 };
 
 // The common case: `workers` workers serving `model` at tensor-/expert-parallel sizes `tp`/`ep`,
@@ -65,7 +70,7 @@ class Cluster {
       return started;
     }
     for (int i = 0; i < options_.workers; ++i) StartWorker();
-    channel_ = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+    channel_ = grpc::CreateChannel(address_, ChannelCredentials());
     stub_ = g4serve::v1::Inference::NewStub(channel_);
     if (!WaitForReplicas(replicas, timeout)) {
       return ::testing::AssertionFailure() << "replicas not ready\n" << Logs();
@@ -252,6 +257,9 @@ class Cluster {
       argv.insert(argv.end(), {"--metrics-port", "0", "--metrics-port-file", metrics_port_file});
     }
     if (!options_.api_key.empty()) argv.insert(argv.end(), {"--api-key", options_.api_key});
+    if (!options_.tls_cert.empty()) {
+      argv.insert(argv.end(), {"--tls-cert", options_.tls_cert, "--tls-key", options_.tls_key});
+    }
     argv.insert(argv.end(), options_.extra_coordinator_flags.begin(),
                 options_.extra_coordinator_flags.end());
     if (!coordinator_.Start(argv, dir_ + "/coordinator.log")) {
@@ -288,6 +296,17 @@ class Cluster {
     if (options_.metrics) argv.insert(argv.end(), {"--metrics-port", "0"});
     argv.insert(argv.end(), options_.extra_worker_flags.begin(), options_.extra_worker_flags.end());
     workers_[i]->Start(argv, absl::StrCat(dir_, "/worker", i, ".log"));
+  }
+
+  // The credentials of the cluster's own gRPC calls: TLS trusting tls_ca, or plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials() const {
+    if (options_.tls_ca.empty()) return grpc::InsecureChannelCredentials();
+    std::ifstream in(options_.tls_ca);
+    std::stringstream ca;
+    ca << in.rdbuf();
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ca.str();
+    return grpc::SslCredentials(ssl);
   }
 
   std::string Logs() {

@@ -3,7 +3,9 @@
 // (build/pyvenv, packages from tests/integration/requirements.txt): the official `openai` client
 // (openai_client_test.py, structured_outputs_test.py) and a grpcio client with stubs generated
 // here from proto/ (grpc_client_test.py). Also checks that a streaming HTTP client that disconnects mid-stream
-// frees its sequence.
+// frees its sequence, and (PythonClientsOverHttpsTest, https_test.py) HTTPS on the HTTP port
+// with --tls-cert/--tls-key: the openai client and Python's ssl verifying the test CA, misbehaving
+// clients, a certificate renewed on disk.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -20,6 +22,8 @@
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "tests/integration/cluster.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_certificates.h"
 
 namespace g4::testing {
 namespace {
@@ -35,6 +39,13 @@ class PythonClientsTest : public ::testing::Test {
  protected:
   // The cluster's API key ("" = none).
   virtual std::string ApiKey() const { return ""; }
+  // Adds to the cluster's options (e.g. TLS); called before it starts.
+  virtual void Configure(ClusterOptions& /*options*/) {}
+  // Extra environment for the Python tests ("NAME=VALUE ...").
+  virtual std::string Environment() const { return ""; }
+  virtual std::string HttpUrl() const {
+    return absl::StrCat("http://127.0.0.1:", cluster_->http_port());
+  }
 
   void SetUp() override {
     python_ = VenvPython();
@@ -44,6 +55,8 @@ class PythonClientsTest : public ::testing::Test {
     ClusterOptions o;
     o.http = true;
     o.api_key = ApiKey();
+    Configure(o);
+    if (HasFatalFailure()) return;
     cluster_ = std::make_unique<Cluster>(o);
     ASSERT_TRUE(cluster_->Start(1));
   }
@@ -56,8 +69,8 @@ class PythonClientsTest : public ::testing::Test {
         " --grpc_python_out=", stubs, " proto/g4serve/v1/inference.proto");
     if (std::system(protoc.c_str()) != 0) return -1;
     const std::string cmd = absl::StrCat(
-        "G4_HTTP_URL=http://127.0.0.1:", cluster_->http_port(),
-        " G4_GRPC_ADDR=", cluster_->address(), " G4_PY_STUBS=", stubs,
+        "G4_HTTP_URL=", HttpUrl(), " ", Environment(), " G4_GRPC_ADDR=", cluster_->address(),
+        " G4_PY_STUBS=", stubs,
         ApiKey().empty() ? "" : absl::StrCat(" G4_API_KEY=", ApiKey()),
         " G4_MODEL=dense timeout 300 ", python_, " -m pytest -q -p no:cacheprovider ", file);
     return std::system(cmd.c_str());
@@ -87,6 +100,44 @@ class PythonClientsWithApiKeyTest : public PythonClientsTest {
 
 TEST_F(PythonClientsWithApiKeyTest, OpenAiAndGrpcClients) {
   EXPECT_EQ(RunPytest("tests/integration/api_key_test.py"), 0) << cluster_->Logs();
+}
+
+// HTTPS: the coordinator with --tls-cert/--tls-key (docs/security.md). The certificates are made
+// here; the Python side renews the server's pair on disk (tests/integration/https_test.py).
+class PythonClientsOverHttpsTest : public PythonClientsTest {
+ protected:
+  static constexpr int kRefreshSeconds = 2;
+
+  void Configure(ClusterOptions& o) override {
+    ASSERT_TRUE(MakeTestCa(tls_dir_.path(), "ca"));
+    ASSERT_TRUE(IssueTestCertificate(tls_dir_.path(), "server", "ca", "g4serve-coordinator"));
+    o.tls_cert = tls_dir_.path() + "/server.crt";
+    o.tls_key = tls_dir_.path() + "/server.key";
+    o.tls_ca = tls_dir_.path() + "/ca.crt";
+    o.extra_coordinator_flags = {"--tls-refresh-interval", absl::StrCat(kRefreshSeconds, "s")};
+  }
+  std::string Environment() const override {
+    return absl::StrCat("G4_TLS_DIR=", tls_dir_.path(), " G4_TLS_REFRESH_S=", kRefreshSeconds);
+  }
+  std::string HttpUrl() const override {
+    return absl::StrCat("https://localhost:", cluster_->http_port());
+  }
+
+  ScopedTempDir tls_dir_{"https_test"};
+};
+
+TEST_F(PythonClientsOverHttpsTest, OpenAiClientPythonSslAndMisbehavingClients) {
+  EXPECT_THAT(cluster_->coordinator().Log(),
+              HasSubstr(absl::StrCat("OpenAI-compatible HTTP on 127.0.0.1:", cluster_->http_port(),
+                                     ": HTTPS (TLS)")));
+  EXPECT_EQ(RunPytest("tests/integration/https_test.py"), 0) << cluster_->Logs();
+  // The renewal was picked up by the process that was running all along.
+  EXPECT_TRUE(cluster_->coordinator().Running());
+  const std::string log = cluster_->coordinator().Log();
+  EXPECT_THAT(log, HasSubstr("changed: new connections get the new certificate"));
+  EXPECT_THAT(log, HasSubstr("HTTP TLS: handshake with 127.0.0.1:"));
+  // The gRPC port serves TLS with the same files (the cluster's own calls verify it).
+  EXPECT_GE(cluster_->ReadyReplicas(), 1);
 }
 
 int InFlight(httplib::Client& client) {

@@ -1,12 +1,20 @@
-// Small helpers the step-cost benchmarks share (block_manager_bench.cc, scheduler_bench.cc):
-// thread CPU time, percentiles.
+// Small helpers the benchmarks share (block_manager_bench.cc, scheduler_bench.cc,
+// coordinator_bench.cc, https_bench.cc): thread and process CPU time, percentiles.
 #ifndef G4SERVE_TOOLS_BENCH_BENCH_UTIL_H_
 #define G4SERVE_TOOLS_BENCH_BENCH_UTIL_H_
 
+#include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <string>
 #include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace g4::bench {
 
@@ -15,6 +23,22 @@ inline double CpuMicros() {
   timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return ts.tv_sec * 1e6 + ts.tv_nsec * 1e-3;
+}
+
+// utime + stime of process `pid` (all its threads), in seconds, from /proc.
+inline double ProcessCpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  std::getline(in, line);
+  const size_t close = line.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return 0;
+  std::vector<std::string> f = absl::StrSplit(line.substr(close + 2), ' ');
+  // After "(comm) ": state is field 3, utime field 14, stime field 15 (1-based, man proc).
+  if (f.size() < 13) return 0;
+  double utime = 0, stime = 0;
+  (void)absl::SimpleAtod(f[11], &utime);
+  (void)absl::SimpleAtod(f[12], &stime);
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // The q-quantile (0..1) of `v`, nearest rank.

@@ -35,6 +35,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "tests/integration/process.h"
+#include "tools/bench/bench_util.h"
 #include "tools/bench/stand_in_worker.h"
 #include "tools/load_generator/load_client.h"
 #include "tools/load_generator/stats.h"
@@ -105,21 +106,7 @@ void DeclareFlags(FlagSet& flags, Options& o) {
       .Default("the one built with this benchmark");
 }
 
-// utime + stime of `pid` (all its threads), in seconds.
-double CpuSeconds(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string line;
-  std::getline(in, line);
-  const size_t close = line.rfind(')');  // the command name may hold spaces
-  if (close == std::string::npos) return 0;
-  std::vector<std::string> f = absl::StrSplit(line.substr(close + 2), ' ');
-  // After "(comm) ": state is field 3, utime field 14, stime field 15 (1-based, man proc).
-  if (f.size() < 13) return 0;
-  double utime = 0, stime = 0;
-  (void)absl::SimpleAtod(f[11], &utime);
-  (void)absl::SimpleAtod(f[12], &stime);
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+double CpuSeconds(pid_t pid) { return bench::ProcessCpuSeconds(pid); }
 
 int ReadPort(const std::string& path) {
   return testing::WaitForPortFile(path, absl::Seconds(20));
