@@ -164,7 +164,9 @@ TEST_F(HttpApiTest, ChatStreamingStartsWithRole) {
   Json last = Json::parse(data[data.size() - 2]);
   EXPECT_EQ(last["choices"][0]["finish_reason"], "length");
   for (const std::string& d : data) {
-    if (d != "[DONE]") EXPECT_EQ(Json::parse(d)["id"], first["id"]);
+    if (d != "[DONE]") {
+      EXPECT_EQ(Json::parse(d)["id"], first["id"]);
+    }
   }
   absl::MutexLock lock(&workers_[0]->mu);
   // The tools reached the prompt as Gemma 4 declarations.
@@ -551,7 +553,9 @@ TEST_F(HttpApiTest, BadInputIsRejectedWithoutAffectingOtherRequests) {
     ASSERT_TRUE(e["message"].is_string());
     EXPECT_THAT(e["message"].get<std::string>(), HasSubstr(bad.field));
     EXPECT_TRUE(e.contains("type") && e.contains("param") && e.contains("code")) << r->body;
-    if (bad.status == 400) EXPECT_EQ(e["param"], bad.field) << r->body;
+    if (bad.status == 400) {
+      EXPECT_EQ(e["param"], bad.field) << r->body;
+    }
   }
   // Oversized body.
   auto r = Post("/v1/completions", R"({"prompt":")" + std::string(2 << 20, 'a') + "\"}");
