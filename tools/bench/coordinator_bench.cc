@@ -9,7 +9,12 @@
 //
 //   g4-bench-coordinator [--model DIR] [--replicas N] [--itl 20ms] [--max-tokens N]
 //                        [--prompt-len N] [--duration 5s] [--concurrency 1,8,32,...]
-//                        [--api grpc,http] [--coordinator PATH]   (--help lists the flags)
+//                        [--api grpc,http] [--coordinator PATH] [--internal-tls-dir DIR]
+//                        (--help lists the flags)
+//
+// --internal-tls-dir runs the internal plane (registration, the coordinator's Generate streams
+// to the stand-ins) with mutual TLS, from the certificates tests/testing/make_test_certificates.sh
+// makes in DIR: run it with and without to see what TLS costs the coordinator per token.
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,6 +39,7 @@
 #include "g4serve/worker/v1/worker.grpc.pb.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "proto/internal_tls.h"
 #include "tests/integration/process.h"
 #include "tools/bench/bench_util.h"
 #include "tools/bench/stand_in_worker.h"
@@ -58,6 +64,7 @@ struct Options {
   absl::Duration duration = absl::Seconds(5);
   std::vector<int> concurrency = {1, 8, 32, 64, 128, 256};
   std::vector<std::string> apis = {"grpc", "http"};
+  std::string internal_tls_dir;  // empty: the internal plane in plaintext
 };
 
 void DeclareFlags(FlagSet& flags, Options& o) {
@@ -100,6 +107,11 @@ void DeclareFlags(FlagSet& flags, Options& o) {
                    return absl::OkStatus();
                  })
       .Default(absl::StrJoin(o.apis, ","));
+  flags.Add("internal-tls-dir", &o.internal_tls_dir,
+            "mutual TLS on the internal plane with DIR/{ca,coordinator,worker}.{crt,key} "
+            "(tests/testing/make_test_certificates.sh DIR)")
+      .Value("DIR")
+      .Default("plaintext");
   flags.Add("coordinator", &o.coordinator, "the g4-coordinator binary")
       .Value("PATH")
       .NonEmpty()
@@ -191,10 +203,33 @@ int Main(int argc, char** argv) {
   std::system(absl::StrCat("mkdir -p ", dir).c_str());
   testing::Process coordinator;
   const std::string port_file = dir + "/port", http_port_file = dir + "/http_port";
-  if (!coordinator.Start({o.coordinator, "--model", o.model, "--host", "127.0.0.1", "--port",
-                          "0", "--port-file", port_file, "--http-port", "0", "--http-port-file",
-                          http_port_file, "--num-replicas", absl::StrCat(o.replicas)},
-                         dir + "/coordinator.log")) {
+  const std::string internal_port_file = dir + "/internal_port";
+  std::vector<std::string> coordinator_argv = {o.coordinator, "--model", o.model, "--host",
+                                               "127.0.0.1", "--port", "0", "--port-file",
+                                               port_file};
+  coordinator_argv.insert(coordinator_argv.end(), {"--http-port", "0", "--http-port-file",
+                                                   http_port_file, "--num-replicas",
+                                                   absl::StrCat(o.replicas)});
+  // The stand-ins' side of the internal plane, and the baseline's client (as the coordinator).
+  std::shared_ptr<const InternalTls> worker_tls, client_tls;
+  if (!o.internal_tls_dir.empty()) {
+    const std::string& d = o.internal_tls_dir;
+    coordinator_argv.insert(coordinator_argv.end(), {"--internal-port", "0", "--internal-port-file", internal_port_file,
+                             "--internal-tls-cert", d + "/coordinator.crt", "--internal-tls-key",
+                             d + "/coordinator.key", "--internal-tls-ca", d + "/ca.crt"});
+    absl::StatusOr<std::unique_ptr<InternalTls>> w = InternalTls::Create(
+        {d + "/worker.crt", d + "/worker.key", d + "/ca.crt", kDefaultCoordinatorIdentity});
+    absl::StatusOr<std::unique_ptr<InternalTls>> c = InternalTls::Create(
+        {d + "/coordinator.crt", d + "/coordinator.key", d + "/ca.crt", kDefaultWorkerIdentity});
+    if (!w.ok() || !c.ok()) {
+      std::fprintf(stderr, "--internal-tls-dir: %s\n",
+                   (!w.ok() ? w.status() : c.status()).ToString().c_str());
+      return 2;
+    }
+    worker_tls = *std::move(w);
+    client_tls = *std::move(c);
+  }
+  if (!coordinator.Start(coordinator_argv, dir + "/coordinator.log")) {
     std::fprintf(stderr, "cannot start %s\n", o.coordinator.c_str());
     return 1;
   }
@@ -204,11 +239,21 @@ int Main(int argc, char** argv) {
     return 1;
   }
   const std::string address = absl::StrCat("127.0.0.1:", port);
+  std::string internal_address = address;
+  if (worker_tls != nullptr) {
+    const int internal_port = ReadPort(internal_port_file);
+    if (internal_port <= 0) {
+      std::fprintf(stderr, "no internal port:\n%s\n", coordinator.Log().c_str());
+      return 1;
+    }
+    internal_address = absl::StrCat("127.0.0.1:", internal_port);
+  }
   std::vector<std::unique_ptr<StandInWorker>> workers;
   for (int i = 0; i < o.replicas; ++i) {
     StandInWorkerOptions so;
-    so.coordinator = address;
+    so.coordinator = internal_address;
     so.itl = o.itl;
+    so.tls = worker_tls;
     absl::StatusOr<std::unique_ptr<StandInWorker>> w = StandInWorker::Start(so);
     if (!w.ok()) {
       std::fprintf(stderr, "%s\n", w.status().ToString().c_str());
@@ -237,7 +282,9 @@ int Main(int argc, char** argv) {
                          : o.model.find_last_of('/') + 1),
       "/"));
   auto direct = wpb::Worker::NewStub(
-      grpc::CreateChannel(workers[0]->address(), grpc::InsecureChannelCredentials()));
+      client_tls != nullptr
+          ? client_tls->Dial(workers[0]->address(), grpc::ChannelArguments())
+          : grpc::CreateChannel(workers[0]->address(), grpc::InsecureChannelCredentials()));
 
   // The idle coordinator's own CPU (health loop, cancellation watcher), subtracted below so that
   // the per-token figure is what streaming adds.
@@ -247,9 +294,11 @@ int Main(int argc, char** argv) {
   const double idle_rate = (CpuSeconds(coordinator.pid()) - idle_before) /
                            absl::ToDoubleSeconds(absl::Now() - idle_start);
   std::printf("# g4-bench-coordinator: %d stand-in replicas, stand-in ITL %s, %d tokens per "
-              "request, prompt %d tokens, %s per level; idle coordinator CPU %.1f%% of a core\n",
+              "request, prompt %d tokens, %s per level; internal plane %s; idle coordinator "
+              "CPU %.1f%% of a core\n",
               o.replicas, absl::FormatDuration(o.itl).c_str(), o.max_tokens, o.prompt_len,
-              absl::FormatDuration(o.duration).c_str(), 100 * idle_rate);
+              absl::FormatDuration(o.duration).c_str(),
+              worker_tls != nullptr ? "mutual TLS" : "plaintext", 100 * idle_rate);
   std::vector<Level> levels;
   for (const std::string& api : o.apis) {
     load::LoadOptions lo;

@@ -24,7 +24,9 @@ absl::StatusOr<std::unique_ptr<StandInWorker>> StandInWorker::Start(StandInWorke
   std::unique_ptr<StandInWorker> w(new StandInWorker(std::move(options)));
   grpc::ServerBuilder builder;
   builder.AddListeningPort(absl::StrCat(w->options_.host, ":", w->options_.port),
-                           grpc::InsecureServerCredentials(), &w->port_);
+                           w->options_.tls != nullptr ? w->options_.tls->ServerCredentials()
+                                                      : grpc::InsecureServerCredentials(),
+                           &w->port_);
   builder.RegisterService(w.get());
   w->server_ = builder.BuildAndStart();
   if (w->server_ == nullptr || w->port_ == 0) {
@@ -33,7 +35,9 @@ absl::StatusOr<std::unique_ptr<StandInWorker>> StandInWorker::Start(StandInWorke
   }
   if (w->options_.coordinator.empty()) return w;
   auto fleet = wpb::Fleet::NewStub(
-      grpc::CreateChannel(w->options_.coordinator, grpc::InsecureChannelCredentials()));
+      w->options_.tls != nullptr
+          ? w->options_.tls->Dial(w->options_.coordinator, grpc::ChannelArguments())
+          : grpc::CreateChannel(w->options_.coordinator, grpc::InsecureChannelCredentials()));
   wpb::RegisterRequest request;
   request.set_address(w->address());
   request.mutable_device()->set_kind("cpu");

@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "g4serve/worker/v1/worker.grpc.pb.h"
 #include "grpcpp/server.h"
+#include "proto/internal_tls.h"
 
 namespace g4 {
 
@@ -34,6 +35,9 @@ struct StandInWorkerOptions {
   int default_max_tokens = 16;     // when the request sets no max_tokens
   int32_t vocab_size = 512;        // token ids stay below this
   int32_t first_token_id = 10;     // and at or above this (skips special tokens)
+  // Mutual TLS on the internal plane (the worker's side, requiring the coordinator's identity),
+  // shared by the stand-ins of one process; null: plaintext.
+  std::shared_ptr<const InternalTls> tls;
 };
 
 class StandInWorker final : public g4serve::worker::v1::Worker::Service {
