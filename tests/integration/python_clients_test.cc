@@ -24,6 +24,7 @@
 #include "tests/integration/cluster.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_certificates.h"
+#include "tests/testing/loopback_socket.h"
 
 namespace g4::testing {
 namespace {
@@ -151,13 +152,8 @@ int InFlight(httplib::Client& client) {
 TEST_F(PythonClientsTest, ClientDisconnectMidStreamFreesTheSequence) {
   httplib::Client client("127.0.0.1", cluster_->http_port());
   client.set_read_timeout(std::chrono::seconds(30));
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = ConnectLoopback(cluster_->http_port());
   ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(cluster_->http_port());
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   const std::string body =
       R"({"prompt":"Tell me a long story","stream":true,"max_tokens":400,"ignore_eos":true})";
   const std::string request =

@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "common/flags/flag_set.h"
 #include "httplib.h"
+#include "tests/testing/loopback_socket.h"
 
 namespace {
 
@@ -45,19 +46,7 @@ void DeclareFlags(g4::FlagSet& flags, Args& a) {
   flags.Add("model", &a.model, "the completions' model field").Value("NAME");
 }
 
-int Connect(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
+int Connect(int port) { return ::g4::testing::ConnectLoopback(port); }
 
 double Percentile(std::vector<double> v, double q) {
   if (v.empty()) return 0;

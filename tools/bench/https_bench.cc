@@ -47,6 +47,7 @@
 #include "tests/integration/process.h"
 #include "tools/bench/bench_util.h"
 #include "tools/bench/stand_in_worker.h"
+#include "tests/testing/loopback_socket.h"
 
 namespace g4 {
 namespace {
@@ -104,15 +105,8 @@ class Connection {
  public:
   // Null when the connection or the handshake fails.
   static std::unique_ptr<Connection> Open(int port, SSL_CTX* tls) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      close(fd);
-      return nullptr;
-    }
+    const int fd = ::g4::testing::ConnectLoopback(port);
+    if (fd < 0) return nullptr;
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     std::unique_ptr<Connection> c(new Connection(fd));

@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/loopback_socket.h"
 
 namespace g4::testing {
 
@@ -29,19 +30,8 @@ struct HttpResponse {
 // `headers`: extra header lines, each ending in "\r\n".
 inline absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path,
                                             const std::string& headers = "") {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return absl::InternalError("socket");
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return absl::UnavailableError(absl::StrCat("connect 127.0.0.1:", port));
-  }
+  const int fd = ::g4::testing::ConnectLoopback(port, /*io_timeout_s=*/5);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("connect 127.0.0.1:", port));
   const std::string request =
       absl::StrCat("GET ", path, " HTTP/1.0\r\nHost: 127.0.0.1:", port, "\r\n", headers, "\r\n");
   if (send(fd, request.data(), request.size(), 0) != static_cast<ssize_t>(request.size())) {

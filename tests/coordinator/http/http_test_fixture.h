@@ -18,6 +18,7 @@
 #include "httplib.h"
 #include "tests/coordinator/coordinator_fixture.h"
 #include "tests/coordinator/coordinator_test_util.h"
+#include "tests/testing/loopback_socket.h"
 
 namespace g4::testing {
 
@@ -39,19 +40,7 @@ class HttpServerTest : public CoordinatorFixture {
   }
 
   // A new loopback connection to the HTTP server (-1 on failure).
-  int Connect() const {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(http_port_);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      close(fd);
-      return -1;
-    }
-    return fd;
-  }
+  int Connect() const { return ::g4::testing::ConnectLoopback(http_port_); }
 
   static bool SendAll(int fd, const std::string& data) {
     size_t sent = 0;

@@ -32,6 +32,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_certificates.h"
+#include "tests/testing/loopback_socket.h"
 
 namespace g4 {
 namespace {
@@ -41,21 +42,7 @@ using ::g4::testing::MakeTestCa;
 using ::g4::testing::ScopedTempDir;
 using ::testing::HasSubstr;
 
-int Connect(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval tv{.tv_sec = 20, .tv_usec = 0};  // no test hangs on a server that does not answer
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  return fd;
-}
+int Connect(int port) { return ::g4::testing::ConnectLoopback(port, /*io_timeout_s=*/20); }
 
 // A blocking TLS client that verifies the server against `ca_file` for the name "localhost".
 class TlsClient {
