@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 
 namespace g4::bench {
 
@@ -39,6 +40,21 @@ inline double ProcessCpuSeconds(pid_t pid) {
   (void)absl::SimpleAtod(f[11], &utime);
   (void)absl::SimpleAtod(f[12], &stime);
   return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// "8,64,256": a flag's comma-separated list of positive integers (at least one); false, with
+// `out` cleared, for anything else.
+inline bool ParsePositiveInts(absl::string_view text, std::vector<int>* out) {
+  out->clear();
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int v = 0;
+    if (!absl::SimpleAtoi(part, &v) || v < 1) {
+      out->clear();
+      return false;
+    }
+    out->push_back(v);
+  }
+  return !out->empty();
 }
 
 // The q-quantile (0..1) of `v`, nearest rank.

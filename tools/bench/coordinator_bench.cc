@@ -81,17 +81,9 @@ void DeclareFlags(FlagSet& flags, Options& o) {
   flags
       .AddCustom("concurrency", "N,N,...", "concurrent streams, one level each",
                  [&o](absl::string_view v) {
-                   o.concurrency.clear();
-                   for (absl::string_view part : absl::StrSplit(v, ',')) {
-                     int c = 0;
-                     if (!absl::SimpleAtoi(part, &c) || c < 1) {
-                       return absl::InvalidArgumentError(
-                           absl::StrCat("expected positive integers like 1,8,32, got \"", v,
-                                        "\""));
-                     }
-                     o.concurrency.push_back(c);
-                   }
-                   return absl::OkStatus();
+                   if (bench::ParsePositiveInts(v, &o.concurrency)) return absl::OkStatus();
+                   return absl::InvalidArgumentError(
+                       absl::StrCat("expected positive integers like 1,8,32, got \"", v, "\""));
                  })
       .Default(absl::StrJoin(o.concurrency, ","));
   flags

@@ -75,16 +75,9 @@ void DeclareFlags(FlagSet& flags, Options& o) {
   flags
       .AddCustom("streams", "N,N,...", "concurrent streams, one level each",
                  [&o](absl::string_view v) {
-                   o.streams.clear();
-                   for (absl::string_view part : absl::StrSplit(v, ',')) {
-                     int c = 0;
-                     if (!absl::SimpleAtoi(part, &c) || c < 1) {
-                       return absl::InvalidArgumentError(
-                           absl::StrCat("expected positive integers like 8,64, got \"", v, "\""));
-                     }
-                     o.streams.push_back(c);
-                   }
-                   return absl::OkStatus();
+                   if (bench::ParsePositiveInts(v, &o.streams)) return absl::OkStatus();
+                   return absl::InvalidArgumentError(
+                       absl::StrCat("expected positive integers like 8,64, got \"", v, "\""));
                  })
       .Default(absl::StrJoin(o.streams, ","));
   flags.Add("connection-clients", &o.connection_clients,

@@ -25,6 +25,7 @@
 #include "worker/comm/gloo_communicator.h"
 #include "worker/comm/key_value_store.h"
 #include "worker/engine/step_descriptor.h"
+#include "tools/bench/bench_util.h"
 
 namespace {
 
@@ -34,16 +35,6 @@ struct Options {
   int steps = 2000;
   int seqs = 64;
 };
-
-bool ParseInts(const std::string& s, std::vector<int>* out) {
-  out->clear();
-  for (absl::string_view p : absl::StrSplit(s, ',')) {
-    int v;
-    if (!absl::SimpleAtoi(p, &v) || v < 1) return false;
-    out->push_back(v);
-  }
-  return !out->empty();
-}
 
 // Runs one rank; rank 0 writes per-step microseconds to `out_path`.
 int RunRank(int rank, int size, const std::string& dir, const Options& o,
@@ -61,7 +52,7 @@ int RunRank(int rank, int size, const std::string& dir, const Options& o,
     return 1;
   }
   g4::StepDescriptor step;
-  for (int i = 0; i < o.seqs; ++i) step.chunks.push_back({static_cast<uint64_t>(i + 1), 100, {7}});
+  for (int i = 0; i < o.seqs; ++i) step.chunks.push_back({static_cast<uint64_t>(i + 1), 100, {7}, {}});
   std::vector<double> micros;
   const int warmup = std::min(200, o.steps / 10);
   for (int s = 0; s < o.steps + warmup; ++s) {
@@ -97,7 +88,7 @@ int main(int argc, char** argv) {
                     "Per-step control overhead: the step descriptor broadcast (and a barrier) over "
                     "Gloo TCP on loopback, ranks as processes. docs/performance.md.");
   flags.AddCustom("ranks", "N,N,...", "replica sizes to measure", [&o](absl::string_view v) {
-         return ParseInts(std::string(v), &o.ranks)
+         return g4::bench::ParsePositiveInts(v, &o.ranks)
                     ? absl::OkStatus()
                     : absl::InvalidArgumentError("expected positive integers like 2,4");
        }).Default("2,4");
@@ -110,7 +101,7 @@ int main(int argc, char** argv) {
   }
   if (flags.help()) return g4::PrintUsage(flags.Usage());
   g4::StepDescriptor probe;
-  for (int i = 0; i < o.seqs; ++i) probe.chunks.push_back({static_cast<uint64_t>(i + 1), 100, {7}});
+  for (int i = 0; i < o.seqs; ++i) probe.chunks.push_back({static_cast<uint64_t>(i + 1), 100, {7}, {}});
   std::printf("per-step control overhead: descriptor broadcast (%zu bytes, %d decode sequences)%s, Gloo TCP on loopback, ranks as processes\n",
               probe.Serialize().size(), o.seqs, o.barrier ? " + barrier" : "");
   std::printf("%-6s %10s %10s %10s %10s\n", "ranks", "p50 us", "p90 us", "p99 us", "mean us");

@@ -582,18 +582,29 @@ TEST(FleetManagerTest, UngroupedWorkersKeepRegistrationOrderAndNeverMixWithGroup
   EXPECT_EQ(replicas[1].workers[1].address, g1.address());
 }
 
+// `service` served on a loopback port picked by the OS, and a client of it.
+struct LoopbackFleet {
+  explicit LoopbackFleet(FleetServiceImpl* service) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service);
+    server = builder.BuildAndStart();
+    stub = wpb::Fleet::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                                   grpc::InsecureChannelCredentials()));
+  }
+  int port = 0;
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<wpb::Fleet::Stub> stub;
+};
+
 TEST(FleetServiceTest, RegisterAndStoreOverGrpc) {
   KeyValueStoreServer store;
   FleetManager fleet(Options(1), &store);
   FleetServiceImpl service(&fleet, &store);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(port, 0);
-  auto stub = wpb::Fleet::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  LoopbackFleet served(&service);
+  ASSERT_NE(served.port, 0);
+  auto& stub = served.stub;
+  auto& server = served.server;
 
   FakeWorker w0;
   {
@@ -669,14 +680,10 @@ TEST(FleetServiceTest, ARegistrationMustComeFromItsAddress) {
     KeyValueStoreServer store;
     FleetManager fleet(Options(2), &store);  // TP=2: one worker forms no replica (no Load)
     FleetServiceImpl service(&fleet, &store, check);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(&service);
-    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-    ASSERT_NE(port, 0);
-    auto stub = wpb::Fleet::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                                        grpc::InsecureChannelCredentials()));
+    LoopbackFleet served(&service);
+    ASSERT_NE(served.port, 0);
+    auto& stub = served.stub;
+    auto& server = served.server;
     auto register_as = [&](const std::string& address, std::string* id) {
       grpc::ClientContext ctx;
       wpb::RegisterRequest request;
